@@ -1,0 +1,279 @@
+"""Start, stop and inspect the lab: a simulated Proxmox cluster on loopback, kept in one directory.
+
+Layout of the lab directory::
+
+    lab.json                  pid, host, port, url, ca_file, started (written once the server listens)
+    tenctl.toml               a tenctl configuration pointing at the lab
+    state.json                the simulated cluster's state (0600), kept between `down` and `up`
+    pki/fakepve.crt, .key     the server's self-signed certificate (the CA file for clients)
+    secrets/root-password     root@pam's password (0600)
+    secrets/pve-token         the secret of the API token root@pam!tenctl (0600)
+    logs/pve-requests.jsonl   one JSON line per API request: time, method, path, status
+    logs/server.log           the server's own output
+    etc-pve/                  plays /etc/pve for tenctl (tenants/ holds its records)
+    log/                      tenctl's log directory
+
+Only the standard library and tomli_w are imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HOST = "127.0.0.1"
+TOKEN_USER = "root@pam"  # noqa: S105 - a user name, not a secret
+TOKEN_NAME = "tenctl"  # noqa: S105 - a token name, not a secret
+NODES = ("pve1", "pve2", "pve3")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class LabError(Exception):
+    """The lab could not be started, stopped or read; the message says what to do."""
+
+
+def default_dir() -> Path:
+    """$TENCTL_LAB_DIR, else $XDG_STATE_HOME/tenctl/lab, else ~/.local/state/tenctl/lab."""
+    if os.environ.get("TENCTL_LAB_DIR"):
+        return Path(os.environ["TENCTL_LAB_DIR"]).expanduser().absolute()
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state).expanduser().absolute() / "tenctl" / "lab"
+
+
+class LabPaths:
+    """Where each file of a lab directory lives."""
+
+    def __init__(self, directory: Path | str):
+        self.dir = Path(directory).expanduser().absolute()
+        self.info = self.dir / "lab.json"
+        self.config = self.dir / "tenctl.toml"
+        self.state = self.dir / "state.json"
+        self.pki = self.dir / "pki"
+        self.ca_file = self.pki / "fakepve.crt"
+        self.key_file = self.pki / "fakepve.key"
+        self.secrets = self.dir / "secrets"
+        self.root_password = self.secrets / "root-password"
+        self.token_secret = self.secrets / "pve-token"
+        self.logs = self.dir / "logs"
+        self.request_log = self.logs / "pve-requests.jsonl"
+        self.server_log = self.logs / "server.log"
+        self.cluster_dir = self.dir / "etc-pve"
+        self.tenants_dir = self.cluster_dir / "tenants"
+        self.log_dir = self.dir / "log"
+
+    def make(self) -> None:
+        for path in (self.pki, self.logs, self.tenants_dir, self.log_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        self.secrets.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.secrets, 0o700)
+
+
+def write_secret(path: Path, value: str) -> None:
+    """Write a secret file atomically with mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def read_or_make_secret(path: Path, nbytes: int = 18) -> str:
+    """The secret stored in path, made (random) and stored first if there is none."""
+    if path.exists():
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    value = secrets.token_urlsafe(nbytes)
+    write_secret(path, value)
+    return value
+
+
+def config_document(directory: Path | str, port: int, host: str = HOST) -> dict:
+    """The tenctl configuration that points at a lab listening on host:port."""
+    paths = LabPaths(directory)
+    return {
+        "proxmox": {
+            "host": host,
+            "port": int(port),
+            "user": TOKEN_USER,
+            "token_name": TOKEN_NAME,
+            "token_secret_file": str(paths.token_secret),
+            "verify_tls": True,
+            "ca_file": str(paths.ca_file),
+        },
+        "paths": {
+            "cluster_dir": str(paths.cluster_dir),
+            "tenants_dir": str(paths.tenants_dir),
+            "log_dir": str(paths.log_dir),
+        },
+        "sdn": {"zone": "tenants", "zone_type": "vlan", "bridge": "vmbr0"},
+        "permissions": {"admin_role": "PVEPoolAdmin", "storages": ["local-lvm"]},
+        "allocation": {
+            "allocator": "first-free",
+            "vlan_ranges": ["100-999"],
+            "subnet_pool": "10.100.0.0/16",
+            "prefix_length": 24,
+        },
+    }
+
+
+def write_config(directory: Path | str, port: int, host: str = HOST) -> Path:
+    """Write <dir>/tenctl.toml for a lab on host:port; returns its path."""
+    import tomli_w
+
+    paths = LabPaths(directory)
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    tmp = paths.config.with_name(paths.config.name + ".tmp")
+    tmp.write_text(tomli_w.dumps(config_document(paths.dir, port, host)), encoding="utf-8")
+    os.replace(tmp, paths.config)
+    return paths.config
+
+
+# ------------------------------------------------------------------ processes
+
+
+def _read_info(paths: LabPaths) -> dict | None:
+    try:
+        return json.loads(paths.info.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _is_lab_server(pid: int | None) -> bool:
+    """True if pid is alive and is a tenctl lab server (not a recycled pid of something else)."""
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True  # no /proc: trust the pid
+    return b"tenctl_lab.server" in cmdline
+
+
+def _tls_ready(host: str, port: int, ca_file: Path, timeout: float = 2.0) -> bool:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            with context.wrap_socket(sock, server_hostname=host):
+                return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server log)"
+
+
+def up(directory: Path | str | None = None, port: int = 0, timeout: float = START_TIMEOUT) -> dict:
+    """Start the lab in directory (detached) unless it runs already; returns status(directory)."""
+    paths = LabPaths(directory or default_dir())
+    current = status(paths.dir)
+    if current["running"]:
+        write_config(paths.dir, current["proxmox"]["port"], current["proxmox"]["host"])
+        return status(paths.dir)
+    paths.make()
+    paths.info.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "tenctl_lab.server", "--dir", str(paths.dir), "--port", str(port)]
+    with open(paths.server_log, "ab") as log:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + timeout
+    while True:
+        info = _read_info(paths)
+        if (
+            info
+            and info.get("pid") == proc.pid
+            and _tls_ready(info["host"], info["port"], Path(info["ca_file"]))
+        ):
+            break
+        if proc.poll() is not None:
+            raise LabError(
+                f"the lab server exited with status {proc.returncode}; see the end of {paths.server_log}:\n"
+                + _log_tail(paths.server_log)
+            )
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise LabError(f"the lab server did not answer within {timeout:.0f} s; see {paths.server_log}")
+        time.sleep(0.05)
+    write_config(paths.dir, info["port"], info["host"])
+    return status(paths.dir)
+
+
+def down(directory: Path | str | None = None, timeout: float = STOP_TIMEOUT) -> bool:
+    """Stop the lab (it saves its state first); returns False if it was not running."""
+    paths = LabPaths(directory or default_dir())
+    info = _read_info(paths)
+    pid = info.get("pid") if info else None
+    if not _is_lab_server(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _is_lab_server(pid) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.05)
+    if _is_lab_server(pid):
+        os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    # The server is our child when up() ran in this process: collect it so it does not linger as a zombie.
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def status(directory: Path | str | None = None) -> dict:
+    """What the lab is and how to reach it (the JSON of `tenctl lab status --json`)."""
+    paths = LabPaths(directory or default_dir())
+    info = _read_info(paths) or {}
+    pid = info.get("pid")
+    running = _is_lab_server(pid)
+    password = None
+    if paths.root_password.exists():
+        password = paths.root_password.read_text(encoding="utf-8").strip()
+    return {
+        "dir": str(paths.dir),
+        "running": running,
+        "pid": pid if running else None,
+        "config": str(paths.config),
+        "request_log": str(paths.request_log),
+        "proxmox": {
+            "host": info.get("host", HOST),
+            "port": info.get("port"),
+            "url": info.get("url"),
+            "ca_file": str(paths.ca_file),
+            "user": TOKEN_USER,
+            "password": password,
+            "password_file": str(paths.root_password),
+            "token_id": f"{TOKEN_USER}!{TOKEN_NAME}",
+            "token_secret_file": str(paths.token_secret),
+            "started": info.get("started"),
+        },
+    }

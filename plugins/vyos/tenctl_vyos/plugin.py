@@ -1,0 +1,40 @@
+"""Registration of the vyos plugin (imports only tenctl_core and the standard library).
+
+The provider is a placeholder in this release: it registers under its final
+name, reports itself disabled and contributes no steps. Its device code arrives
+with its own issue; the device library is imported only inside the functions
+that talk to a device, never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from tenctl_core import hookimpl
+from tenctl_core.providers import EdgeBackend
+
+if TYPE_CHECKING:
+    from tenctl_core.context import Context
+    from tenctl_core.registry import Registrar
+
+PROVIDER = "vyos-edge"
+
+
+class Placeholder(EdgeBackend):
+    name = PROVIDER
+    description = "Edge router on VyOS (gateway, source NAT, inter-tenant firewall) over netmiko (not implemented yet: disabled)"
+
+    def enabled(self, ctx: Context) -> bool:
+        return False
+
+
+@hookimpl
+def tenctl_register_edge_backends(register: Registrar[EdgeBackend]) -> None:
+    register(Placeholder())
+
+
+@hookimpl
+def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
+    """Nothing yet: the placeholder reads no device."""
+    return []

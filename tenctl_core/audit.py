@@ -1,0 +1,47 @@
+"""The audit trail: one JSON line per mutating command, appended by core's event hook.
+
+The file is ``<paths.log_dir>/tenant-management.log`` (``/var/log/tenctl`` on a
+node, rotated by ``/etc/logrotate.d/tenctl``). Lines are written with a single
+``write`` on a file opened for appending, so lines from concurrent commands do
+not interleave. Events hold no secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tenctl_core import hookimpl
+from tenctl_core.events import TenantEvent
+
+FILE_MODE = 0o640
+
+
+def append_event(log_file: Path, event: TenantEvent) -> None:
+    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    line = json.dumps(event.as_dict(), sort_keys=True, ensure_ascii=True) + "\n"
+    fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def read_events(log_file: Path) -> list[dict[str, object]]:
+    if not log_file.exists():
+        return []
+    events = []
+    for line in log_file.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
+
+
+@hookimpl
+def tenctl_tenant_event(event: TenantEvent) -> None:
+    """Core's listener: append the event to the audit trail."""
+    if event.ctx is not None:
+        append_event(event.ctx.config.paths.audit_log, event)

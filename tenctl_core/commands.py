@@ -1,0 +1,575 @@
+"""The core commands of the ``tenctl`` command line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tenctl_core import operations
+from tenctl_core.cli import Options, fail, reported_errors
+from tenctl_core.config import load_config, pool_capacity, vlan_capacity
+from tenctl_core.context import Context
+from tenctl_core.errors import EXIT_USAGE, TenctlError, UsageError
+from tenctl_core.events import TenantEvent
+from tenctl_core.model import Tenant
+from tenctl_core.naming import check_tenant_name, check_userid
+from tenctl_core.plan import Plan
+from tenctl_core.plugins import PluginSet, get_plugin_manager
+from tenctl_core.validation import (
+    check_cidr,
+    check_cpu,
+    check_email,
+    check_password,
+    check_ram,
+    check_storage,
+    check_text,
+    check_vlan,
+)
+
+NameOption = Annotated[str, typer.Option("--name", "-n", help="Tenant name.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the plan and change nothing.")]
+JsonFlag = Annotated[bool, typer.Option("--json", "-j", help="Print JSON for scripts.")]
+
+
+def options(tctx: typer.Context) -> Options:
+    obj = tctx.find_root().obj
+    return obj if isinstance(obj, Options) else Options()
+
+
+def plugin_set(tctx: typer.Context) -> PluginSet:
+    plugins = getattr(tctx.find_root().command, "plugins", None)
+    return plugins if plugins is not None else get_plugin_manager()
+
+
+def open_context(tctx: typer.Context, command: str, dry_run: bool = False) -> Context:
+    opts = options(tctx)
+    config = load_config(opts.config, opts.profile)
+    plugins = plugin_set(tctx)
+    plugins.require_loaded()
+    return Context(config=config, plugins=plugins, command=command, dry_run=dry_run, quiet=opts.quiet)
+
+
+def emit(ctx: Context, command: str, tenant: str | None, outcome: str, message: str = "",
+         details: dict[str, Any] | None = None) -> None:
+    event = TenantEvent(command, tenant, outcome, ctx.node, ctx.operator, message, details or {}, ctx=ctx)
+    for impl in ctx.plugins.pm.hook.tenctl_tenant_event.get_hookimpls():
+        try:
+            impl.function(event=event)
+        except Exception as exc:  # noqa: BLE001 - a listener never changes the command's outcome
+            ctx.warn(f"event listener {impl.plugin_name} failed: {type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def audited(ctx: Context, command: str, tenant: str | None, details: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Record the command's outcome in the audit trail (and every event listener), success or not."""
+    info: dict[str, Any] = dict(details or {})
+    try:
+        yield info
+    except KeyboardInterrupt:
+        emit(ctx, command, tenant, "interrupted", "interrupted by the user", info)
+        raise
+    except TenctlError as exc:
+        emit(ctx, command, tenant, "refused" if isinstance(exc, UsageError) else "failure", str(exc), info)
+        raise
+    except Exception as exc:
+        emit(ctx, command, tenant, "failure", f"{type(exc).__name__}: {exc}", info)
+        raise
+    emit(ctx, command, tenant, "success", info.pop("message", ""), info)
+
+
+def show_plan(plan: Plan, as_json: bool) -> None:
+    if as_json:
+        from tenctl_core.output import print_json
+
+        print_json({"dry_run": True, **plan.as_dict()})
+    else:
+        print(plan.describe())
+        print("Dry run: nothing was changed.")
+
+
+def confirm(question: str, force: bool) -> None:
+    if force:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} needs confirmation: run it from a terminal or pass --force")
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(1)
+
+
+def read_password_file(path: Path) -> str:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--password-file {path}: cannot read it: {exc.strerror}") from None
+    return check_password(text.rstrip("\n"))
+
+
+def choose_password(password: str | None, password_file: Path | None) -> str | None:
+    if password is not None and password_file is not None:
+        raise UsageError("give either --password or --password-file, not both")
+    if password is not None:
+        print(
+            "warning: a password given with -p/--password is visible in the process list and shell history; "
+            "use --password-file",
+            file=sys.stderr,
+        )
+        return check_password(password)
+    if password_file is not None:
+        return read_password_file(password_file)
+    return None
+
+
+# ---------------------------------------------------------------------------- init
+
+
+def init(
+    tctx: typer.Context,
+    zone_type: Annotated[str | None, typer.Option("--type", "-t", help="SDN zone type: vlan, vxlan or simple.")] = None,
+    zone: Annotated[str | None, typer.Option("--zone", "-z", help="SDN zone name (2-8 letters or digits).")] = None,
+    bridge: Annotated[str | None, typer.Option("--bridge", "-b", help="Bridge of a vlan zone.")] = None,
+    peers: Annotated[str | None, typer.Option("--peers", "-p", help="VXLAN peers (comma-separated IPs); default: every node.")] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRun = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Prepare the cluster: create the tenants SDN zone, the tenants and log directories. Idempotent."""
+    from tenctl_core import setup
+
+    with reported_errors(options(tctx).debug):
+        request = setup.InitRequest.checked(zone_type, zone, bridge, peers)
+        ctx = open_context(tctx, "init", dry_run)
+        plan = setup.plan_init(ctx, request)
+        if dry_run:
+            show_plan(plan, as_json)
+            return
+        with audited(ctx, "init", None, {"zone": plan.tenant}):
+            setup.apply_init(ctx, plan)
+        if as_json:
+            from tenctl_core.output import print_json
+
+            print_json({"applied": [s.action for s in plan.steps], "notes": plan.notes})
+        else:
+            for step in plan.steps:
+                print(f"done: {step.action}")
+            for note in plan.notes:
+                print(note)
+
+
+# ----------------------------------------------------------------------------- add
+
+
+def add(
+    tctx: typer.Context,
+    name: NameOption,
+    cpu: Annotated[int | None, typer.Option("--cpu", "-c", help="CPU cores limit.")] = None,
+    ram: Annotated[int | None, typer.Option("--ram", "-r", help="RAM limit in MB.")] = None,
+    storage: Annotated[int | None, typer.Option("--storage", "-s", help="Storage limit in GB.")] = None,
+    email: Annotated[str | None, typer.Option("--email", "-e", help="Contact email of the tenant admin.")] = None,
+    vlan: Annotated[int | None, typer.Option("--vlan", "-v", help="VLAN id (default: allocated).")] = None,
+    subnet: Annotated[str | None, typer.Option("--subnet", "-i", help="Subnet in CIDR form (default: allocated).")] = None,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Admin user id (default admin_<name>@pve).")] = None,
+    password: Annotated[str | None, typer.Option("--password", "-p", help="Initial password (visible in the process list: prefer --password-file).")] = None,
+    password_file: Annotated[Path | None, typer.Option("--password-file", help="Read the initial password from this file ('-' for standard input).")] = None,
+    dry_run: DryRun = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a tenant: pool, group, admin user, ACLs, VLAN and subnet, and every plugin's part."""
+    with reported_errors(options(tctx).debug):
+        check_tenant_name(name)
+        for value, check in ((cpu, check_cpu), (ram, check_ram), (storage, check_storage), (vlan, check_vlan)):
+            if value is not None:
+                check(value)
+        if email is not None:
+            check_email(email)
+        if subnet is not None:
+            check_cidr(subnet)
+        if user is not None:
+            check_userid(user)
+        chosen_password = choose_password(password, password_file)
+        ctx = open_context(tctx, "add", dry_run)
+        defaults = ctx.config.defaults
+        request = operations.AddRequest(
+            name=name, cpu=cpu or defaults.cpu, ram=ram or defaults.ram_mb, storage=storage or defaults.storage_gb,
+            email=email or "", vlan=vlan, subnet=subnet, admin_user=user, password=chosen_password,
+        )
+        if dry_run:
+            result = operations.plan_add(ctx, request)
+            show_plan(result.plan, as_json)
+            return
+        details = {"cpu": request.cpu, "ram": request.ram, "storage": request.storage}
+        with audited(ctx, "add", name, details) as info:
+            result = operations.plan_add(ctx, request)
+            tenant = result.tenant
+            info.update(vlan=tenant.vlan, subnet=tenant.subnet, admin_user=tenant.admin_user)
+            operations.apply_add(ctx, result)
+        from tenctl_core.output import print_json
+
+        summary = {
+            "tenant_name": tenant.name, "pool_id": tenant.pool, "group_name": tenant.group,
+            "admin_user": tenant.admin_user, "vlan_id": tenant.vlan, "subnet": tenant.subnet,
+            "gateway": tenant.gateway, "vnet": tenant.vnet, "cpu_limit": tenant.cpu_limit,
+            "ram_limit": tenant.ram_limit, "storage_limit": tenant.storage_limit, "status": tenant.status,
+        }
+        if as_json:
+            if result.password:
+                summary["password"] = result.password
+            print_json(summary)
+            return
+        print(f"Tenant {tenant.name} created: pool {tenant.pool}, group {tenant.group}, user {tenant.admin_user}, "
+              f"VLAN {tenant.vlan} ({tenant.vnet}), subnet {tenant.subnet}, gateway {tenant.gateway}.")
+        print(f"Limits: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, {tenant.storage_limit} GB storage.")
+        if result.password:
+            print(f"Initial password of {tenant.admin_user} (shown once, store it safely): {result.password}")
+
+
+# ------------------------------------------------------------------------ list/show
+
+
+def tenant_rows(ctx: Context, name: str | None) -> list[dict[str, Any]]:
+    from tenctl_core.guests import guests_by_pool
+    from tenctl_core.output import tenant_row
+
+    tenants = [ctx.store.load(name)] if name else ctx.store.all()
+    guests = guests_by_pool(ctx) if tenants else {}
+    return [tenant_row(t, guests.get(t.pool, [])) for t in tenants]
+
+
+def list_tenants(
+    tctx: typer.Context,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Only this tenant.")] = None,
+    detailed: Annotated[bool, typer.Option("--detailed", "-d", help="One block per tenant with its guests.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List tenants with their VLAN, subnet, limits and guest count (one API request)."""
+    from tenctl_core import output
+
+    with reported_errors(options(tctx).debug):
+        if name is not None:
+            check_tenant_name(name)
+        ctx = open_context(tctx, "list")
+        rows = tenant_rows(ctx, name)
+        if as_json:
+            output.print_json(rows)
+        elif detailed:
+            for row in rows:
+                output.print_tenant_detail(row)
+            if not rows:
+                print("No tenants.")
+        else:
+            output.print_tenant_table(rows)
+
+
+def show(tctx: typer.Context, name: NameOption, as_json: JsonFlag = False) -> None:
+    """Show one tenant in detail (the same as `list -d -n NAME`)."""
+    from tenctl_core import output
+
+    with reported_errors(options(tctx).debug):
+        check_tenant_name(name)
+        ctx = open_context(tctx, "show")
+        rows = tenant_rows(ctx, name)
+        if as_json:
+            output.print_json(rows[0])
+        else:
+            output.print_tenant_detail(rows[0])
+
+
+# -------------------------------------------------------------------------- modify
+
+
+def modify(
+    tctx: typer.Context,
+    name: NameOption,
+    cpu: Annotated[int | None, typer.Option("--cpu", "-c", help="New CPU cores limit.")] = None,
+    ram: Annotated[int | None, typer.Option("--ram", "-r", help="New RAM limit in MB.")] = None,
+    storage: Annotated[int | None, typer.Option("--storage", "-s", help="New storage limit in GB.")] = None,
+    email: Annotated[str | None, typer.Option("--email", "-e", help="New contact email.")] = None,
+    password: Annotated[str | None, typer.Option("--password", help="New password of the admin user (visible in the process list: prefer --password-file).")] = None,
+    password_file: Annotated[Path | None, typer.Option("--password-file", help="Read the new password from this file ('-' for standard input).")] = None,
+    show_current: Annotated[bool, typer.Option("--show-current", help="Show the current values and exit.")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRun = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a tenant's limits, email or admin password; every other field of the record is kept."""
+    with reported_errors(options(tctx).debug):
+        check_tenant_name(name)
+        for value, check in ((cpu, check_cpu), (ram, check_ram), (storage, check_storage)):
+            if value is not None:
+                check(value)
+        if email is not None:
+            check_email(email)
+        new_password = choose_password(password, password_file)
+        ctx = open_context(tctx, "modify", dry_run)
+        tenant = ctx.store.load(name)
+        if show_current:
+            print(f"{tenant.name}: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, "
+                  f"{tenant.storage_limit} GB storage, email {tenant.email or '-'}")
+            return
+        request = operations.ModifyRequest(name, cpu, ram, storage, email, new_password)
+        if request.empty():
+            raise UsageError("nothing to modify: give --cpu, --ram, --storage, --email or --password-file")
+        plan = operations.plan_modify(ctx, tenant, request)
+        if plan.steps and not dry_run:
+            confirm(f"Apply to tenant {name}: {'; '.join(s.action for s in plan.steps)}?", force)
+        run_state_change(ctx, plan, tenant, dry_run, as_json, {"changes": [s.action for s in plan.steps]})
+
+
+# ------------------------------------------------------------------ suspend/resume
+
+
+def suspend(
+    tctx: typer.Context,
+    name: NameOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why the tenant is suspended (recorded).")] = "Manual suspension",
+    stop_vms: Annotated[bool, typer.Option("--stop-vms", help="Also stop the tenant's running guests.")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRun = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Suspend a tenant: disable its users (and stop its guests with --stop-vms)."""
+    with reported_errors(options(tctx).debug):
+        check_tenant_name(name)
+        check_text("suspension reason", reason)
+        ctx = open_context(tctx, "suspend", dry_run)
+        tenant = ctx.store.load(name)
+        plan = operations.plan_suspend(ctx, tenant, reason, stop_vms)
+        run_state_change(ctx, plan, tenant, dry_run, as_json, {"reason": reason, "stop_vms": stop_vms})
+
+
+def resume(
+    tctx: typer.Context,
+    name: NameOption,
+    start_vms: Annotated[bool, typer.Option("--start-vms", help="Also start the tenant's stopped guests.")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    dry_run: DryRun = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Resume a suspended tenant: enable its users (and start its guests with --start-vms)."""
+    with reported_errors(options(tctx).debug):
+        check_tenant_name(name)
+        ctx = open_context(tctx, "resume", dry_run)
+        tenant = ctx.store.load(name)
+        plan = operations.plan_resume(ctx, tenant, start_vms)
+        run_state_change(ctx, plan, tenant, dry_run, as_json, {"start_vms": start_vms})
+
+
+def run_state_change(ctx: Context, plan: Plan, tenant: Tenant, dry_run: bool, as_json: bool,
+                     details: dict[str, Any]) -> None:
+    """Apply a modify, suspend or resume plan whose steps act on this tenant record."""
+    from tenctl_core.plan import apply_plan
+
+    if dry_run:
+        show_plan(plan, as_json)
+        return
+    if not plan.steps:
+        print(plan.notes[0] if plan.notes else "nothing to do")
+        return
+    with audited(ctx, plan.command, tenant.name, details):
+        apply_plan(plan, operations.journal_to(ctx, tenant))
+        tenant.journal.clear()
+        ctx.store.save(tenant)
+    for step in plan.steps:
+        print(f"done: {step.action}")
+
+
+# -------------------------------------------------------------------------- remove
+
+
+def remove(
+    tctx: typer.Context,
+    name: NameOption,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    purge_guests: Annotated[bool, typer.Option("--purge-guests", help="Stop and delete the tenant's guests too.")] = False,
+    dry_run: DryRun = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove a tenant and everything tenctl created for it. Guests are deleted only when asked."""
+    with reported_errors(options(tctx).debug):
+        check_tenant_name(name)
+        ctx = open_context(tctx, "remove", dry_run)
+        tenant = ctx.store.load(name)
+        guests = operations.tenant_guests(ctx, tenant)
+        if guests and not purge_guests and not force and not dry_run and sys.stdin.isatty():
+            listing = ", ".join(f"{g.vmid} ({g.name})" for g in guests)
+            purge_guests = typer.confirm(
+                f"Tenant {name} has {len(guests)} guest(s): {listing}. Stop and DELETE them?", default=False
+            )
+        plan = operations.plan_remove(ctx, tenant, guests, purge_guests)
+        if dry_run:
+            show_plan(plan, as_json)
+            return
+        confirm(f"Remove tenant {name} ({len(plan.steps)} steps)?", force)
+        with audited(ctx, "remove", name, {"guests_deleted": [g.vmid for g in guests] if purge_guests else []}):
+            operations.apply_remove(ctx, tenant, plan)
+        print(f"Tenant {name} removed ({len(plan.steps)} steps).")
+
+
+# ------------------------------------------------------------------------- plugins
+
+
+def plugins_command(tctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List plugin distributions, their versions and providers, and plugins that failed to load."""
+    from tenctl_core import output
+
+    with reported_errors(options(tctx).debug):
+        plugins = plugin_set(tctx)
+        providers: dict[str, list[str]] = {}
+        registries = [plugins.allocators(), plugins.network_provisioners(), plugins.edge_backends(),
+                      plugins.audit_checks(), plugins.backup_formats()]
+        for registry in registries:
+            for provider_name in registry.names():
+                providers.setdefault(registry.owner(provider_name), []).append(f"{registry.kind} {provider_name}")
+        commands = plugins.commands(set())
+        for entry in commands.entries.values():
+            providers.setdefault(entry.plugin, []).append(f"command {entry.name}")
+        data = {
+            "plugins": [
+                {"name": p.name, "distribution": p.distribution, "version": p.version, "builtin": p.builtin,
+                 "provides": providers.get(p.name, [])}
+                for p in plugins.loaded
+            ],
+            "failed": [{"name": f.name, "distribution": f.distribution, "version": f.version, "error": f.error}
+                       for f in plugins.failed],
+            "disabled": plugins.disabled,
+        }
+        if as_json:
+            output.print_json(data)
+            return
+        for plugin in data["plugins"]:
+            kind = "built-in" if plugin["builtin"] else "plugin"
+            print(f"{plugin['name']} ({plugin['distribution']} {plugin['version']}, {kind})")
+            for item in plugin["provides"]:
+                print(f"    {item}")
+        for failed in data["failed"]:
+            print(f"FAILED {failed['name']} ({failed['distribution']} {failed['version']}): {failed['error']}")
+        for disabled in data["disabled"]:
+            print(f"disabled: {disabled}")
+        if data["failed"]:
+            raise typer.Exit(1)
+
+
+# -------------------------------------------------------------------------- config
+
+
+config_app = typer.Typer(help="Check and show the configuration.", no_args_is_help=True)
+
+
+@config_app.callback()
+def config_main() -> None:
+    """Check and show the configuration."""
+
+
+@config_app.command("check")
+def config_check(tctx: typer.Context) -> None:
+    """Validate the configuration file and name any bad key; warn about risky settings."""
+    with reported_errors(options(tctx).debug):
+        opts = options(tctx)
+        config = load_config(opts.config, opts.profile)
+        for kind in ("token", "password"):
+            config.read_secret(kind)
+        plugins = plugin_set(tctx)
+        plugins.require_loaded()
+        plugins.allocators().get(config.allocation.allocator)
+        warnings = []
+        if vlan_capacity(config) > pool_capacity(config):
+            warnings.append(
+                f"allocation.vlan_ranges hold {vlan_capacity(config)} VLANs but allocation.subnet_pool "
+                f"{config.allocation.subnet_pool} holds only {pool_capacity(config)} /{config.allocation.prefix_length} "
+                "subnets: tenants will run out of subnets first"
+            )
+        if not config.proxmox.verify_tls:
+            warnings.append("proxmox.verify_tls is false: the Proxmox certificate is not checked")
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        sources = ", ".join(config.source) or "built-in defaults"
+        print(f"configuration OK ({sources}{', profile ' + config.profile if config.profile else ''})")
+
+
+@config_app.command("show")
+def config_show(tctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Print the effective configuration (secrets are never in it; their sources are shown)."""
+    import tomli_w
+
+    with reported_errors(options(tctx).debug):
+        opts = options(tctx)
+        config = load_config(opts.config, opts.profile)
+        data = config.as_dict()
+        if as_json:
+            from tenctl_core.output import print_json
+
+            print_json(data)
+        else:
+            print(f"# from: {', '.join(config.source) or 'built-in defaults'}")
+            print(tomli_w.dumps(data), end="")
+
+
+# -------------------------------------------------------------------------- health
+
+
+def health(
+    tctx: typer.Context,
+    as_json: JsonFlag = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")] = False,
+) -> None:
+    """Run every registered health check: ✓ pass, ⚠ warn, ✗ fail. Exit 1 on a failure, 2 if Proxmox is unreachable."""
+    import datetime as dt
+
+    from tenctl_core.errors import ProxmoxUnreachable
+    from tenctl_core.providers import CheckResult
+
+    with reported_errors(options(tctx).debug):
+        ctx = open_context(tctx, "health")
+        results: list[CheckResult] = []
+        unreachable = False
+        for check in ctx.plugins.audit_checks():
+            try:
+                results.extend(check.run(ctx))
+            except ProxmoxUnreachable as exc:
+                unreachable = True
+                results.append(CheckResult(check.name, "fail", str(exc)))
+            except TenctlError as exc:
+                results.append(CheckResult(check.name, "fail", str(exc)))
+        failed = sum(r.status == "fail" for r in results)
+        warned = sum(r.status == "warn" for r in results)
+        status = "fail" if failed else "warn" if warned else "pass"
+        summary = {"total_checks": len(results), "passed": len(results) - failed - warned, "failed": failed,
+                   "warnings": warned, "status": status}
+        if as_json:
+            from tenctl_core.output import print_json
+
+            print_json({"summary": summary, "checks": [r.as_dict() for r in results],
+                        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+        else:
+            marks = {"pass": "✓", "warn": "⚠", "fail": "✗"}
+            for result in results:
+                print(f"{marks[result.status]} {result.check}: {result.message}")
+                if result.status != "pass" or verbose:
+                    for detail in result.details:
+                        print(f"    {detail}")
+            print(f"{summary['passed']} passed, {warned} warning(s), {failed} failed")
+        if unreachable:
+            raise typer.Exit(EXIT_USAGE)
+        if failed:
+            raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("add")(add)
+    app.command("list")(list_tenants)
+    app.command("show")(show)
+    app.command("modify")(modify)
+    app.command("suspend")(suspend)
+    app.command("resume")(resume)
+    app.command("remove")(remove)
+    app.command("health")(health)
+    app.command("plugins")(plugins_command)
+    app.add_typer(config_app, name="config")
+
+
+__all__ = ["fail", "register"]

@@ -1,0 +1,354 @@
+"""The configuration: TOML files with named profiles.
+
+Search order: the file named by ``--config`` or ``TENCTL_CONFIG`` alone; else
+``/etc/tenctl/tenctl.toml`` then ``$XDG_CONFIG_HOME/tenctl/tenctl.toml``, the
+second overriding the first. Tables under ``[profiles.<name>]`` override the
+top level when that profile is chosen with ``--profile``, ``TENCTL_PROFILE`` or
+the top-level key ``profile``. Secrets never live in the file: it names the
+file or environment variable that holds each one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tenctl_core.errors import ConfigError
+from tenctl_core.validation import check_cidr
+
+SYSTEM_CONFIG = Path("/etc/tenctl/tenctl.toml")
+CONFIG_ENV = "TENCTL_CONFIG"
+PROFILE_ENV = "TENCTL_PROFILE"
+PVE_DIR = Path("/etc/pve")
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "tenctl" / "tenctl.toml"
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tenctl"
+
+
+@dataclass(frozen=True)
+class ProxmoxSettings:
+    host: str = "127.0.0.1"
+    port: int = 8006
+    user: str = "root@pam"
+    token_name: str | None = None
+    token_secret_file: str | None = None
+    token_secret_env: str | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+    verify_tls: bool = True
+    ca_file: str | None = None
+    timeout: float = 30.0
+
+    @property
+    def uses_token(self) -> bool:
+        return self.token_name is not None
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    cluster_dir: str = ""
+    tenants_dir: str = ""
+    log_dir: str = ""
+
+    @property
+    def audit_log(self) -> Path:
+        return Path(self.log_dir) / "tenant-management.log"
+
+
+@dataclass(frozen=True)
+class AllocationSettings:
+    allocator: str = "first-free"
+    vlan_ranges: tuple[tuple[int, int], ...] = ((100, 999),)
+    subnet_pool: str = "10.100.0.0/16"
+    prefix_length: int = 24
+
+    @property
+    def pool(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet_pool)
+
+
+@dataclass(frozen=True)
+class LimitDefaults:
+    cpu: int = 8
+    ram_mb: int = 16384
+    storage_gb: int = 500
+
+
+@dataclass(frozen=True)
+class PermissionSettings:
+    admin_role: str = "PVEPoolAdmin"
+    storages: tuple[str, ...] = ("local-lvm",)
+
+
+@dataclass(frozen=True)
+class SdnSettings:
+    zone: str = "tenants"
+    zone_type: str = "vlan"
+    bridge: str = "vmbr0"
+    vxlan_port: int = 4789
+    peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration of one command."""
+
+    source: tuple[str, ...]
+    profile: str | None
+    proxmox: ProxmoxSettings
+    paths: PathSettings
+    allocation: AllocationSettings
+    defaults: LimitDefaults
+    permissions: PermissionSettings
+    sdn: SdnSettings
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def plugin(self, name: str) -> dict[str, Any]:
+        """A plugin's own table, ``[plugins.<name>]``; empty when absent."""
+        return dict(self.plugins.get(name, {}))
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {
+            "proxmox": asdict(self.proxmox),
+            "paths": asdict(self.paths),
+            "allocation": {
+                **asdict(self.allocation),
+                "vlan_ranges": [f"{low}-{high}" for low, high in self.allocation.vlan_ranges],
+            },
+            "defaults": asdict(self.defaults),
+            "permissions": {**asdict(self.permissions), "storages": list(self.permissions.storages)},
+            "sdn": {**asdict(self.sdn), "peers": list(self.sdn.peers)},
+            "plugins": self.plugins,
+        }
+        return _drop_none(data)
+
+    def read_secret(self, kind: str) -> str | None:
+        """The token secret or password, read from the file or environment variable the config names."""
+        px = self.proxmox
+        file_key, env_key = (
+            ("token_secret_file", "token_secret_env") if kind == "token" else ("password_file", "password_env")
+        )
+        path, env = getattr(px, file_key), getattr(px, env_key)
+        if path:
+            return read_secret_file(Path(path), f"proxmox.{file_key}")
+        if env:
+            value = os.environ.get(env)
+            if not value:
+                raise ConfigError(f"proxmox.{env_key} names {env}, which is not set or empty")
+            return value
+        return None
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    try:
+        info = path.stat()
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) & ~stat.S_IRGRP:
+        raise ConfigError(f"{what}: {path} is readable or writable by others; chmod 600 {path}")
+    if not value:
+        raise ConfigError(f"{what}: {path} is empty")
+    return value
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+SECTIONS: dict[str, type] = {
+    "proxmox": ProxmoxSettings,
+    "paths": PathSettings,
+    "allocation": AllocationSettings,
+    "defaults": LimitDefaults,
+    "permissions": PermissionSettings,
+    "sdn": SdnSettings,
+}
+TOP_LEVEL = set(SECTIONS) | {"profile", "profiles", "plugins"}
+FORBIDDEN_SECRETS = {"password", "token_secret", "token_value", "secret"}
+
+
+def config_files(explicit: str | None) -> list[Path]:
+    """The files to read, in order."""
+    chosen = explicit or os.environ.get(CONFIG_ENV)
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist")
+        return [path]
+    return [path for path in (SYSTEM_CONFIG, user_config_path()) if path.is_file()]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(explicit: str | None = None, profile: str | None = None) -> Config:
+    """Read, merge and validate the configuration; ConfigError names the bad key."""
+    files = config_files(explicit)
+    raw: dict[str, Any] = {}
+    for path in files:
+        raw = merge(raw, _read_toml(path))
+    where = ", ".join(str(p) for p in files) or "built-in defaults"
+    profiles = raw.pop("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{where}: 'profiles' must be a table of tables")
+    chosen = profile or os.environ.get(PROFILE_ENV) or raw.pop("profile", None)
+    raw.pop("profile", None)
+    if chosen is not None:
+        if chosen not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise ConfigError(f"profile {chosen!r} is not defined in {where} (profiles: {known})")
+        raw = merge(raw, profiles[chosen])
+    return build_config(raw, tuple(str(p) for p in files), chosen, where)
+
+
+def build_config(raw: dict[str, Any], source: tuple[str, ...], profile: str | None, where: str) -> Config:
+    unknown = set(raw) - TOP_LEVEL
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(TOP_LEVEL))})")
+    sections = {name: _section(where, name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
+    plugins = raw.get("plugins", {})
+    if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
+        raise ConfigError(f"{where}: [plugins] must hold one table per plugin, e.g. [plugins.vyos]")
+    sections["paths"] = _default_paths(sections["paths"])
+    config = Config(source=source, profile=profile, plugins=plugins, **sections)
+    _check_semantics(config, where)
+    return config
+
+
+def _section(where: str, name: str, cls: type, table: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in FORBIDDEN_SECRETS:
+            raise ConfigError(
+                f"{where}: {name}.{key}: secrets do not go in the configuration file; "
+                f"put it in a file readable only by root and set {name}.{key}_file"
+            )
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {name}.{key} (known: {', '.join(sorted(known))})")
+        values[key] = _coerce(where, f"{name}.{key}", known[key], value)
+    return cls(**values)
+
+
+def _coerce(where: str, key: str, spec: Any, value: Any) -> Any:
+    default = spec.default
+    bad = ConfigError(f"{where}: {key} = {value!r} has the wrong type (expected like {default!r})")
+    if key == "allocation.vlan_ranges":
+        return _vlan_ranges(where, value)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise bad
+        return value
+    if isinstance(default, float):
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise bad
+        return float(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: {key} must be a list of strings")
+        return tuple(value)
+    if not isinstance(value, str):
+        raise bad
+    return value
+
+
+def _vlan_ranges(where: str, value: Any) -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: allocation.vlan_ranges must be a non-empty list like [\"100-999\"]")
+    ranges = []
+    for item in value:
+        low_text, dash, high_text = str(item).partition("-")
+        try:
+            low, high = int(low_text), int(high_text if dash else low_text)
+        except ValueError:
+            raise ConfigError(f"{where}: allocation.vlan_ranges: {item!r} is not a range like \"100-199\"") from None
+        if not 2 <= low <= high <= 4094:
+            raise ConfigError(f"{where}: allocation.vlan_ranges: {item!r} must lie within 2-4094, low to high")
+        ranges.append((low, high))
+    ranges.sort()
+    for (_, high), (low, _) in zip(ranges, ranges[1:], strict=False):
+        if low <= high:
+            raise ConfigError(f"{where}: allocation.vlan_ranges overlap at VLAN {low}")
+    return tuple(ranges)
+
+
+def _default_paths(paths: PathSettings) -> PathSettings:
+    cluster = paths.cluster_dir or (str(PVE_DIR) if PVE_DIR.is_dir() else str(state_dir() / "cluster"))
+    tenants = paths.tenants_dir or (
+        str(PVE_DIR / "tenants") if PVE_DIR.is_dir() else str(state_dir() / "tenants")
+    )
+    log = paths.log_dir or ("/var/log/tenctl" if os.geteuid() == 0 else str(state_dir() / "log"))
+    return PathSettings(cluster_dir=cluster, tenants_dir=tenants, log_dir=log)
+
+
+def _check_semantics(config: Config, where: str) -> None:
+    px = config.proxmox
+    if not 1 <= px.port <= 65535:
+        raise ConfigError(f"{where}: proxmox.port {px.port} is not a TCP port")
+    if px.token_secret_file and px.token_secret_env:
+        raise ConfigError(f"{where}: set only one of proxmox.token_secret_file and proxmox.token_secret_env")
+    if px.password_file and px.password_env:
+        raise ConfigError(f"{where}: set only one of proxmox.password_file and proxmox.password_env")
+    if px.token_name and not (px.token_secret_file or px.token_secret_env):
+        raise ConfigError(f"{where}: proxmox.token_name is set but no token_secret_file or token_secret_env")
+    alloc = config.allocation
+    try:
+        pool = check_cidr(alloc.subnet_pool, "allocation.subnet_pool")
+    except Exception as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if not pool.prefixlen <= alloc.prefix_length <= 30:
+        raise ConfigError(
+            f"{where}: allocation.prefix_length {alloc.prefix_length} must be between the pool's "
+            f"prefix ({pool.prefixlen}) and 30"
+        )
+    if config.sdn.zone_type not in ("vlan", "vxlan", "simple"):
+        raise ConfigError(f"{where}: sdn.zone_type {config.sdn.zone_type!r} must be vlan, vxlan or simple")
+    if not (2 <= len(config.sdn.zone) <= 8 and config.sdn.zone.isalnum() and config.sdn.zone[0].isalpha()):
+        raise ConfigError(f"{where}: sdn.zone {config.sdn.zone!r} must be 2-8 letters or digits, starting with a letter")
+
+
+def pool_capacity(config: Config) -> int:
+    """How many tenant subnets the pool holds."""
+    return 2 ** (config.allocation.prefix_length - config.allocation.pool.prefixlen)
+
+
+def vlan_capacity(config: Config) -> int:
+    return sum(high - low + 1 for low, high in config.allocation.vlan_ranges)

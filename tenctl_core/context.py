@@ -1,0 +1,78 @@
+"""What one command works with: configuration, plugins, records, the Proxmox session."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tenctl_core.config import Config
+from tenctl_core.plugins import PluginSet
+from tenctl_core.proxmox import ProxmoxClient
+from tenctl_core.store import TenantStore
+
+NODE_ENV = "TENCTL_NODE"
+
+
+def node_name() -> str:
+    """This node's name: ``TENCTL_NODE`` (the lab's simulated nodes), else the short host name."""
+    return os.environ.get(NODE_ENV) or socket.gethostname().split(".")[0]
+
+
+def operator_name() -> str:
+    """Who runs the command: the user behind sudo when there is one."""
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+@dataclass
+class Context:
+    config: Config
+    plugins: PluginSet
+    command: str = ""
+    dry_run: bool = False
+    quiet: bool = False
+    node: str = field(default_factory=node_name)
+    operator: str = field(default_factory=operator_name)
+    cache: dict[str, Any] = field(default_factory=dict)
+    """Answers read once per command and shared by core and plugins (see :meth:`cached_get`)."""
+    warnings: list[str] = field(default_factory=list)
+    _proxmox: ProxmoxClient | None = None
+
+    @property
+    def store(self) -> TenantStore:
+        return TenantStore(Path(self.config.paths.tenants_dir))
+
+    @property
+    def proxmox(self) -> ProxmoxClient:
+        """The command's one Proxmox session, opened on first use."""
+        if self._proxmox is None:
+            self._proxmox = ProxmoxClient(self.config)
+        return self._proxmox
+
+    def cached_get(self, path: str, **params: Any) -> Any:
+        """GET once per command: core and plugins that need the same listing share one request."""
+        key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        if key not in self.cache:
+            self.cache[key] = self.proxmox.get(path, **params)
+        return self.cache[key]
+
+    def forget(self, path: str) -> None:
+        """Drop cached answers under path after a change."""
+        for key in [k for k in self.cache if k.startswith(path)]:
+            del self.cache[key]
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            print(message, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._proxmox is not None:
+            self._proxmox.close()

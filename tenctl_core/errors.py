@@ -1,0 +1,91 @@
+"""The errors tenctl raises, each with the exit code the command line ends with.
+
+Every message names the object concerned and, where there is one, the fix. None
+of them may carry a secret: they are printed and written to the audit trail.
+"""
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class TenctlError(Exception):
+    """Base of every error tenctl reports to its user."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class UsageError(TenctlError):
+    """A value given by the user is invalid: nothing was changed."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """The configuration file or a value in it is invalid."""
+
+
+class PluginError(TenctlError):
+    """A plugin failed to load or broke its contract."""
+
+
+class NotFoundError(TenctlError):
+    """A tenant or object that must exist does not."""
+
+
+class ConflictError(TenctlError):
+    """The wanted object exists already or a value is taken."""
+
+
+class AllocationError(TenctlError):
+    """No VLAN or subnet could be allocated."""
+
+
+class LockError(TenctlError):
+    """A lock could not be taken."""
+
+
+class CapacityError(TenctlError):
+    """The cluster has no room for what was asked."""
+
+
+class ProxmoxError(TenctlError):
+    """The Proxmox API answered with an error."""
+
+    def __init__(self, method: str, path: str, status: int, detail: str) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.detail = detail
+        super().__init__(f"Proxmox refused {method} {path}: {status} {detail}")
+
+
+class ProxmoxUnreachable(TenctlError):
+    """The Proxmox API could not be reached at all."""
+
+
+class StepFailed(TenctlError):
+    """A step of a plan failed; the completed steps were undone where possible."""
+
+    def __init__(self, step: str, cause: Exception, undone: list[str], not_undone: list[str]) -> None:
+        self.step = step
+        self.cause = cause
+        self.undone = undone
+        self.not_undone = not_undone
+        lines = [f"step failed: {step}: {cause}"]
+        if undone:
+            lines.append("undone: " + "; ".join(undone))
+        if not_undone:
+            lines.append("COULD NOT BE UNDONE (fix by hand or run `tenctl repair`): " + "; ".join(not_undone))
+        elif not undone:
+            lines.append("nothing had been changed")
+        super().__init__("\n".join(lines))

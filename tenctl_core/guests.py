@@ -1,0 +1,97 @@
+"""A tenant's guests (VMs and containers), read from one ``/cluster/resources`` call."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tenctl_core.context import Context
+from tenctl_core.errors import TenctlError
+from tenctl_core.plan import Step
+
+TASK_TIMEOUT = 300.0
+TASK_POLL = 0.2
+
+
+@dataclass(frozen=True)
+class Guest:
+    vmid: int
+    name: str
+    type: str
+    """``qemu`` or ``lxc``."""
+    status: str
+    node: str
+    pool: str | None
+    cpu: int
+    """Cores allocated (``maxcpu``)."""
+    mem: int
+    """Bytes allocated (``maxmem``)."""
+    disk: int
+    """Bytes allocated (``maxdisk``)."""
+
+    @classmethod
+    def from_resource(cls, item: dict[str, Any]) -> Guest:
+        return cls(
+            vmid=int(item["vmid"]), name=str(item.get("name", "")), type=str(item.get("type", "qemu")),
+            status=str(item.get("status", "unknown")), node=str(item.get("node", "")), pool=item.get("pool"),
+            cpu=int(item.get("maxcpu", 0)), mem=int(item.get("maxmem", 0)), disk=int(item.get("maxdisk", 0)),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "vmid": self.vmid, "name": self.name, "type": self.type, "status": self.status, "node": self.node,
+            "cpu": self.cpu, "mem": self.mem,
+        }
+
+    @property
+    def path(self) -> str:
+        return f"/nodes/{self.node}/{self.type}/{self.vmid}"
+
+
+def guests_by_pool(ctx: Context) -> dict[str, list[Guest]]:
+    """Every guest of the cluster grouped by pool: one request, whatever the number of tenants."""
+    out: dict[str, list[Guest]] = {}
+    for item in ctx.cached_get("/cluster/resources", type="vm"):
+        if item.get("type") in ("qemu", "lxc") and item.get("pool") and not item.get("template"):
+            guest = Guest.from_resource(item)
+            out.setdefault(str(guest.pool), []).append(guest)
+    for guests in out.values():
+        guests.sort(key=lambda g: g.vmid)
+    return out
+
+
+def wait_task(ctx: Context, node: str, upid: Any) -> None:
+    """Wait for a Proxmox task to end; TenctlError if it failed or took too long."""
+    if not isinstance(upid, str) or not upid.startswith("UPID:"):
+        return
+    deadline = time.monotonic() + TASK_TIMEOUT
+    while True:
+        status = ctx.proxmox.get(f"/nodes/{node}/tasks/{upid}/status")
+        if status.get("status") == "stopped":
+            if status.get("exitstatus") not in ("OK", None) and not str(status.get("exitstatus")).startswith("WARNINGS"):
+                raise TenctlError(f"Proxmox task {upid} failed: {status.get('exitstatus')}")
+            return
+        if time.monotonic() > deadline:
+            raise TenctlError(f"Proxmox task {upid} did not finish within {TASK_TIMEOUT:.0f} s")
+        time.sleep(TASK_POLL)
+
+
+def power_step(ctx: Context, guest: Guest, action: str, undo_action: str | None) -> Step:
+    def run(verb: str) -> None:
+        wait_task(ctx, guest.node, ctx.proxmox.post(f"{guest.path}/status/{verb}"))
+
+    return Step(
+        "guests", f"{action} {guest.type} {guest.vmid} ({guest.name}) on {guest.node}",
+        lambda: run(action), (lambda: run(undo_action)) if undo_action else None,
+        f"{undo_action} {guest.type} {guest.vmid}" if undo_action else None,
+    )
+
+
+def destroy_step(ctx: Context, guest: Guest) -> Step:
+    def run() -> None:
+        if guest.status == "running":
+            wait_task(ctx, guest.node, ctx.proxmox.post(f"{guest.path}/status/stop"))
+        wait_task(ctx, guest.node, ctx.proxmox.delete(guest.path, purge=1, **{"destroy-unreferenced-disks": 1}))
+
+    return Step("guests", f"stop and delete {guest.type} {guest.vmid} ({guest.name}) on {guest.node}", run)

@@ -1,0 +1,100 @@
+"""Core's health checks, registered through ``tenctl_register_audit_checks``.
+
+Each check makes a constant number of API calls whatever the number of
+tenants: listings are read once and compared with the records.
+"""
+
+from __future__ import annotations
+
+import stat
+from typing import TYPE_CHECKING
+
+from tenctl_core import hookimpl
+from tenctl_core.errors import TenctlError
+from tenctl_core.model import ACTIVE, SUSPENDED
+from tenctl_core.providers import AuditCheck, CheckResult
+
+if TYPE_CHECKING:
+    from tenctl_core.context import Context
+    from tenctl_core.registry import Registrar
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+
+
+class ApiCheck(AuditCheck):
+    name = "proxmox-api"
+    description = "the Proxmox API answers and tenctl can log in"
+
+    def run(self, ctx: Context) -> list[CheckResult]:
+        version = ctx.proxmox.get("/version")
+        return [CheckResult(self.name, PASS, f"Proxmox VE {version.get('version', '?')} answers")]
+
+
+class RecordsCheck(AuditCheck):
+    name = "records"
+    description = "tenant records parse, are not readable by others, and have no unfinished operation"
+
+    def run(self, ctx: Context) -> list[CheckResult]:
+        store = ctx.store
+        problems: list[str] = []
+        unfinished: list[str] = []
+        count = 0
+        if store.directory.is_dir():
+            for path in sorted(store.directory.glob("*.toml")):
+                count += 1
+                mode = path.stat().st_mode
+                if mode & stat.S_IROTH or mode & stat.S_IWOTH or mode & stat.S_IWGRP:
+                    problems.append(f"{path} has mode {stat.filemode(mode)}: chmod 640 {path}")
+                try:
+                    tenant = store.load(path.stem)
+                except TenctlError as exc:
+                    problems.append(str(exc))
+                    continue
+                if tenant.status not in (ACTIVE, SUSPENDED):
+                    unfinished.append(f"{tenant.name}: status {tenant.status} (run `tenctl repair {tenant.name}`)")
+        results = []
+        if problems:
+            results.append(CheckResult(self.name, FAIL, f"{len(problems)} record problem(s)", problems))
+        else:
+            results.append(CheckResult(self.name, PASS, f"{count} record(s) readable"))
+        if unfinished:
+            results.append(CheckResult("unfinished-operations", WARN, f"{len(unfinished)} tenant(s) mid-operation", unfinished))
+        return results
+
+
+class OrphansCheck(AuditCheck):
+    name = "orphans"
+    description = "Proxmox pools, groups and users named like a tenant's have a record, and records have their pool"
+
+    def run(self, ctx: Context) -> list[CheckResult]:
+        tenants = {t.name: t for t in ctx.store.all()}
+        pools = {p["poolid"] for p in ctx.cached_get("/pools")}
+        groups = {g["groupid"] for g in ctx.cached_get("/access/groups")}
+        users = {u["userid"] for u in ctx.cached_get("/access/users")}
+        expected_pools = {t.pool for t in tenants.values()}
+        expected_groups = {t.group for t in tenants.values()}
+        expected_users = {t.admin_user for t in tenants.values()}
+        details = [f"pool {p} has no tenant record" for p in sorted(pools - expected_pools) if p.startswith("tenant_")]
+        details += [f"group {g} has no tenant record" for g in sorted(groups - expected_groups) if g.startswith("group_")]
+        details += [
+            f"user {u} has no tenant record" for u in sorted(users - expected_users) if u.startswith("admin_")
+        ]
+        for tenant in tenants.values():
+            if tenant.status not in (ACTIVE, SUSPENDED):
+                continue
+            if tenant.pool not in pools:
+                details.append(f"tenant {tenant.name}: pool {tenant.pool} is missing")
+            if tenant.group not in groups:
+                details.append(f"tenant {tenant.name}: group {tenant.group} is missing")
+            if tenant.admin_user not in users:
+                details.append(f"tenant {tenant.name}: user {tenant.admin_user} is missing")
+        if details:
+            return [CheckResult(self.name, FAIL, f"{len(details)} orphan(s) or missing object(s)", details)]
+        return [CheckResult(self.name, PASS, "no orphans: every tenant object has a record and the reverse")]
+
+
+@hookimpl
+def tenctl_register_audit_checks(register: Registrar[AuditCheck]) -> None:
+    register(ApiCheck())
+    register(RecordsCheck())
+    register(OrphansCheck())

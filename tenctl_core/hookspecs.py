@@ -1,0 +1,128 @@
+"""The hooks a tenctl plugin can implement.
+
+Every hook is named ``tenctl_<verb>_<object>``. Plugins implement them with
+:data:`tenctl_core.hookimpl` and register through the ``tenctl`` entry point
+group. Registry hooks receive a ``register`` object and add provider objects to
+it; providers are chosen by name in the configuration. A provider name that two
+plugins register is an error naming both plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from tenctl_core import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from tenctl_core.context import Context
+    from tenctl_core.events import TenantEvent
+    from tenctl_core.registry import CommandRegistry, Registrar
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def tenctl_register_vlan_allocators(register: Registrar) -> None:
+    """Add VLAN and subnet allocation strategies.
+
+    Call ``register(allocator)`` with objects implementing
+    :class:`tenctl_core.providers.VlanAllocator`. The configuration key
+    ``allocation.allocator`` picks one by its ``name``; core registers
+    ``first-free``.
+
+    Returns nothing; every implementation is called. Since 0.1.
+    """
+
+
+@hookspec
+def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
+    """Report the VLAN ids this backend sees taken.
+
+    Every implementation is called and the allocator excludes the union of the
+    answers and of the tenant records (SDN tags of every zone, VLANs on switches,
+    VLAN sub-interfaces on routers...). ``ctx`` gives the configuration and the
+    Proxmox session; a backend that is not configured returns an empty list.
+    Raise :class:`tenctl_core.errors.TenctlError` when the backend cannot be
+    read: allocating blind could hand out a VLAN that is taken.
+
+    Returns an iterable of integers. Since 0.1.
+    """
+
+
+@hookspec
+def tenctl_register_network_provisioners(register: Registrar) -> None:
+    """Add providers that build and tear down tenant networks.
+
+    Call ``register(provisioner)`` with objects implementing
+    :class:`tenctl_core.providers.NetworkProvisioner` (for example the Proxmox
+    SDN VNet and subnet, or the VLAN on physical switches). Every registered
+    provisioner that reports itself enabled contributes steps to the plans of
+    ``init``, ``add``, ``suspend``, ``resume`` and ``remove``.
+
+    Returns nothing; every implementation is called. Since 0.1.
+    """
+
+
+@hookspec
+def tenctl_register_edge_backends(register: Registrar) -> None:
+    """Add edge routers that give tenants a gateway, source NAT and isolation.
+
+    Call ``register(backend)`` with objects implementing
+    :class:`tenctl_core.providers.EdgeBackend`. Enabled backends contribute
+    steps after the network provisioners.
+
+    Returns nothing; every implementation is called. Since 0.1.
+    """
+
+
+@hookspec
+def tenctl_register_audit_checks(register: Registrar) -> None:
+    """Add checks that ``tenctl health`` runs.
+
+    Call ``register(check)`` with objects implementing
+    :class:`tenctl_core.providers.AuditCheck`.
+
+    Returns nothing; every implementation is called. Since 0.1.
+    """
+
+
+@hookspec
+def tenctl_register_backup_formats(register: Registrar) -> None:
+    """Add archive formats for tenant backups.
+
+    Call ``register(fmt)`` with objects implementing
+    :class:`tenctl_core.providers.BackupFormat`; core registers ``tar.gz``.
+
+    Returns nothing; every implementation is called. Since 0.1.
+    """
+
+
+@hookspec
+def tenctl_register_commands(register: CommandRegistry) -> None:
+    """Add sub-commands to the ``tenctl`` command line.
+
+    Call ``register.add(name, help=..., loader="package.module:app")`` where the
+    loader names a :class:`typer.Typer`. The module is imported only when the
+    command runs, so ``tenctl --help`` stays fast: keep heavy imports out of the
+    module that implements this hook. A name taken by core or by another plugin
+    is an error naming both.
+
+    Returns nothing; every implementation is called. Since 0.1.
+    """
+
+
+@hookspec
+def tenctl_tenant_event(event: TenantEvent) -> None:
+    """Be told about a lifecycle event: a tenant added, changed, suspended...
+
+    ``event`` is a :class:`tenctl_core.events.TenantEvent` that holds no secret.
+    Called after the operation ended, with its outcome, whether it succeeded
+    or failed. Core's implementation appends the event to the audit trail.
+    An exception raised here is reported as a warning and does not change the
+    outcome of the command.
+
+    Returns nothing; every implementation is called. Since 0.1.
+    """

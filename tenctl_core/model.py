@@ -1,0 +1,93 @@
+"""The tenant record: everything tenctl knows about one tenant."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from tenctl_core.errors import TenctlError
+
+SCHEMA_VERSION = 1
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+PROVISIONING = "provisioning"
+ACTIVE = "active"
+SUSPENDED = "suspended"
+REMOVING = "removing"
+FAILED = "failed"
+STATUSES = (PROVISIONING, ACTIVE, SUSPENDED, REMOVING, FAILED)
+
+
+def now_text() -> str:
+    return dt.datetime.now().strftime(DATE_FORMAT)
+
+
+@dataclass
+class Tenant:
+    """A tenant record as stored in ``<tenants_dir>/<name>.toml``."""
+
+    name: str
+    pool: str
+    group: str
+    admin_user: str
+    vlan: int
+    subnet: str
+    gateway: str
+    zone: str
+    vnet: str
+    cpu_limit: int
+    ram_limit: int
+    """MB."""
+    storage_limit: int
+    """GB."""
+    email: str = ""
+    storages: list[str] = field(default_factory=list)
+    status: str = PROVISIONING
+    created_date: str = field(default_factory=now_text)
+    updated_date: str = ""
+    created_by: str = ""
+    created_on: str = ""
+    suspend_reason: str = ""
+    suspend_date: str = ""
+    resume_date: str = ""
+    created_objects: list[str] = field(default_factory=list)
+    """``kind:id`` of every object tenctl created for the tenant (``pool:tenant_a``...)."""
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each plugin's own data, under its provider name."""
+    journal: list[dict[str, str]] = field(default_factory=list)
+    """The steps of the last operation and their states."""
+    schema: int = SCHEMA_VERSION
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_toml_dict(cls, data: dict[str, Any], where: str) -> Tenant:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise TenctlError(f"tenant record {where} has unknown keys: {', '.join(sorted(unknown))}")
+        if data.get("schema", SCHEMA_VERSION) > SCHEMA_VERSION:
+            raise TenctlError(
+                f"tenant record {where} has schema {data['schema']}, newer than this tenctl understands "
+                f"({SCHEMA_VERSION}): upgrade tenctl"
+            )
+        try:
+            tenant = cls(**data)
+        except TypeError as exc:
+            raise TenctlError(f"tenant record {where} is incomplete: {exc}") from None
+        if tenant.status not in STATUSES:
+            raise TenctlError(f"tenant record {where} has unknown status {tenant.status!r}")
+        return tenant
+
+    def note_object(self, ref: str) -> None:
+        if ref not in self.created_objects:
+            self.created_objects.append(ref)
+
+    def forget_object(self, ref: str) -> None:
+        if ref in self.created_objects:
+            self.created_objects.remove(ref)
+
+    def has_object(self, ref: str) -> bool:
+        return ref in self.created_objects

@@ -1,0 +1,380 @@
+"""The tenant lifecycle: what add, modify, suspend, resume and remove plan and do.
+
+Each operation validates its input, reads what it needs (a constant number of
+requests), builds a :class:`~tenctl_core.plan.Plan` from core's steps and every
+enabled provider's, and applies it with the tenant record as the journal. The
+command line wraps these functions; tests and other tools can call them too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenctl_core import access
+from tenctl_core.context import Context
+from tenctl_core.errors import ConflictError, TenctlError, UsageError
+from tenctl_core.guests import Guest, destroy_step, guests_by_pool, power_step
+from tenctl_core.locking import cluster_lock
+from tenctl_core.model import ACTIVE, PROVISIONING, REMOVING, SUSPENDED, Tenant, now_text
+from tenctl_core.naming import TenantNames, vnet_id
+from tenctl_core.plan import Plan, Step, apply_plan
+from tenctl_core.providers import AllocationRequest, NetworkProvisioner
+from tenctl_core.validation import check_cidr, check_vlan
+
+PASSWORD_BYTES = 18
+
+
+def generate_password() -> str:
+    """A random initial password (24 URL-safe characters)."""
+    return secrets.token_urlsafe(PASSWORD_BYTES)
+
+
+def providers(ctx: Context) -> list[NetworkProvisioner]:
+    """The enabled network provisioners, then the enabled edge backends, in registration order."""
+    chosen: list[NetworkProvisioner] = [p for p in ctx.plugins.network_provisioners() if p.enabled(ctx)]
+    chosen += [b for b in ctx.plugins.edge_backends() if b.enabled(ctx)]
+    return chosen
+
+
+def vlans_in_use(ctx: Context) -> set[int]:
+    """The union of what the records and every plugin report as taken."""
+    taken: set[int] = set()
+    for answer in ctx.plugins.hook.tenctl_vlans_in_use(ctx=ctx):
+        taken.update(int(v) for v in answer)
+    return taken
+
+
+def journal_to(ctx: Context, tenant: Tenant) -> Callable[[Step, str], None]:
+    """A journal callback that records each step's state in the tenant record, saved at once."""
+
+    def note(step: Step, state: str) -> None:
+        entry = {"layer": step.layer, "provider": step.provider, "action": step.action, "state": state,
+                 "time": now_text(), "node": ctx.node}
+        for existing in tenant.journal:
+            if existing["action"] == step.action:
+                existing.update(entry)
+                break
+        else:
+            tenant.journal.append(entry)
+        ctx.store.save(tenant)
+
+    return note
+
+
+def check_no_unfinished(tenant: Tenant, command: str) -> None:
+    if tenant.status in (PROVISIONING, REMOVING) and command not in ("remove",):
+        raise TenctlError(
+            f"tenant {tenant.name} has an unfinished operation (status {tenant.status})",
+            hint=f"run `tenctl remove -n {tenant.name}` to clean it up or `tenctl repair {tenant.name}`",
+        )
+
+
+# ----------------------------------------------------------------------------- add
+
+
+@dataclass
+class AddRequest:
+    name: str
+    cpu: int
+    ram: int
+    storage: int
+    email: str = ""
+    vlan: int | None = None
+    subnet: str | None = None
+    admin_user: str | None = None
+    password: str | None = None
+
+
+@dataclass
+class AddResult:
+    tenant: Tenant
+    plan: Plan
+    password: str | None = None
+    applied: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def subnets_in_use(tenants: Iterable[Tenant]) -> tuple[ipaddress.IPv4Network, ...]:
+    return tuple(ipaddress.IPv4Network(t.subnet) for t in tenants)
+
+
+def allocate(ctx: Context, request: AddRequest, tenants: list[Tenant]) -> tuple[int, ipaddress.IPv4Network]:
+    alloc = ctx.config.allocation
+    taken_vlans = vlans_in_use(ctx)
+    taken_subnets = subnets_in_use(tenants)
+    vlan = subnet = None
+    if request.vlan is not None:
+        vlan = check_vlan(request.vlan)
+        if not any(low <= vlan <= high for low, high in alloc.vlan_ranges):
+            ranges = ", ".join(f"{lo}-{hi}" for lo, hi in alloc.vlan_ranges)
+            raise UsageError(f"VLAN {vlan} is outside the configured ranges ({ranges})")
+        if vlan in taken_vlans:
+            raise ConflictError(f"VLAN {vlan} is already in use")
+    if request.subnet is not None:
+        subnet = check_cidr(request.subnet)
+        for other in tenants:
+            if ipaddress.IPv4Network(other.subnet).overlaps(subnet):
+                raise ConflictError(f"subnet {subnet} overlaps tenant {other.name}'s subnet {other.subnet}")
+    allocator = ctx.plugins.allocators().get(alloc.allocator)
+    result = allocator.allocate(AllocationRequest(
+        vlan_ranges=alloc.vlan_ranges, subnet_pool=alloc.pool, prefix_length=alloc.prefix_length,
+        vlans_in_use=frozenset(taken_vlans), subnets_in_use=taken_subnets, vlan=vlan, subnet=subnet,
+    ))
+    if result.vlan in taken_vlans and request.vlan is None:
+        raise TenctlError(f"allocator {alloc.allocator!r} returned VLAN {result.vlan}, which is in use")
+    return result.vlan, result.subnet
+
+
+def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.IPv4Network) -> Tenant:
+    names = TenantNames.for_tenant(request.name, request.admin_user)
+    return Tenant(
+        name=names.tenant, pool=names.pool, group=names.group, admin_user=names.admin_user, vlan=vlan,
+        subnet=str(subnet), gateway=str(subnet.network_address + 1), zone=ctx.config.sdn.zone, vnet=vnet_id(vlan),
+        cpu_limit=request.cpu, ram_limit=request.ram, storage_limit=request.storage, email=request.email,
+        storages=list(ctx.config.permissions.storages), created_by=ctx.operator, created_on=ctx.node,
+    )
+
+
+def plan_add(ctx: Context, request: AddRequest) -> AddResult:
+    """Allocate under the cluster lock and reserve the record (not in dry-run), then plan every step."""
+    TenantNames.for_tenant(request.name, request.admin_user)
+    store = ctx.store
+    if store.exists(request.name):
+        existing = store.load(request.name)
+        check_no_unfinished(existing, "add")
+        raise ConflictError(f"tenant {request.name!r} already exists (VLAN {existing.vlan}, subnet {existing.subnet})")
+    if ctx.dry_run:
+        tenants = store.all()
+        vlan, subnet = allocate(ctx, request, tenants)
+        tenant = new_tenant(ctx, request, vlan, subnet)
+    else:
+        with cluster_lock(ctx.config.paths.cluster_dir, ctx.node, "add " + request.name, ctx.operator):
+            tenants = store.all()
+            vlan, subnet = allocate(ctx, request, tenants)
+            tenant = new_tenant(ctx, request, vlan, subnet)
+            store.create(tenant)
+    password = request.password or generate_password()
+    plan = Plan("add", tenant.name)
+    try:
+        plan.add(*access.add_steps(ctx, tenant, password))
+        for provider in providers(ctx):
+            plan.add(*provider.plan_add(ctx, tenant))
+    except BaseException:
+        if not ctx.dry_run:
+            store.delete(tenant.name)
+        raise
+    plan.add(Step("record", f"mark tenant {tenant.name} active", lambda: mark(ctx, tenant, ACTIVE)))
+    return AddResult(tenant, plan, password=None if request.password else password)
+
+
+def mark(ctx: Context, tenant: Tenant, status: str) -> None:
+    tenant.status = status
+    tenant.updated_date = now_text()
+    ctx.store.save(tenant)
+
+
+def apply_add(ctx: Context, result: AddResult) -> None:
+    """Apply an add plan; on failure everything is undone and the reservation released."""
+    tenant = result.tenant
+    try:
+        apply_plan(result.plan, journal_to(ctx, tenant))
+    except BaseException:
+        if not tenant.created_objects:
+            ctx.store.delete(tenant.name)
+        else:
+            tenant.status = PROVISIONING
+            ctx.store.save(tenant)
+        raise
+    tenant.journal.clear()
+    ctx.store.save(tenant)
+    result.applied = True
+
+
+# -------------------------------------------------------------------------- modify
+
+
+@dataclass
+class ModifyRequest:
+    name: str
+    cpu: int | None = None
+    ram: int | None = None
+    storage: int | None = None
+    email: str | None = None
+    password: str | None = None
+
+    def empty(self) -> bool:
+        return all(v is None for v in (self.cpu, self.ram, self.storage, self.email, self.password))
+
+
+def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
+    check_no_unfinished(tenant, "modify")
+    plan = Plan("modify", tenant.name)
+    px = ctx.proxmox
+    changes: dict[str, Any] = {}
+    for attr, value in (("cpu_limit", request.cpu), ("ram_limit", request.ram), ("storage_limit", request.storage)):
+        if value is not None and getattr(tenant, attr) != value:
+            changes[attr] = value
+    if request.email is not None and request.email != tenant.email:
+        old_email = tenant.email
+        new_email = request.email
+        plan.add(Step(
+            "proxmox", f"set email of {tenant.admin_user} to {new_email}",
+            lambda: px.put(f"/access/users/{access.q(tenant.admin_user)}", email=new_email),
+            lambda: px.put(f"/access/users/{access.q(tenant.admin_user)}", email=old_email or None),
+            f"restore email of {tenant.admin_user}",
+        ))
+        changes["email"] = new_email
+    if request.password is not None:
+        new_password = request.password
+        plan.add(Step(
+            "proxmox", f"set a new password for {tenant.admin_user}",
+            lambda: px.put("/access/password", userid=tenant.admin_user, password=new_password),
+        ))
+    if changes:
+        described = ", ".join(f"{k} {getattr(tenant, k)!r} -> {v!r}" for k, v in changes.items())
+        before = {k: getattr(tenant, k) for k in changes}
+
+        def write(values: dict[str, Any]) -> None:
+            for key, value in values.items():
+                setattr(tenant, key, value)
+            tenant.updated_date = now_text()
+            ctx.store.save(tenant)
+
+        plan.add(Step("record", f"update record: {described}", lambda: write(changes), lambda: write(before),
+                      "restore the record's previous values"))
+    if not plan.steps:
+        plan.notes.append("nothing to change: the tenant already has these values")
+    return plan
+
+
+# ---------------------------------------------------------------- suspend / resume
+
+
+def tenant_users(ctx: Context, tenant: Tenant) -> list[str]:
+    """The members of the tenant's group (the admin user at least)."""
+    group = ctx.proxmox.get(f"/access/groups/{access.q(tenant.group)}")
+    members = [str(m) for m in (group or {}).get("members", [])]
+    return sorted(set(members) | {tenant.admin_user})
+
+
+def enable_step(ctx: Context, userid: str, enable: bool) -> Step:
+    px = ctx.proxmox
+    path = f"/access/users/{access.q(userid)}"
+    verb, back = ("enable", "disable") if enable else ("disable", "enable")
+    return Step(
+        "proxmox", f"{verb} user {userid}", lambda: px.put(path, enable=1 if enable else 0),
+        lambda: px.put(path, enable=0 if enable else 1), f"{back} user {userid}",
+    )
+
+
+def plan_suspend(ctx: Context, tenant: Tenant, reason: str, stop_vms: bool) -> Plan:
+    check_no_unfinished(tenant, "suspend")
+    plan = Plan("suspend", tenant.name)
+    if tenant.status == SUSPENDED and not stop_vms:
+        plan.notes.append(f"tenant {tenant.name} is already suspended (since {tenant.suspend_date})")
+        return plan
+    if tenant.status != SUSPENDED:
+        plan.add(*(enable_step(ctx, user, False) for user in tenant_users(ctx, tenant)))
+    if stop_vms:
+        running = [g for g in guests_by_pool(ctx).get(tenant.pool, []) if g.status == "running"]
+        plan.add(*(power_step(ctx, g, "stop", "start") for g in running))
+    if tenant.status != SUSPENDED:
+        for provider in providers(ctx):
+            plan.add(*provider.plan_suspend(ctx, tenant))
+        previous = (tenant.status, tenant.suspend_reason, tenant.suspend_date)
+
+        def suspend_record() -> None:
+            tenant.suspend_reason, tenant.suspend_date = reason, now_text()
+            mark(ctx, tenant, SUSPENDED)
+
+        def restore_record() -> None:
+            tenant.suspend_reason, tenant.suspend_date = previous[1], previous[2]
+            mark(ctx, tenant, previous[0])
+
+        plan.add(Step("record", f"mark tenant {tenant.name} suspended ({reason})", suspend_record, restore_record,
+                      "restore the record's status"))
+    return plan
+
+
+def plan_resume(ctx: Context, tenant: Tenant, start_vms: bool) -> Plan:
+    check_no_unfinished(tenant, "resume")
+    plan = Plan("resume", tenant.name)
+    if tenant.status == ACTIVE and not start_vms:
+        plan.notes.append(f"tenant {tenant.name} is already active")
+        return plan
+    if tenant.status == SUSPENDED:
+        plan.add(*(enable_step(ctx, user, True) for user in tenant_users(ctx, tenant)))
+        for provider in providers(ctx):
+            plan.add(*provider.plan_resume(ctx, tenant))
+    if start_vms:
+        stopped = [g for g in guests_by_pool(ctx).get(tenant.pool, []) if g.status == "stopped"]
+        plan.add(*(power_step(ctx, g, "start", "stop") for g in stopped))
+    if tenant.status == SUSPENDED:
+        previous = tenant.resume_date
+
+        def resume_record() -> None:
+            tenant.resume_date = now_text()
+            mark(ctx, tenant, ACTIVE)
+
+        def restore_record() -> None:
+            tenant.resume_date = previous
+            mark(ctx, tenant, SUSPENDED)
+
+        plan.add(Step("record", f"mark tenant {tenant.name} active", resume_record, restore_record,
+                      "mark the tenant suspended again"))
+    return plan
+
+
+# -------------------------------------------------------------------------- remove
+
+
+def tenant_guests(ctx: Context, tenant: Tenant) -> list[Guest]:
+    return guests_by_pool(ctx).get(tenant.pool, [])
+
+
+def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests: bool) -> Plan:
+    """Steps that remove everything tenctl created for the tenant; guests only when purging."""
+    if guests and not purge_guests:
+        listing = ", ".join(f"{g.type} {g.vmid} ({g.name}, {g.status})" for g in guests)
+        raise TenctlError(
+            f"tenant {tenant.name} still has {len(guests)} guest(s): {listing}",
+            hint="delete them first or pass --purge-guests to stop and delete them with the tenant",
+        )
+    plan = Plan("remove", tenant.name)
+    plan.add(Step("record", f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING)))
+    plan.add(*(destroy_step(ctx, g) for g in guests))
+    for provider in reversed(providers(ctx)):
+        plan.add(*provider.plan_remove(ctx, tenant))
+    plan.add(*access.remove_steps(ctx, tenant))
+    plan.add(Step("record", f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name)))
+    return plan
+
+
+def apply_remove(ctx: Context, tenant: Tenant, plan: Plan) -> None:
+    """Run a remove plan forward; on failure the record stays in ``removing`` and a re-run finishes the job."""
+    journal = journal_to(ctx, tenant)
+    deleted = False
+
+    def note(step: Step, state: str) -> None:
+        nonlocal deleted
+        if step.action.startswith("delete the record of"):
+            deleted = deleted or state == "done"
+            return
+        if not deleted:
+            journal(step, state)
+
+    for step in plan.steps:
+        note(step, "applying")
+        try:
+            step.apply()
+        except Exception as exc:
+            note(step, "failed")
+            raise TenctlError(
+                f"remove of tenant {tenant.name} stopped at: {step.action}: {exc}",
+                hint=f"the tenant is marked 'removing'; run `tenctl remove -n {tenant.name}` again to finish",
+            ) from exc
+        note(step, "done")

@@ -1,0 +1,121 @@
+"""Plans: the ordered steps of a change, shown by ``--dry-run`` and run by apply.
+
+A step knows how to describe itself, apply itself and undo itself. Applying a
+plan runs the steps in order and reports each one to a journal callback; when a
+step fails the steps already done are undone in reverse order, and the error
+says exactly which could not be undone. A step whose object tenctl did not
+create (it already existed) must raise before changing anything, so it never
+enters the list of steps to undo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenctl_core.errors import StepFailed, TenctlError
+
+Action = Callable[[], Any]
+
+
+@dataclass
+class Step:
+    """One change to one system."""
+
+    layer: str
+    """Where the change happens: ``proxmox``, ``sdn``, ``switch``, ``edge``, ``record``..."""
+    action: str
+    """What the step does, in words: ``create pool tenant_acme``."""
+    apply: Action
+    undo: Action | None = None
+    undo_action: str | None = None
+    """What the undo does, in words; ``None`` when the step cannot be undone."""
+    provider: str = "core"
+    diff: str | None = None
+    """The backend's own preview of the change, when it can give one."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "provider": self.provider,
+            "action": self.action,
+            "undo": self.undo_action if self.undo else None,
+            "diff": self.diff,
+        }
+
+
+@dataclass
+class Plan:
+    """The steps of one command, in the order they run."""
+
+    command: str
+    tenant: str | None
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Things found while planning that the user should know (already in place, warnings)."""
+
+    def add(self, *steps: Step) -> None:
+        self.steps.extend(steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "tenant": self.tenant,
+            "steps": [step.as_dict() for step in self.steps],
+            "notes": list(self.notes),
+        }
+
+    def describe(self) -> str:
+        lines = [f"Plan for {self.command}" + (f" {self.tenant}" if self.tenant else "") + ":"]
+        if not self.steps:
+            lines.append("  nothing to do")
+        for number, step in enumerate(self.steps, 1):
+            lines.append(f"  {number:2}. [{step.layer}] {step.action}")
+            if step.diff:
+                lines.extend("        " + line for line in step.diff.splitlines())
+        lines.extend(f"  note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+JournalCallback = Callable[[Step, str], None]
+"""Called with a step and its new state: ``applying``, ``done``, ``failed``, ``undone``, ``undo-failed``."""
+
+
+def apply_plan(plan: Plan, journal: JournalCallback | None = None) -> list[Step]:
+    """Run the plan's steps in order; on failure undo the completed ones in reverse and raise StepFailed."""
+    note = journal or (lambda step, state: None)
+    done: list[Step] = []
+    for step in plan.steps:
+        note(step, "applying")
+        try:
+            step.apply()
+        except (Exception, KeyboardInterrupt) as exc:
+            note(step, "failed")
+            undone, not_undone = undo_steps(done, note)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise StepFailed(step.action, exc, undone, not_undone) from exc
+        done.append(step)
+        note(step, "done")
+    return done
+
+
+def undo_steps(done: list[Step], journal: JournalCallback) -> tuple[list[str], list[str]]:
+    """Undo steps in reverse order; returns (what was undone, what could not be and why)."""
+    undone: list[str] = []
+    not_undone: list[str] = []
+    for step in reversed(done):
+        if step.undo is None:
+            not_undone.append(f"{step.action} (no undo)")
+            continue
+        try:
+            step.undo()
+        except Exception as exc:  # noqa: BLE001 - every undo is tried, each failure is reported
+            reason = str(exc) if isinstance(exc, TenctlError) else f"{type(exc).__name__}: {exc}"
+            not_undone.append(f"{step.undo_action or 'undo ' + step.action} failed: {reason}")
+            journal(step, "undo-failed")
+            continue
+        undone.append(step.undo_action or f"undo {step.action}")
+        journal(step, "undone")
+    return undone, not_undone

@@ -1,0 +1,159 @@
+"""Finding, loading and asking plugins.
+
+Plugins are distributions that declare an entry point in the ``tenctl`` group;
+core's own behaviour is registered through the same hooks from the modules in
+:data:`BUILTIN_PLUGINS`. A plugin that fails to import is remembered with the
+reason and reported by ``tenctl plugins`` and by the commands that need it.
+
+Environment variables:
+
+``TENCTL_DISABLE_PLUGIN_AUTOLOAD``
+    When set to a non-empty value, no entry point is loaded (built-ins only).
+``TENCTL_DISABLED_PLUGINS``
+    Comma-separated entry point names that are not loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from tenctl_core import PROJECT_NAME, hookspecs
+from tenctl_core.errors import PluginError
+from tenctl_core.providers import AuditCheck, BackupFormat, EdgeBackend, NetworkProvisioner, VlanAllocator
+from tenctl_core.registry import CommandRegistry, Registrar, Registry
+
+ENTRY_POINT_GROUP = PROJECT_NAME
+AUTOLOAD_ENV = "TENCTL_DISABLE_PLUGIN_AUTOLOAD"
+DISABLED_ENV = "TENCTL_DISABLED_PLUGINS"
+
+BUILTIN_PLUGINS = (
+    "tenctl_core.allocation",
+    "tenctl_core.audit",
+    "tenctl_core.health",
+    "tenctl_core.backup",
+)
+"""Core modules registered as plugins, so every hook has an in-tree implementation."""
+
+
+@dataclass(frozen=True)
+class LoadedPlugin:
+    """A plugin registered with the plugin manager."""
+
+    name: str
+    distribution: str
+    version: str
+    builtin: bool
+
+
+@dataclass(frozen=True)
+class FailedPlugin:
+    """An entry point that could not be loaded, and why."""
+
+    name: str
+    distribution: str
+    version: str
+    error: str
+
+
+@dataclass
+class PluginSet:
+    """The plugin manager with what was loaded, what failed, and the registries built from it."""
+
+    pm: pluggy.PluginManager
+    loaded: list[LoadedPlugin] = field(default_factory=list)
+    failed: list[FailedPlugin] = field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)
+    _registries: dict[str, Registry[Any]] = field(default_factory=dict)
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def _registry(self, hook_name: str, kind: str, base: type) -> Registry[Any]:
+        if hook_name not in self._registries:
+            registry: Registry[Any] = Registry(kind, base)
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                impl.function(register=Registrar(registry, impl.plugin_name))
+            self._registries[hook_name] = registry
+        return self._registries[hook_name]
+
+    def allocators(self) -> Registry[VlanAllocator]:
+        return self._registry("tenctl_register_vlan_allocators", "VLAN allocator", VlanAllocator)
+
+    def network_provisioners(self) -> Registry[NetworkProvisioner]:
+        return self._registry("tenctl_register_network_provisioners", "network provisioner", NetworkProvisioner)
+
+    def edge_backends(self) -> Registry[EdgeBackend]:
+        return self._registry("tenctl_register_edge_backends", "edge backend", EdgeBackend)
+
+    def audit_checks(self) -> Registry[AuditCheck]:
+        return self._registry("tenctl_register_audit_checks", "audit check", AuditCheck)
+
+    def backup_formats(self) -> Registry[BackupFormat]:
+        return self._registry("tenctl_register_backup_formats", "backup format", BackupFormat)
+
+    def commands(self, reserved: set[str]) -> CommandRegistry:
+        registry = CommandRegistry(reserved)
+        for impl in self.pm.hook.tenctl_register_commands.get_hookimpls():
+            impl.function(register=registry.for_plugin(impl.plugin_name))
+        return registry
+
+    def require_loaded(self) -> None:
+        """Raise if a plugin failed to load: a command must not act with part of its backends missing."""
+        if self.failed:
+            names = "; ".join(f"{f.name} ({f.distribution}): {f.error}" for f in self.failed)
+            raise PluginError(
+                f"plugin failed to load: {names}",
+                hint=f"fix or uninstall it, or set {DISABLED_ENV}=<name> to run without it",
+            )
+
+
+def _disabled_names() -> list[str]:
+    raw = os.environ.get(DISABLED_ENV, "")
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+def get_plugin_manager(autoload: bool | None = None) -> PluginSet:
+    """A plugin manager with the hookspecs, the built-ins and (unless disabled) the entry point plugins."""
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    plugins = PluginSet(pm)
+    core_version = metadata.version("tenctl") if _installed("tenctl") else "0+unknown"
+    for module_name in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+        plugins.loaded.append(LoadedPlugin(module_name, "tenctl", core_version, builtin=True))
+    if autoload is None:
+        autoload = not os.environ.get(AUTOLOAD_ENV)
+    if autoload:
+        disabled = _disabled_names()
+        plugins.disabled = disabled
+        for name in disabled:
+            pm.set_blocked(name)
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in disabled or pm.is_blocked(ep.name):
+                continue
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            try:
+                module = ep.load()
+                pm.register(module, name=ep.name)
+            except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
+                plugins.failed.append(FailedPlugin(ep.name, dist, version, f"{type(exc).__name__}: {exc}"))
+                continue
+            plugins.loaded.append(LoadedPlugin(ep.name, dist, version, builtin=False))
+    pm.check_pending()
+    return plugins
+
+
+def _installed(dist: str) -> bool:
+    try:
+        metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return False
+    return True

@@ -1,0 +1,86 @@
+"""Tenant records on disk: one TOML file per tenant in the tenants directory.
+
+On a Proxmox node the directory is ``/etc/pve/tenants``, which pmxcfs
+replicates to every node. Files are written to a temporary name and renamed,
+so a reader never sees half a record; they are created 0640.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import tomli_w
+
+from tenctl_core.errors import ConflictError, NotFoundError, TenctlError
+from tenctl_core.model import Tenant
+from tenctl_core.naming import check_tenant_name
+
+RECORD_SUFFIX = ".toml"
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+
+
+class TenantStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{check_tenant_name(name)}{RECORD_SUFFIX}"
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).exists()
+
+    def load(self, name: str) -> Tenant:
+        path = self.path(name)
+        if not path.exists():
+            raise NotFoundError(f"tenant {name!r} does not exist (no record {path})")
+        return self._read(path)
+
+    def _read(self, path: Path) -> Tenant:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise TenctlError(f"tenant record {path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise TenctlError(f"cannot read tenant record {path}: {exc.strerror}") from None
+        return Tenant.from_toml_dict(data, str(path))
+
+    def all(self) -> list[Tenant]:
+        """Every record, sorted by name (one directory listing, no API call)."""
+        if not self.directory.is_dir():
+            return []
+        paths = sorted(p for p in self.directory.iterdir() if p.suffix == RECORD_SUFFIX and not p.name.startswith("."))
+        return [self._read(path) for path in paths]
+
+    def save(self, tenant: Tenant) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        path = self.path(tenant.name)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        data = tomli_w.dumps(tenant.to_toml_dict()).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def create(self, tenant: Tenant) -> None:
+        """Write a new record; ConflictError if one exists (exclusive create, so two adders cannot both win)."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        path = self.path(tenant.name)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            raise ConflictError(f"tenant {tenant.name!r} already exists (record {path})") from None
+        os.close(fd)
+        self.save(tenant)
+
+    def delete(self, name: str) -> None:
+        self.path(name).unlink(missing_ok=True)
