@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tenctl_core.config import Config
+from tenctl_core.errors import ConfigError
 from tenctl_core.plugins import PluginSet
 from tenctl_core.proxmox import ProxmoxClient
 from tenctl_core.store import TenantStore
@@ -53,6 +54,23 @@ class Context:
             self._proxmox = ProxmoxClient(self.config)
         return self._proxmox
 
+    def ticket_session(self) -> ProxmoxClient:
+        """A session logged in with the password, for what PVE refuses API tokens (password changes).
+
+        With password authentication that is the command's one session; with a token it is a second
+        session, opened only by the commands that change a password.
+        """
+        if not self.config.proxmox.uses_token:
+            return self.proxmox
+        if not (self.config.proxmox.password_file or self.config.proxmox.password_env):
+            raise ConfigError(
+                "Proxmox refuses password changes through an API token",
+                hint=f"set proxmox.password_file (or password_env) for {self.config.proxmox.user} in the configuration",
+            )
+        if "ticket" not in self.cache:
+            self.cache["ticket"] = ProxmoxClient(self.config, ticket=True)
+        return self.cache["ticket"]
+
     def cached_get(self, path: str, **params: Any) -> Any:
         """GET once per command: core and plugins that need the same listing share one request."""
         key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
@@ -76,3 +94,6 @@ class Context:
     def close(self) -> None:
         if self._proxmox is not None:
             self._proxmox.close()
+        ticket = self.cache.get("ticket")
+        if isinstance(ticket, ProxmoxClient):
+            ticket.close()

@@ -230,9 +230,10 @@ def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
         changes["email"] = new_email
     if request.password is not None:
         new_password = request.password
+        session = ctx.ticket_session()
         plan.add(Step(
             "proxmox", f"set a new password for {tenant.admin_user}",
-            lambda: px.put("/access/password", userid=tenant.admin_user, password=new_password),
+            lambda: session.put("/access/password", userid=tenant.admin_user, password=new_password),
         ))
     if changes:
         described = ", ".join(f"{k} {getattr(tenant, k)!r} -> {v!r}" for k, v in changes.items())

@@ -29,8 +29,10 @@ API_PREFIX = "/api2/json"
 class ProxmoxClient:
     """A thin JSON client over one authenticated session; counts its requests."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, ticket: bool = False) -> None:
+        """``ticket``: log in with the password even when a token is configured (for /access/password)."""
         self.settings = config.proxmox
+        self.ticket = ticket
         self.base_url = f"https://{_host(self.settings.host)}:{self.settings.port}{API_PREFIX}"
         self.verify: bool | str = self.settings.ca_file or True
         if not self.settings.verify_tls:
@@ -54,7 +56,7 @@ class ProxmoxClient:
         session.headers["Accept"] = "application/json"
         timeout = px.timeout
         try:
-            if px.uses_token:
+            if px.uses_token and not self.ticket:
                 secret = self._config.read_secret("token")
                 session.auth = ProxmoxHTTPApiTokenAuth(
                     px.user, px.token_name, secret, verify_ssl=self.verify, timeout=timeout

@@ -109,6 +109,7 @@ def config_document(directory: Path | str, port: int, host: str = HOST) -> dict:
             "user": TOKEN_USER,
             "token_name": TOKEN_NAME,
             "token_secret_file": str(paths.token_secret),
+            "password_file": str(paths.root_password),
             "verify_tls": True,
             "ca_file": str(paths.ca_file),
         },

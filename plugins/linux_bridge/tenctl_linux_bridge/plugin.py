@@ -7,18 +7,23 @@ from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
 
-from tenctl_linux_bridge.sdn import SdnProvisioner, sdn_vlans_in_use
-
 if TYPE_CHECKING:
     from tenctl_core.context import Context
     from tenctl_core.registry import Registrar
+    from tenctl_linux_bridge.sdn import SdnProvisioner
+
+# The provider module (and the HTTP stack it uses) is imported when a command needs it, not for --help.
 
 
 @hookimpl
 def tenctl_register_network_provisioners(register: Registrar[SdnProvisioner]) -> None:
+    from tenctl_linux_bridge.sdn import SdnProvisioner
+
     register(SdnProvisioner())
 
 
 @hookimpl
 def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
+    from tenctl_linux_bridge.sdn import sdn_vlans_in_use
+
     return sdn_vlans_in_use(ctx)
