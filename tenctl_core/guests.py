@@ -77,14 +77,23 @@ def wait_task(ctx: Context, node: str, upid: Any) -> None:
         time.sleep(TASK_POLL)
 
 
-def power_step(ctx: Context, guest: Guest, action: str, undo_action: str | None) -> Step:
+POWER_STATE = {"start": "running", "stop": "stopped"}
+
+
+def power_step(ctx: Context, guest: Guest, action: str, undo_action: str) -> Step:
+    """Start or stop a guest; the undo puts it back only if it is not already in its former state."""
+
     def run(verb: str) -> None:
         wait_task(ctx, guest.node, ctx.proxmox.post(f"{guest.path}/status/{verb}"))
 
+    def undo() -> None:
+        current = ctx.proxmox.get(f"{guest.path}/status/current")
+        if current.get("status") != POWER_STATE[undo_action]:
+            run(undo_action)
+
     return Step(
         "guests", f"{action} {guest.type} {guest.vmid} ({guest.name}) on {guest.node}",
-        lambda: run(action), (lambda: run(undo_action)) if undo_action else None,
-        f"{undo_action} {guest.type} {guest.vmid}" if undo_action else None,
+        lambda: run(action), undo, f"{undo_action} {guest.type} {guest.vmid}", undo_if_failed=True,
     )
 
 

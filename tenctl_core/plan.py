@@ -34,6 +34,9 @@ class Step:
     provider: str = "core"
     diff: str | None = None
     """The backend's own preview of the change, when it can give one."""
+    undo_if_failed: bool = False
+    """Undo this step too when it fails: its effect may have happened before the failure (a task that
+    ran but whose end could not be read). Only for steps whose undo checks the state first."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,7 +95,7 @@ def apply_plan(plan: Plan, journal: JournalCallback | None = None) -> list[Step]
             step.apply()
         except (Exception, KeyboardInterrupt) as exc:
             note(step, "failed")
-            undone, not_undone = undo_steps(done, note)
+            undone, not_undone = undo_steps(done + [step] if step.undo_if_failed else done, note)
             if isinstance(exc, KeyboardInterrupt):
                 raise
             raise StepFailed(step.action, exc, undone, not_undone) from exc

@@ -63,7 +63,8 @@ def make_distribution(root: Path, dist: str, entry_name: str, module: str, sourc
     (root / f"{module}.py").write_text(source, encoding="utf-8")
     info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8")
+    metadata_text = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+    (info / "METADATA").write_text(metadata_text, encoding="utf-8")
     (info / "entry_points.txt").write_text(f"[tenctl]\n{entry_name} = {module}\n", encoding="utf-8")
     return root
 
@@ -125,7 +126,9 @@ def test_plugins_lists_builtins_bundled_plugins_and_the_example():
         assert by_name[name]["version"] == metadata.version(dist)
         assert by_name[name]["builtin"] is False
     assert by_name["example"]["version"] == "0.3.1"
-    assert by_name["example"]["provides"] == ["VLAN allocator highest-free", "audit check example-tenant-count"]
+    assert by_name["example"]["provides"] == [
+        "VLAN allocator highest-free", "audit check example-tenant-count",
+    ]
     assert by_name["tenctl_core.allocation"]["provides"] == ["VLAN allocator first-free"]
     assert "backup format tar.gz" in by_name["tenctl_core.backup"]["provides"]
     assert "network provisioner sdn-vnet" in by_name["linux_bridge"]["provides"]
@@ -170,7 +173,8 @@ def test_disabling_autoload_leaves_only_builtins():
 
 def test_a_configured_allocator_from_a_disabled_plugin_is_named_in_the_error(lab, tmp_path):
     config = lab_config_with(lab, tmp_path, allocator="highest-free")
-    done = tenctl("config", "check", env=clean_env(TENCTL_CONFIG=str(config), TENCTL_DISABLED_PLUGINS="example"))
+    without = clean_env(TENCTL_CONFIG=str(config), TENCTL_DISABLED_PLUGINS="example")
+    done = tenctl("config", "check", env=without)
     assert done.returncode == 1
     assert "no VLAN allocator named 'highest-free' is installed (installed: first-free)" in done.stderr
     done = tenctl("config", "check", env=clean_env(TENCTL_CONFIG=str(config)))
@@ -209,7 +213,8 @@ def test_a_plugin_that_fails_to_import_is_reported_and_blocks_changes(lab, tmp_p
     assert not (lab.dir / "etc-pve" / "tenants" / "acme.toml").exists()
 
     # The way out the error names works.
-    run_ok(lab, "add", "-n", "acme", env={"PYTHONPATH": env["PYTHONPATH"], "TENCTL_DISABLED_PLUGINS": "broken"})
+    run_ok(lab, "add", "-n", "acme",
+           env={"PYTHONPATH": env["PYTHONPATH"], "TENCTL_DISABLED_PLUGINS": "broken"})
     assert "tenant_acme" in lab.pve.pools
     assert lab.pve.sdn_running["vnets"]["vn100"]["tag"] == 100
 
@@ -263,7 +268,8 @@ def test_a_duplicate_provider_name_is_an_error_naming_both_plugins():
 
 
 def test_a_plugin_taking_a_core_provider_name_is_refused_on_the_command_line(tmp_path):
-    site = make_distribution(tmp_path / "site", "tenctl-impostor", "impostor", "tenctl_impostor", DUPLICATE_SOURCE)
+    site = make_distribution(tmp_path / "site", "tenctl-impostor", "impostor", "tenctl_impostor",
+                             DUPLICATE_SOURCE)
     done = tenctl("plugins", env=with_path(clean_env(), site))
     assert done.returncode == 1
     assert "VLAN allocator 'first-free' is registered twice" in done.stderr

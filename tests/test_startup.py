@@ -42,8 +42,12 @@ def probe(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, list
 
 def test_the_probe_sees_a_heavy_import():
     """The guard is not vacuous: the libraries are installed and the probe notices them."""
-    code = f"import json, sys, paramiko; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r})))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    code = (
+        "import json, sys, paramiko; "
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          check=True)
     assert "paramiko" in json.loads(done.stdout)
 
 

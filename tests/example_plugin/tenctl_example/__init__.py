@@ -1,3 +1,3 @@
-"""An example third-party tenctl plugin: an allocator, an audit check, an event listener and a VLAN reporter."""
+"""An example third-party tenctl plugin: an allocator, a check, an event listener, a VLAN reporter."""
 
 __version__ = "0.3.1"

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
 from tenctl_core.errors import ConfigError
-
 from tenctl_example.providers import HighestFreeAllocator, TenantCountCheck
 
 if TYPE_CHECKING:

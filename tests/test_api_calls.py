@@ -1,0 +1,40 @@
+"""API requests per command, counted from the lab's request log: constant whatever the number of tenants."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ok, seed_tenants
+
+ADD_BUDGET_BASE = 12
+LIST_BUDGET = 3
+
+
+def requests_of(lab, *args):
+    mark = lab.mark()
+    ok(lab.run(*args))
+    return lab.requests_log_since(mark)
+
+
+@pytest.mark.parametrize("existing", [0, 200])
+def test_add_and_list_request_counts(cluster, existing):
+    lab = cluster
+    seed_tenants(lab, existing)
+    storages = 1  # the lab's configuration lets tenants use local-lvm
+    add = requests_of(lab, "add", "-n", "acme")
+    assert len(add) <= ADD_BUDGET_BASE + storages, [f"{r['method']} {r['path']}" for r in add]
+    listing = requests_of(lab, "list", "--json")
+    assert len(listing) <= LIST_BUDGET, listing
+    show = requests_of(lab, "show", "-n", "acme")
+    assert len(show) <= LIST_BUDGET, show
+    assert not [r for r in add + listing if r["status"] is None or r["status"] >= 400]
+
+
+def test_request_counts_do_not_grow_with_tenants(cluster):
+    lab = cluster
+    seed_tenants(lab, 5, start_vlan=600)
+    few = (len(requests_of(lab, "add", "-n", "first")), len(requests_of(lab, "list", "--json")),
+           len(requests_of(lab, "health", "--json")))
+    seed_tenants(lab, 150, start_vlan=700)
+    many = (len(requests_of(lab, "add", "-n", "second")), len(requests_of(lab, "list", "--json")),
+            len(requests_of(lab, "health", "--json")))
+    assert few == many
