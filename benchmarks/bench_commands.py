@@ -42,8 +42,9 @@ def tenctl_env(env: dict[str, str]) -> dict[str, str]:
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          timeout=300)
+    done = subprocess.run(
+        argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300
+    )
     return time.perf_counter() - start, done
 
 
@@ -52,7 +53,9 @@ def widen_allocation(config: Path) -> None:
     with open(config, "rb") as fh:
         document = tomllib.load(fh)
     document["allocation"].update(
-        vlan_ranges=[f"{VLAN_RANGE[0]}-{VLAN_RANGE[1]}"], subnet_pool=SUBNET_POOL, prefix_length=PREFIX,
+        vlan_ranges=[f"{VLAN_RANGE[0]}-{VLAN_RANGE[1]}"],
+        subnet_pool=SUBNET_POOL,
+        prefix_length=PREFIX,
     )
     config.write_text(tomli_w.dumps(document), encoding="utf-8")
 
@@ -75,11 +78,27 @@ def seed(lab, count: int) -> None:
         subnet = next(subnets)
         gateway = str(subnet.network_address + 1)
         tenant = Tenant(
-            name=name, pool=f"tenant_{name}", group=f"group_{name}", admin_user=f"admin_{name}@pve",
-            vlan=vlan, subnet=str(subnet), gateway=gateway, zone="tenants", vnet=f"vn{vlan}",
-            cpu_limit=2, ram_limit=2048, storage_limit=20, status=ACTIVE, storages=["local-lvm"],
-            created_objects=[f"pool:tenant_{name}", f"group:group_{name}", f"user:admin_{name}@pve",
-                             f"vnet:vn{vlan}", f"subnet:{subnet_id('tenants', str(subnet))}"],
+            name=name,
+            pool=f"tenant_{name}",
+            group=f"group_{name}",
+            admin_user=f"admin_{name}@pve",
+            vlan=vlan,
+            subnet=str(subnet),
+            gateway=gateway,
+            zone="tenants",
+            vnet=f"vn{vlan}",
+            cpu_limit=2,
+            ram_limit=2048,
+            storage_limit=20,
+            status=ACTIVE,
+            storages=["local-lvm"],
+            created_objects=[
+                f"pool:tenant_{name}",
+                f"group:group_{name}",
+                f"user:admin_{name}@pve",
+                f"vnet:vn{vlan}",
+                f"subnet:{subnet_id('tenants', str(subnet))}",
+            ],
         )
         store.save(tenant)
         pve.pools[tenant.pool] = set()
@@ -171,7 +190,7 @@ def main() -> None:
     print(f"start-up (median of {STARTUP_RUNS})")
     print(f"  python -c pass                      {bare_wall * 1000:>6.0f} ms")
     print(f"  tenctl --help                       {help_wall * 1000:>6.0f} ms")
-    print(f"  python -c \"import napalm, netmiko\"  {heavy_wall * 1000:>6.0f} ms")
+    print(f'  python -c "import napalm, netmiko"  {heavy_wall * 1000:>6.0f} ms')
     print()
     print(f"total benchmark time: {time.perf_counter() - total:.1f} s")
 

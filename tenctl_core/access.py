@@ -62,7 +62,12 @@ def create_step(
 
 
 def remove_step(
-    tenant: Tenant, ref: str, action: str, delete: Callable[[], Any], layer: str = PROXMOX, provider: str = "core"
+    tenant: Tenant,
+    ref: str,
+    action: str,
+    delete: Callable[[], Any],
+    layer: str = PROXMOX,
+    provider: str = "core",
 ) -> Step:
     """A step that deletes one object tenctl created; an object already gone counts as deleted."""
 
@@ -88,7 +93,12 @@ def acl_roles(ctx: Context) -> tuple[str, ...]:
 
 def set_acl(ctx: Context, path: str, roles: tuple[str, ...], group: str, delete: bool = False) -> None:
     ctx.proxmox.put(
-        "/access/acl", path=path, roles=",".join(roles), groups=group, propagate=1, delete=1 if delete else None
+        "/access/acl",
+        path=path,
+        roles=",".join(roles),
+        groups=group,
+        propagate=1,
+        delete=1 if delete else None,
     )
 
 
@@ -99,8 +109,12 @@ def acl_ref(path: str, roles: tuple[str, ...]) -> str:
 def acl_step(ctx: Context, tenant: Tenant, path: str, roles: tuple[str, ...], provider: str = "core") -> Step:
     group = tenant.group
     return create_step(
-        ctx, tenant, acl_ref(path, roles), f"grant {', '.join(roles)} on {path} to group {group}",
-        lambda: set_acl(ctx, path, roles, group), lambda: set_acl(ctx, path, roles, group, delete=True),
+        ctx,
+        tenant,
+        acl_ref(path, roles),
+        f"grant {', '.join(roles)} on {path} to group {group}",
+        lambda: set_acl(ctx, path, roles, group),
+        lambda: set_acl(ctx, path, roles, group, delete=True),
         provider=provider,
     )
 
@@ -109,8 +123,11 @@ def acl_remove_step(ctx: Context, tenant: Tenant, ref: str, provider: str = "cor
     path, _, roles = ref.removeprefix("acl:").partition("=")
     role_tuple = tuple(roles.split(","))
     return remove_step(
-        tenant, ref, f"revoke {roles} on {path} from group {tenant.group}",
-        lambda: set_acl(ctx, path, role_tuple, tenant.group, delete=True), provider=provider,
+        tenant,
+        ref,
+        f"revoke {roles} on {path} from group {tenant.group}",
+        lambda: set_acl(ctx, path, role_tuple, tenant.group, delete=True),
+        provider=provider,
     )
 
 
@@ -120,20 +137,34 @@ def add_steps(ctx: Context, tenant: Tenant, password: str) -> list[Step]:
     comment = f"tenctl tenant {tenant.name}"
     steps = [
         create_step(
-            ctx, tenant, f"pool:{tenant.pool}", f"create pool {tenant.pool}",
+            ctx,
+            tenant,
+            f"pool:{tenant.pool}",
+            f"create pool {tenant.pool}",
             lambda: px.post("/pools", poolid=tenant.pool, comment=comment),
             lambda: px.delete("/pools", poolid=tenant.pool),
         ),
         create_step(
-            ctx, tenant, f"group:{tenant.group}", f"create group {tenant.group}",
+            ctx,
+            tenant,
+            f"group:{tenant.group}",
+            f"create group {tenant.group}",
             lambda: px.post("/access/groups", groupid=tenant.group, comment=comment),
             lambda: px.delete(f"/access/groups/{q(tenant.group)}"),
         ),
         create_step(
-            ctx, tenant, f"user:{tenant.admin_user}", f"create user {tenant.admin_user} in group {tenant.group}",
+            ctx,
+            tenant,
+            f"user:{tenant.admin_user}",
+            f"create user {tenant.admin_user} in group {tenant.group}",
             lambda: px.post(
-                "/access/users", userid=tenant.admin_user, password=password, groups=tenant.group,
-                email=tenant.email or None, comment=f"Administrator of tenant {tenant.name}", enable=1,
+                "/access/users",
+                userid=tenant.admin_user,
+                password=password,
+                groups=tenant.group,
+                email=tenant.email or None,
+                comment=f"Administrator of tenant {tenant.name}",
+                enable=1,
             ),
             lambda: px.delete(f"/access/users/{q(tenant.admin_user)}"),
         ),
@@ -152,18 +183,30 @@ def remove_steps(ctx: Context, tenant: Tenant) -> list[Step]:
         if ref.startswith("acl:") and not ref.startswith("acl:/sdn/")
     ]
     if tenant.has_object(f"user:{tenant.admin_user}"):
-        steps.append(remove_step(
-            tenant, f"user:{tenant.admin_user}", f"delete user {tenant.admin_user}",
-            lambda: px.delete(f"/access/users/{q(tenant.admin_user)}"),
-        ))
+        steps.append(
+            remove_step(
+                tenant,
+                f"user:{tenant.admin_user}",
+                f"delete user {tenant.admin_user}",
+                lambda: px.delete(f"/access/users/{q(tenant.admin_user)}"),
+            )
+        )
     if tenant.has_object(f"group:{tenant.group}"):
-        steps.append(remove_step(
-            tenant, f"group:{tenant.group}", f"delete group {tenant.group}",
-            lambda: px.delete(f"/access/groups/{q(tenant.group)}"),
-        ))
+        steps.append(
+            remove_step(
+                tenant,
+                f"group:{tenant.group}",
+                f"delete group {tenant.group}",
+                lambda: px.delete(f"/access/groups/{q(tenant.group)}"),
+            )
+        )
     if tenant.has_object(f"pool:{tenant.pool}"):
-        steps.append(remove_step(
-            tenant, f"pool:{tenant.pool}", f"delete pool {tenant.pool}",
-            lambda: px.delete("/pools", poolid=tenant.pool),
-        ))
+        steps.append(
+            remove_step(
+                tenant,
+                f"pool:{tenant.pool}",
+                f"delete pool {tenant.pool}",
+                lambda: px.delete("/pools", poolid=tenant.pool),
+            )
+        )
     return steps

@@ -42,7 +42,9 @@ class TarGzFormat(BackupFormat):
                     if not info.isfile():
                         raise TenctlError(f"backup {path}: member {info.name!r} is not a regular file")
                     if info.size > MEMBER_MAX:
-                        raise TenctlError(f"backup {path}: member {info.name!r} is larger than {MEMBER_MAX} bytes")
+                        raise TenctlError(
+                            f"backup {path}: member {info.name!r} is larger than {MEMBER_MAX} bytes"
+                        )
                     handle = tar.extractfile(info)
                     if handle is None:
                         raise TenctlError(f"backup {path}: member {info.name!r} cannot be read")

@@ -21,7 +21,19 @@ from tenctl_core.errors import EXIT_INTERRUPTED, TenctlError
 from tenctl_core.lazy import TenctlGroup
 from tenctl_core.plugins import PluginSet, get_plugin_manager
 
-CORE_COMMANDS = ("init", "add", "list", "show", "modify", "suspend", "resume", "remove", "plugins", "config", "health")
+CORE_COMMANDS = (
+    "init",
+    "add",
+    "list",
+    "show",
+    "modify",
+    "suspend",
+    "resume",
+    "remove",
+    "plugins",
+    "config",
+    "health",
+)
 
 
 @dataclass
@@ -85,11 +97,30 @@ def show_version(ctx: typer.Context, value: bool) -> None:
 
 def main_options(
     ctx: typer.Context,
-    config: Annotated[str | None, typer.Option("--config", help="Configuration file (default: $TENCTL_CONFIG, /etc/tenctl/tenctl.toml, ~/.config/tenctl/tenctl.toml).")] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="Configuration profile (default: $TENCTL_PROFILE or the file's 'profile').")] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Configuration file (default: $TENCTL_CONFIG, /etc/tenctl/tenctl.toml, ~/.config/tenctl/tenctl.toml).",
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile", help="Configuration profile (default: $TENCTL_PROFILE or the file's 'profile')."
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Show the version, dependencies and commands, and exit.", is_eager=True, callback=show_version)] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Show the version, dependencies and commands, and exit.",
+            is_eager=True,
+            callback=show_version,
+        ),
+    ] = False,
 ) -> None:
     """Turn a Proxmox VE cluster into a multi-tenant platform."""
     ctx.obj = Options(config=config, profile=profile, debug=debug, quiet=quiet)
@@ -97,7 +128,6 @@ def main_options(
 
 def print_version(plugins: PluginSet | None, extra: int) -> None:
     import platform
-
     from importlib import metadata
 
     deps = []
@@ -110,7 +140,10 @@ def print_version(plugins: PluginSet | None, extra: int) -> None:
     print("dependencies: " + ", ".join(deps))
     print(f"commands: {len(CORE_COMMANDS) + extra} ({len(CORE_COMMANDS)} core, {extra} from plugins)")
     if plugins is not None:
-        print("plugins: " + (", ".join(f"{p.distribution} {p.version}" for p in plugins.loaded if not p.builtin) or "none"))
+        print(
+            "plugins: "
+            + (", ".join(f"{p.distribution} {p.version}" for p in plugins.loaded if not p.builtin) or "none")
+        )
 
 
 def alias_argv(argv: list[str]) -> list[str]:
@@ -127,9 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         plugins = get_plugin_manager()
+        app = make_app(plugins)
     except TenctlError as exc:
         raise SystemExit(fail(str(exc), exc.exit_code).exit_code) from None
-    app = make_app(plugins)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
     try:
         app(args=args, prog_name="tenctl")
     except KeyboardInterrupt:
@@ -140,5 +175,3 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
-
-

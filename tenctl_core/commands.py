@@ -20,6 +20,7 @@ from tenctl_core.model import Tenant
 from tenctl_core.naming import check_tenant_name, check_userid
 from tenctl_core.plan import Plan
 from tenctl_core.plugins import PluginSet, get_plugin_manager
+from tenctl_core.registry import Registry
 from tenctl_core.validation import (
     check_cidr,
     check_cpu,
@@ -54,8 +55,14 @@ def open_context(tctx: typer.Context, command: str, dry_run: bool = False) -> Co
     return Context(config=config, plugins=plugins, command=command, dry_run=dry_run, quiet=opts.quiet)
 
 
-def emit(ctx: Context, command: str, tenant: str | None, outcome: str, message: str = "",
-         details: dict[str, Any] | None = None) -> None:
+def emit(
+    ctx: Context,
+    command: str,
+    tenant: str | None,
+    outcome: str,
+    message: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
     event = TenantEvent(command, tenant, outcome, ctx.node, ctx.operator, message, details or {}, ctx=ctx)
     for impl in ctx.plugins.pm.hook.tenctl_tenant_event.get_hookimpls():
         try:
@@ -65,7 +72,9 @@ def emit(ctx: Context, command: str, tenant: str | None, outcome: str, message: 
 
 
 @contextmanager
-def audited(ctx: Context, command: str, tenant: str | None, details: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+def audited(
+    ctx: Context, command: str, tenant: str | None, details: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
     """Record the command's outcome in the audit trail (and every event listener), success or not."""
     info: dict[str, Any] = dict(details or {})
     try:
@@ -101,6 +110,14 @@ def confirm(question: str, force: bool) -> None:
         raise typer.Exit(1)
 
 
+def confirm_if_interactive(question: str, force: bool) -> None:
+    """Ask at a terminal unless --force; scripts (no terminal) are not asked, as with the Bash tool."""
+    if force or not sys.stdin.isatty():
+        return
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(1)
+
+
 def read_password_file(path: Path) -> str:
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
@@ -129,11 +146,20 @@ def choose_password(password: str | None, password_file: Path | None) -> str | N
 
 def init(
     tctx: typer.Context,
-    zone_type: Annotated[str | None, typer.Option("--type", "-t", help="SDN zone type: vlan, vxlan or simple.")] = None,
-    zone: Annotated[str | None, typer.Option("--zone", "-z", help="SDN zone name (2-8 letters or digits).")] = None,
+    zone_type: Annotated[
+        str | None, typer.Option("--type", "-t", help="SDN zone type: vlan, vxlan or simple.")
+    ] = None,
+    zone: Annotated[
+        str | None, typer.Option("--zone", "-z", help="SDN zone name (2-8 letters or digits).")
+    ] = None,
     bridge: Annotated[str | None, typer.Option("--bridge", "-b", help="Bridge of a vlan zone.")] = None,
-    peers: Annotated[str | None, typer.Option("--peers", "-p", help="VXLAN peers (comma-separated IPs); default: every node.")] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    peers: Annotated[
+        str | None,
+        typer.Option("--peers", "-p", help="VXLAN peers (comma-separated IPs); default: every node."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Do not ask for confirmation at a terminal.")
+    ] = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -147,6 +173,8 @@ def init(
         if dry_run:
             show_plan(plan, as_json)
             return
+        if plan.steps:
+            confirm_if_interactive(f"Prepare the cluster: {'; '.join(s.action for s in plan.steps)}?", force)
         with audited(ctx, "init", None, {"zone": plan.tenant}):
             setup.apply_init(ctx, plan)
         if as_json:
@@ -169,19 +197,40 @@ def add(
     cpu: Annotated[int | None, typer.Option("--cpu", "-c", help="CPU cores limit.")] = None,
     ram: Annotated[int | None, typer.Option("--ram", "-r", help="RAM limit in MB.")] = None,
     storage: Annotated[int | None, typer.Option("--storage", "-s", help="Storage limit in GB.")] = None,
-    email: Annotated[str | None, typer.Option("--email", "-e", help="Contact email of the tenant admin.")] = None,
+    email: Annotated[
+        str | None, typer.Option("--email", "-e", help="Contact email of the tenant admin.")
+    ] = None,
     vlan: Annotated[int | None, typer.Option("--vlan", "-v", help="VLAN id (default: allocated).")] = None,
-    subnet: Annotated[str | None, typer.Option("--subnet", "-i", help="Subnet in CIDR form (default: allocated).")] = None,
-    user: Annotated[str | None, typer.Option("--user", "-u", help="Admin user id (default admin_<name>@pve).")] = None,
-    password: Annotated[str | None, typer.Option("--password", "-p", help="Initial password (visible in the process list: prefer --password-file).")] = None,
-    password_file: Annotated[Path | None, typer.Option("--password-file", help="Read the initial password from this file ('-' for standard input).")] = None,
+    subnet: Annotated[
+        str | None, typer.Option("--subnet", "-i", help="Subnet in CIDR form (default: allocated).")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Admin user id (default admin_<name>@pve).")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password", "-p", help="Initial password (visible in the process list: prefer --password-file)."
+        ),
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file", help="Read the initial password from this file ('-' for standard input)."
+        ),
+    ] = None,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a tenant: pool, group, admin user, ACLs, VLAN and subnet, and every plugin's part."""
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
-        for value, check in ((cpu, check_cpu), (ram, check_ram), (storage, check_storage), (vlan, check_vlan)):
+        for value, check in (
+            (cpu, check_cpu),
+            (ram, check_ram),
+            (storage, check_storage),
+            (vlan, check_vlan),
+        ):
             if value is not None:
                 check(value)
         if email is not None:
@@ -194,8 +243,15 @@ def add(
         ctx = open_context(tctx, "add", dry_run)
         defaults = ctx.config.defaults
         request = operations.AddRequest(
-            name=name, cpu=cpu or defaults.cpu, ram=ram or defaults.ram_mb, storage=storage or defaults.storage_gb,
-            email=email or "", vlan=vlan, subnet=subnet, admin_user=user, password=chosen_password,
+            name=name,
+            cpu=cpu or defaults.cpu,
+            ram=ram or defaults.ram_mb,
+            storage=storage or defaults.storage_gb,
+            email=email or "",
+            vlan=vlan,
+            subnet=subnet,
+            admin_user=user,
+            password=chosen_password,
         )
         if dry_run:
             result = operations.plan_add(ctx, request)
@@ -210,19 +266,31 @@ def add(
         from tenctl_core.output import print_json
 
         summary = {
-            "tenant_name": tenant.name, "pool_id": tenant.pool, "group_name": tenant.group,
-            "admin_user": tenant.admin_user, "vlan_id": tenant.vlan, "subnet": tenant.subnet,
-            "gateway": tenant.gateway, "vnet": tenant.vnet, "cpu_limit": tenant.cpu_limit,
-            "ram_limit": tenant.ram_limit, "storage_limit": tenant.storage_limit, "status": tenant.status,
+            "tenant_name": tenant.name,
+            "pool_id": tenant.pool,
+            "group_name": tenant.group,
+            "admin_user": tenant.admin_user,
+            "vlan_id": tenant.vlan,
+            "subnet": tenant.subnet,
+            "gateway": tenant.gateway,
+            "vnet": tenant.vnet,
+            "cpu_limit": tenant.cpu_limit,
+            "ram_limit": tenant.ram_limit,
+            "storage_limit": tenant.storage_limit,
+            "status": tenant.status,
         }
         if as_json:
             if result.password:
                 summary["password"] = result.password
             print_json(summary)
             return
-        print(f"Tenant {tenant.name} created: pool {tenant.pool}, group {tenant.group}, user {tenant.admin_user}, "
-              f"VLAN {tenant.vlan} ({tenant.vnet}), subnet {tenant.subnet}, gateway {tenant.gateway}.")
-        print(f"Limits: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, {tenant.storage_limit} GB storage.")
+        print(
+            f"Tenant {tenant.name} created: pool {tenant.pool}, group {tenant.group}, user {tenant.admin_user}, "
+            f"VLAN {tenant.vlan} ({tenant.vnet}), subnet {tenant.subnet}, gateway {tenant.gateway}."
+        )
+        print(
+            f"Limits: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, {tenant.storage_limit} GB storage."
+        )
         if result.password:
             print(f"Initial password of {tenant.admin_user} (shown once, store it safely): {result.password}")
 
@@ -242,7 +310,9 @@ def tenant_rows(ctx: Context, name: str | None) -> list[dict[str, Any]]:
 def list_tenants(
     tctx: typer.Context,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Only this tenant.")] = None,
-    detailed: Annotated[bool, typer.Option("--detailed", "-d", help="One block per tenant with its guests.")] = False,
+    detailed: Annotated[
+        bool, typer.Option("--detailed", "-d", help="One block per tenant with its guests.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """List tenants with their VLAN, subnet, limits and guest count (one API request)."""
@@ -288,9 +358,22 @@ def modify(
     ram: Annotated[int | None, typer.Option("--ram", "-r", help="New RAM limit in MB.")] = None,
     storage: Annotated[int | None, typer.Option("--storage", "-s", help="New storage limit in GB.")] = None,
     email: Annotated[str | None, typer.Option("--email", "-e", help="New contact email.")] = None,
-    password: Annotated[str | None, typer.Option("--password", help="New password of the admin user (visible in the process list: prefer --password-file).")] = None,
-    password_file: Annotated[Path | None, typer.Option("--password-file", help="Read the new password from this file ('-' for standard input).")] = None,
-    show_current: Annotated[bool, typer.Option("--show-current", help="Show the current values and exit.")] = False,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            help="New password of the admin user (visible in the process list: prefer --password-file).",
+        ),
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file", help="Read the new password from this file ('-' for standard input)."
+        ),
+    ] = None,
+    show_current: Annotated[
+        bool, typer.Option("--show-current", help="Show the current values and exit.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
@@ -307,8 +390,10 @@ def modify(
         ctx = open_context(tctx, "modify", dry_run)
         tenant = ctx.store.load(name)
         if show_current:
-            print(f"{tenant.name}: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, "
-                  f"{tenant.storage_limit} GB storage, email {tenant.email or '-'}")
+            print(
+                f"{tenant.name}: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, "
+                f"{tenant.storage_limit} GB storage, email {tenant.email or '-'}"
+            )
             return
         request = operations.ModifyRequest(name, cpu, ram, storage, email, new_password)
         if request.empty():
@@ -325,8 +410,12 @@ def modify(
 def suspend(
     tctx: typer.Context,
     name: NameOption,
-    reason: Annotated[str, typer.Option("--reason", help="Why the tenant is suspended (recorded).")] = "Manual suspension",
-    stop_vms: Annotated[bool, typer.Option("--stop-vms", help="Also stop the tenant's running guests.")] = False,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why the tenant is suspended (recorded).")
+    ] = "Manual suspension",
+    stop_vms: Annotated[
+        bool, typer.Option("--stop-vms", help="Also stop the tenant's running guests.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
@@ -338,13 +427,19 @@ def suspend(
         ctx = open_context(tctx, "suspend", dry_run)
         tenant = ctx.store.load(name)
         plan = operations.plan_suspend(ctx, tenant, reason, stop_vms)
+        if plan.steps and not dry_run:
+            confirm_if_interactive(
+                f"Suspend tenant {name}: {'; '.join(s.action for s in plan.steps)}?", force
+            )
         run_state_change(ctx, plan, tenant, dry_run, as_json, {"reason": reason, "stop_vms": stop_vms})
 
 
 def resume(
     tctx: typer.Context,
     name: NameOption,
-    start_vms: Annotated[bool, typer.Option("--start-vms", help="Also start the tenant's stopped guests.")] = False,
+    start_vms: Annotated[
+        bool, typer.Option("--start-vms", help="Also start the tenant's stopped guests.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
@@ -355,11 +450,14 @@ def resume(
         ctx = open_context(tctx, "resume", dry_run)
         tenant = ctx.store.load(name)
         plan = operations.plan_resume(ctx, tenant, start_vms)
+        if plan.steps and not dry_run:
+            confirm_if_interactive(f"Resume tenant {name}: {'; '.join(s.action for s in plan.steps)}?", force)
         run_state_change(ctx, plan, tenant, dry_run, as_json, {"start_vms": start_vms})
 
 
-def run_state_change(ctx: Context, plan: Plan, tenant: Tenant, dry_run: bool, as_json: bool,
-                     details: dict[str, Any]) -> None:
+def run_state_change(
+    ctx: Context, plan: Plan, tenant: Tenant, dry_run: bool, as_json: bool, details: dict[str, Any]
+) -> None:
     """Apply a modify, suspend or resume plan whose steps act on this tenant record."""
     from tenctl_core.plan import apply_plan
 
@@ -384,7 +482,9 @@ def remove(
     tctx: typer.Context,
     name: NameOption,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
-    purge_guests: Annotated[bool, typer.Option("--purge-guests", help="Stop and delete the tenant's guests too.")] = False,
+    purge_guests: Annotated[
+        bool, typer.Option("--purge-guests", help="Stop and delete the tenant's guests too.")
+    ] = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -404,7 +504,9 @@ def remove(
             show_plan(plan, as_json)
             return
         confirm(f"Remove tenant {name} ({len(plan.steps)} steps)?", force)
-        with audited(ctx, "remove", name, {"guests_deleted": [g.vmid for g in guests] if purge_guests else []}):
+        with audited(
+            ctx, "remove", name, {"guests_deleted": [g.vmid for g in guests] if purge_guests else []}
+        ):
             operations.apply_remove(ctx, tenant, plan)
         print(f"Tenant {name} removed ({len(plan.steps)} steps).")
 
@@ -419,22 +521,36 @@ def plugins_command(tctx: typer.Context, as_json: JsonFlag = False) -> None:
     with reported_errors(options(tctx).debug):
         plugins = plugin_set(tctx)
         providers: dict[str, list[str]] = {}
-        registries = [plugins.allocators(), plugins.network_provisioners(), plugins.edge_backends(),
-                      plugins.audit_checks(), plugins.backup_formats()]
+        registries: list[Registry[Any]] = [
+            plugins.allocators(),
+            plugins.network_provisioners(),
+            plugins.edge_backends(),
+            plugins.audit_checks(),
+            plugins.backup_formats(),
+        ]
         for registry in registries:
             for provider_name in registry.names():
-                providers.setdefault(registry.owner(provider_name), []).append(f"{registry.kind} {provider_name}")
+                providers.setdefault(registry.owner(provider_name), []).append(
+                    f"{registry.kind} {provider_name}"
+                )
         commands = plugins.commands(set())
         for entry in commands.entries.values():
             providers.setdefault(entry.plugin, []).append(f"command {entry.name}")
-        data = {
+        data: dict[str, Any] = {
             "plugins": [
-                {"name": p.name, "distribution": p.distribution, "version": p.version, "builtin": p.builtin,
-                 "provides": providers.get(p.name, [])}
+                {
+                    "name": p.name,
+                    "distribution": p.distribution,
+                    "version": p.version,
+                    "builtin": p.builtin,
+                    "provides": providers.get(p.name, []),
+                }
                 for p in plugins.loaded
             ],
-            "failed": [{"name": f.name, "distribution": f.distribution, "version": f.version, "error": f.error}
-                       for f in plugins.failed],
+            "failed": [
+                {"name": f.name, "distribution": f.distribution, "version": f.version, "error": f.error}
+                for f in plugins.failed
+            ],
             "disabled": plugins.disabled,
         }
         if as_json:
@@ -446,7 +562,9 @@ def plugins_command(tctx: typer.Context, as_json: JsonFlag = False) -> None:
             for item in plugin["provides"]:
                 print(f"    {item}")
         for failed in data["failed"]:
-            print(f"FAILED {failed['name']} ({failed['distribution']} {failed['version']}): {failed['error']}")
+            print(
+                f"FAILED {failed['name']} ({failed['distribution']} {failed['version']}): {failed['error']}"
+            )
         for disabled in data["disabled"]:
             print(f"disabled: {disabled}")
         if data["failed"]:
@@ -514,7 +632,9 @@ def config_show(tctx: typer.Context, as_json: JsonFlag = False) -> None:
 def health(
     tctx: typer.Context,
     as_json: JsonFlag = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")
+    ] = False,
 ) -> None:
     """Run every registered health check: ✓ pass, ⚠ warn, ✗ fail. Exit 1 on a failure, 2 if Proxmox is unreachable."""
     import datetime as dt
@@ -537,13 +657,23 @@ def health(
         failed = sum(r.status == "fail" for r in results)
         warned = sum(r.status == "warn" for r in results)
         status = "fail" if failed else "warn" if warned else "pass"
-        summary = {"total_checks": len(results), "passed": len(results) - failed - warned, "failed": failed,
-                   "warnings": warned, "status": status}
+        summary = {
+            "total_checks": len(results),
+            "passed": len(results) - failed - warned,
+            "failed": failed,
+            "warnings": warned,
+            "status": status,
+        }
         if as_json:
             from tenctl_core.output import print_json
 
-            print_json({"summary": summary, "checks": [r.as_dict() for r in results],
-                        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+            print_json(
+                {
+                    "summary": summary,
+                    "checks": [r.as_dict() for r in results],
+                    "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                }
+            )
         else:
             marks = {"pass": "✓", "warn": "⚠", "fail": "✗"}
             for result in results:

@@ -138,7 +138,9 @@ class Config:
         """The token secret or password, read from the file or environment variable the config names."""
         px = self.proxmox
         file_key, env_key = (
-            ("token_secret_file", "token_secret_env") if kind == "token" else ("password_file", "password_env")
+            ("token_secret_file", "token_secret_env")
+            if kind == "token"
+            else ("password_file", "password_env")
         )
         path, env = getattr(px, file_key), getattr(px, env_key)
         if path:
@@ -179,7 +181,12 @@ SECTIONS: dict[str, type] = {
     "sdn": SdnSettings,
 }
 TOP_LEVEL = set(SECTIONS) | {"profile", "profiles", "plugins"}
-FORBIDDEN_SECRETS = {"password", "token_secret", "token_value", "secret"}
+FORBIDDEN_SECRETS = {
+    "password": "password_file",
+    "token_secret": "token_secret_file",
+    "token_value": "token_secret_file",
+    "secret": "token_secret_file",
+}
 
 
 def config_files(explicit: str | None) -> list[Path]:
@@ -236,7 +243,9 @@ def load_config(explicit: str | None = None, profile: str | None = None) -> Conf
 def build_config(raw: dict[str, Any], source: tuple[str, ...], profile: str | None, where: str) -> Config:
     unknown = set(raw) - TOP_LEVEL
     if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(TOP_LEVEL))})")
+        raise ConfigError(
+            f"{where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(TOP_LEVEL))})"
+        )
     sections = {name: _section(where, name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
     plugins = raw.get("plugins", {})
     if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
@@ -254,9 +263,14 @@ def _section(where: str, name: str, cls: type, table: Any) -> Any:
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key in FORBIDDEN_SECRETS:
+            where_instead = (
+                f"set proxmox.{FORBIDDEN_SECRETS[key]} to its path"
+                if name == "proxmox"
+                else "name its file in the plugin's own *_file key"
+            )
             raise ConfigError(
                 f"{where}: {name}.{key}: secrets do not go in the configuration file; "
-                f"put it in a file readable only by root and set {name}.{key}_file"
+                f"put it in a file readable only by root and {where_instead}"
             )
         if key not in known:
             raise ConfigError(f"{where}: unknown key {name}.{key} (known: {', '.join(sorted(known))})")
@@ -292,16 +306,20 @@ def _coerce(where: str, key: str, spec: Any, value: Any) -> Any:
 
 def _vlan_ranges(where: str, value: Any) -> tuple[tuple[int, int], ...]:
     if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: allocation.vlan_ranges must be a non-empty list like [\"100-999\"]")
+        raise ConfigError(f'{where}: allocation.vlan_ranges must be a non-empty list like ["100-999"]')
     ranges = []
     for item in value:
         low_text, dash, high_text = str(item).partition("-")
         try:
             low, high = int(low_text), int(high_text if dash else low_text)
         except ValueError:
-            raise ConfigError(f"{where}: allocation.vlan_ranges: {item!r} is not a range like \"100-199\"") from None
+            raise ConfigError(
+                f'{where}: allocation.vlan_ranges: {item!r} is not a range like "100-199"'
+            ) from None
         if not 2 <= low <= high <= 4094:
-            raise ConfigError(f"{where}: allocation.vlan_ranges: {item!r} must lie within 2-4094, low to high")
+            raise ConfigError(
+                f"{where}: allocation.vlan_ranges: {item!r} must lie within 2-4094, low to high"
+            )
         ranges.append((low, high))
     ranges.sort()
     for (_, high), (low, _) in zip(ranges, ranges[1:], strict=False):
@@ -342,7 +360,9 @@ def _check_semantics(config: Config, where: str) -> None:
     if config.sdn.zone_type not in ("vlan", "vxlan", "simple"):
         raise ConfigError(f"{where}: sdn.zone_type {config.sdn.zone_type!r} must be vlan, vxlan or simple")
     if not (2 <= len(config.sdn.zone) <= 8 and config.sdn.zone.isalnum() and config.sdn.zone[0].isalpha()):
-        raise ConfigError(f"{where}: sdn.zone {config.sdn.zone!r} must be 2-8 letters or digits, starting with a letter")
+        raise ConfigError(
+            f"{where}: sdn.zone {config.sdn.zone!r} must be 2-8 letters or digits, starting with a letter"
+        )
 
 
 def pool_capacity(config: Config) -> int:

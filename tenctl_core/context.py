@@ -12,6 +12,7 @@ from typing import Any
 
 from tenctl_core.config import Config
 from tenctl_core.errors import ConfigError
+from tenctl_core.model import Tenant
 from tenctl_core.plugins import PluginSet
 from tenctl_core.proxmox import ProxmoxClient
 from tenctl_core.store import TenantStore
@@ -53,6 +54,12 @@ class Context:
         if self._proxmox is None:
             self._proxmox = ProxmoxClient(self.config)
         return self._proxmox
+
+    def tenants(self, refresh: bool = False) -> list[Tenant]:
+        """Every tenant record, read once per command (``refresh`` re-reads, e.g. under the lock)."""
+        if refresh or "tenants" not in self.cache:
+            self.cache["tenants"] = self.store.all()
+        return list(self.cache["tenants"])
 
     def ticket_session(self) -> ProxmoxClient:
         """A session logged in with the password, for what PVE refuses API tokens (password changes).

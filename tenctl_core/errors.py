@@ -85,7 +85,10 @@ class StepFailed(TenctlError):
         if undone:
             lines.append("undone: " + "; ".join(undone))
         if not_undone:
-            lines.append("COULD NOT BE UNDONE (fix by hand or run `tenctl repair`): " + "; ".join(not_undone))
+            lines.append(
+                "COULD NOT BE UNDONE (the tenant record lists what remains; fix it by hand or run "
+                "`tenctl remove -n <name>` to clean up): " + "; ".join(not_undone)
+            )
         elif not undone:
             lines.append("nothing had been changed")
         super().__init__("\n".join(lines))

@@ -33,15 +33,26 @@ class Guest:
     @classmethod
     def from_resource(cls, item: dict[str, Any]) -> Guest:
         return cls(
-            vmid=int(item["vmid"]), name=str(item.get("name", "")), type=str(item.get("type", "qemu")),
-            status=str(item.get("status", "unknown")), node=str(item.get("node", "")), pool=item.get("pool"),
-            cpu=int(item.get("maxcpu", 0)), mem=int(item.get("maxmem", 0)), disk=int(item.get("maxdisk", 0)),
+            vmid=int(item["vmid"]),
+            name=str(item.get("name", "")),
+            type=str(item.get("type", "qemu")),
+            status=str(item.get("status", "unknown")),
+            node=str(item.get("node", "")),
+            pool=item.get("pool"),
+            cpu=int(item.get("maxcpu", 0)),
+            mem=int(item.get("maxmem", 0)),
+            disk=int(item.get("maxdisk", 0)),
         )
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "vmid": self.vmid, "name": self.name, "type": self.type, "status": self.status, "node": self.node,
-            "cpu": self.cpu, "mem": self.mem,
+            "vmid": self.vmid,
+            "name": self.name,
+            "type": self.type,
+            "status": self.status,
+            "node": self.node,
+            "cpu": self.cpu,
+            "mem": self.mem,
         }
 
     @property
@@ -69,7 +80,9 @@ def wait_task(ctx: Context, node: str, upid: Any) -> None:
     while True:
         status = ctx.proxmox.get(f"/nodes/{node}/tasks/{upid}/status")
         if status.get("status") == "stopped":
-            if status.get("exitstatus") not in ("OK", None) and not str(status.get("exitstatus")).startswith("WARNINGS"):
+            if status.get("exitstatus") not in ("OK", None) and not str(status.get("exitstatus")).startswith(
+                "WARNINGS"
+            ):
                 raise TenctlError(f"Proxmox task {upid} failed: {status.get('exitstatus')}")
             return
         if time.monotonic() > deadline:
@@ -92,8 +105,12 @@ def power_step(ctx: Context, guest: Guest, action: str, undo_action: str) -> Ste
             run(undo_action)
 
     return Step(
-        "guests", f"{action} {guest.type} {guest.vmid} ({guest.name}) on {guest.node}",
-        lambda: run(action), undo, f"{undo_action} {guest.type} {guest.vmid}", undo_if_failed=True,
+        "guests",
+        f"{action} {guest.type} {guest.vmid} ({guest.name}) on {guest.node}",
+        lambda: run(action),
+        undo,
+        f"{undo_action} {guest.type} {guest.vmid}",
+        undo_if_failed=True,
     )
 
 
@@ -101,6 +118,8 @@ def destroy_step(ctx: Context, guest: Guest) -> Step:
     def run() -> None:
         if guest.status == "running":
             wait_task(ctx, guest.node, ctx.proxmox.post(f"{guest.path}/status/stop"))
-        wait_task(ctx, guest.node, ctx.proxmox.delete(guest.path, purge=1, **{"destroy-unreferenced-disks": 1}))
+        wait_task(
+            ctx, guest.node, ctx.proxmox.delete(guest.path, purge=1, **{"destroy-unreferenced-disks": 1})
+        )
 
     return Step("guests", f"stop and delete {guest.type} {guest.vmid} ({guest.name}) on {guest.node}", run)

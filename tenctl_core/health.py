@@ -51,20 +51,28 @@ class RecordsCheck(AuditCheck):
                     problems.append(str(exc))
                     continue
                 if tenant.status not in (ACTIVE, SUSPENDED):
-                    unfinished.append(f"{tenant.name}: status {tenant.status} (run `tenctl repair {tenant.name}`)")
+                    unfinished.append(
+                        f"{tenant.name}: status {tenant.status} (run `tenctl remove -n {tenant.name}` to clean up)"
+                    )
         results = []
         if problems:
             results.append(CheckResult(self.name, FAIL, f"{len(problems)} record problem(s)", problems))
         else:
             results.append(CheckResult(self.name, PASS, f"{count} record(s) readable"))
         if unfinished:
-            results.append(CheckResult("unfinished-operations", WARN, f"{len(unfinished)} tenant(s) mid-operation", unfinished))
+            results.append(
+                CheckResult(
+                    "unfinished-operations", WARN, f"{len(unfinished)} tenant(s) mid-operation", unfinished
+                )
+            )
         return results
 
 
 class OrphansCheck(AuditCheck):
     name = "orphans"
-    description = "Proxmox pools, groups and users named like a tenant's have a record, and records have their pool"
+    description = (
+        "Proxmox pools, groups and users named like a tenant's have a record, and records have their pool"
+    )
 
     def run(self, ctx: Context) -> list[CheckResult]:
         tenants = {t.name: t for t in ctx.store.all()}
@@ -74,8 +82,16 @@ class OrphansCheck(AuditCheck):
         expected_pools = {t.pool for t in tenants.values()}
         expected_groups = {t.group for t in tenants.values()}
         expected_users = {t.admin_user for t in tenants.values()}
-        details = [f"pool {p} has no tenant record" for p in sorted(pools - expected_pools) if p.startswith("tenant_")]
-        details += [f"group {g} has no tenant record" for g in sorted(groups - expected_groups) if g.startswith("group_")]
+        details = [
+            f"pool {p} has no tenant record"
+            for p in sorted(pools - expected_pools)
+            if p.startswith("tenant_")
+        ]
+        details += [
+            f"group {g} has no tenant record"
+            for g in sorted(groups - expected_groups)
+            if g.startswith("group_")
+        ]
         details += [
             f"user {u} has no tenant record" for u in sorted(users - expected_users) if u.startswith("admin_")
         ]

@@ -38,7 +38,7 @@ def tenctl_register_vlan_allocators(register: Registrar) -> None:
 
 
 @hookspec
-def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
+def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:  # type: ignore[empty-body]
     """Report the VLAN ids this backend sees taken.
 
     Every implementation is called and the allocator excludes the union of the

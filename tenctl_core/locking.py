@@ -5,13 +5,14 @@ It follows Proxmox's own locks on pmxcfs (``/etc/pve/priv/lock/<name>``):
 succeeds holds the lock. A lock is waited for up to :data:`ACQUIRE_TIMEOUT`
 seconds; one older than :data:`STALE_AFTER` seconds is stale (its holder died)
 and is broken. Critical sections are kept to a few seconds. Inside the lock
-directory a small JSON file says who holds it, for ``tenctl lock status``.
+directory a small JSON file says who holds it, so that a waiting command can name the holder.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,8 +51,13 @@ class LockInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "path": str(self.path), "node": self.node, "pid": self.pid, "command": self.command,
-            "operator": self.operator, "age_seconds": round(self.age, 1), "stale": self.stale,
+            "path": str(self.path),
+            "node": self.node,
+            "pid": self.pid,
+            "command": self.command,
+            "operator": self.operator,
+            "age_seconds": round(self.age, 1),
+            "stale": self.stale,
         }
 
 
@@ -70,8 +76,12 @@ def read_lock(path: Path) -> LockInfo | None:
     except (OSError, ValueError):
         holder = {}
     return LockInfo(
-        path, str(holder.get("node", "?")), int(holder.get("pid", 0)), str(holder.get("command", "?")),
-        str(holder.get("operator", "?")), max(0.0, time.time() - mtime),
+        path,
+        str(holder.get("node", "?")),
+        int(holder.get("pid", 0)),
+        str(holder.get("command", "?")),
+        str(holder.get("operator", "?")),
+        max(0.0, time.time() - mtime),
     )
 
 
@@ -84,8 +94,9 @@ def break_lock(path: Path) -> None:
 
 
 @contextmanager
-def cluster_lock(cluster_dir: str, node: str, command: str, operator: str,
-                 timeout: float = ACQUIRE_TIMEOUT) -> Iterator[Path]:
+def cluster_lock(
+    cluster_dir: str, node: str, command: str, operator: str, timeout: float = ACQUIRE_TIMEOUT
+) -> Iterator[Path]:
     path = lock_path(cluster_dir)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     deadline = time.monotonic() + timeout
@@ -96,13 +107,14 @@ def cluster_lock(cluster_dir: str, node: str, command: str, operator: str,
         except FileExistsError:
             info = read_lock(path)
             if info is not None and info.stale:
+                print(f"warning: breaking the stale tenctl lock {path}: {info.describe()}", file=sys.stderr)
                 break_lock(path)
                 continue
             if time.monotonic() >= deadline:
                 held = info.describe() if info else "held"
                 raise LockError(
                     f"the tenctl cluster lock {path} is {held}; gave up after {timeout:.0f} s",
-                    hint="wait and retry; `tenctl lock status` shows the holder",
+                    hint=f"wait and retry; a lock older than {STALE_AFTER:.0f} s is treated as stale and broken",
                 ) from None
             time.sleep(POLL)
     holder = {"node": node, "pid": os.getpid(), "command": command, "operator": operator, "time": time.time()}

@@ -52,8 +52,14 @@ def journal_to(ctx: Context, tenant: Tenant) -> Callable[[Step, str], None]:
     """A journal callback that records each step's state in the tenant record, saved at once."""
 
     def note(step: Step, state: str) -> None:
-        entry = {"layer": step.layer, "provider": step.provider, "action": step.action, "state": state,
-                 "time": now_text(), "node": ctx.node}
+        entry = {
+            "layer": step.layer,
+            "provider": step.provider,
+            "action": step.action,
+            "state": state,
+            "time": now_text(),
+            "node": ctx.node,
+        }
         for existing in tenant.journal:
             if existing["action"] == step.action:
                 existing.update(entry)
@@ -69,7 +75,7 @@ def check_no_unfinished(tenant: Tenant, command: str) -> None:
     if tenant.status in (PROVISIONING, REMOVING) and command not in ("remove",):
         raise TenctlError(
             f"tenant {tenant.name} has an unfinished operation (status {tenant.status})",
-            hint=f"run `tenctl remove -n {tenant.name}` to clean it up or `tenctl repair {tenant.name}`",
+            hint=f"run `tenctl remove -n {tenant.name}` to remove what it created",
         )
 
 
@@ -120,10 +126,17 @@ def allocate(ctx: Context, request: AddRequest, tenants: list[Tenant]) -> tuple[
             if ipaddress.IPv4Network(other.subnet).overlaps(subnet):
                 raise ConflictError(f"subnet {subnet} overlaps tenant {other.name}'s subnet {other.subnet}")
     allocator = ctx.plugins.allocators().get(alloc.allocator)
-    result = allocator.allocate(AllocationRequest(
-        vlan_ranges=alloc.vlan_ranges, subnet_pool=alloc.pool, prefix_length=alloc.prefix_length,
-        vlans_in_use=frozenset(taken_vlans), subnets_in_use=taken_subnets, vlan=vlan, subnet=subnet,
-    ))
+    result = allocator.allocate(
+        AllocationRequest(
+            vlan_ranges=alloc.vlan_ranges,
+            subnet_pool=alloc.pool,
+            prefix_length=alloc.prefix_length,
+            vlans_in_use=frozenset(taken_vlans),
+            subnets_in_use=taken_subnets,
+            vlan=vlan,
+            subnet=subnet,
+        )
+    )
     if result.vlan in taken_vlans and request.vlan is None:
         raise TenctlError(f"allocator {alloc.allocator!r} returned VLAN {result.vlan}, which is in use")
     return result.vlan, result.subnet
@@ -132,10 +145,22 @@ def allocate(ctx: Context, request: AddRequest, tenants: list[Tenant]) -> tuple[
 def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.IPv4Network) -> Tenant:
     names = TenantNames.for_tenant(request.name, request.admin_user)
     return Tenant(
-        name=names.tenant, pool=names.pool, group=names.group, admin_user=names.admin_user, vlan=vlan,
-        subnet=str(subnet), gateway=str(subnet.network_address + 1), zone=ctx.config.sdn.zone, vnet=vnet_id(vlan),
-        cpu_limit=request.cpu, ram_limit=request.ram, storage_limit=request.storage, email=request.email,
-        storages=list(ctx.config.permissions.storages), created_by=ctx.operator, created_on=ctx.node,
+        name=names.tenant,
+        pool=names.pool,
+        group=names.group,
+        admin_user=names.admin_user,
+        vlan=vlan,
+        subnet=str(subnet),
+        gateway=str(subnet.network_address + 1),
+        zone=ctx.config.sdn.zone,
+        vnet=vnet_id(vlan),
+        cpu_limit=request.cpu,
+        ram_limit=request.ram,
+        storage_limit=request.storage,
+        email=request.email,
+        storages=list(ctx.config.permissions.storages),
+        created_by=ctx.operator,
+        created_on=ctx.node,
     )
 
 
@@ -146,14 +171,16 @@ def plan_add(ctx: Context, request: AddRequest) -> AddResult:
     if store.exists(request.name):
         existing = store.load(request.name)
         check_no_unfinished(existing, "add")
-        raise ConflictError(f"tenant {request.name!r} already exists (VLAN {existing.vlan}, subnet {existing.subnet})")
+        raise ConflictError(
+            f"tenant {request.name!r} already exists (VLAN {existing.vlan}, subnet {existing.subnet})"
+        )
     if ctx.dry_run:
-        tenants = store.all()
+        tenants = ctx.tenants(refresh=True)
         vlan, subnet = allocate(ctx, request, tenants)
         tenant = new_tenant(ctx, request, vlan, subnet)
     else:
         with cluster_lock(ctx.config.paths.cluster_dir, ctx.node, "add " + request.name, ctx.operator):
-            tenants = store.all()
+            tenants = ctx.tenants(refresh=True)
             vlan, subnet = allocate(ctx, request, tenants)
             tenant = new_tenant(ctx, request, vlan, subnet)
             store.create(tenant)
@@ -215,26 +242,36 @@ def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
     plan = Plan("modify", tenant.name)
     px = ctx.proxmox
     changes: dict[str, Any] = {}
-    for attr, value in (("cpu_limit", request.cpu), ("ram_limit", request.ram), ("storage_limit", request.storage)):
+    for attr, value in (
+        ("cpu_limit", request.cpu),
+        ("ram_limit", request.ram),
+        ("storage_limit", request.storage),
+    ):
         if value is not None and getattr(tenant, attr) != value:
             changes[attr] = value
     if request.email is not None and request.email != tenant.email:
         old_email = tenant.email
         new_email = request.email
-        plan.add(Step(
-            "proxmox", f"set email of {tenant.admin_user} to {new_email}",
-            lambda: px.put(f"/access/users/{access.q(tenant.admin_user)}", email=new_email),
-            lambda: px.put(f"/access/users/{access.q(tenant.admin_user)}", email=old_email or None),
-            f"restore email of {tenant.admin_user}",
-        ))
+        plan.add(
+            Step(
+                "proxmox",
+                f"set email of {tenant.admin_user} to {new_email}",
+                lambda: px.put(f"/access/users/{access.q(tenant.admin_user)}", email=new_email),
+                lambda: px.put(f"/access/users/{access.q(tenant.admin_user)}", email=old_email or None),
+                f"restore email of {tenant.admin_user}",
+            )
+        )
         changes["email"] = new_email
     if request.password is not None:
         new_password = request.password
         session = ctx.ticket_session()
-        plan.add(Step(
-            "proxmox", f"set a new password for {tenant.admin_user}",
-            lambda: session.put("/access/password", userid=tenant.admin_user, password=new_password),
-        ))
+        plan.add(
+            Step(
+                "proxmox",
+                f"set a new password for {tenant.admin_user}",
+                lambda: session.put("/access/password", userid=tenant.admin_user, password=new_password),
+            )
+        )
     if changes:
         described = ", ".join(f"{k} {getattr(tenant, k)!r} -> {v!r}" for k, v in changes.items())
         before = {k: getattr(tenant, k) for k in changes}
@@ -245,8 +282,15 @@ def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
             tenant.updated_date = now_text()
             ctx.store.save(tenant)
 
-        plan.add(Step("record", f"update record: {described}", lambda: write(changes), lambda: write(before),
-                      "restore the record's previous values"))
+        plan.add(
+            Step(
+                "record",
+                f"update record: {described}",
+                lambda: write(changes),
+                lambda: write(before),
+                "restore the record's previous values",
+            )
+        )
     if not plan.steps:
         plan.notes.append("nothing to change: the tenant already has these values")
     return plan
@@ -267,8 +311,11 @@ def enable_step(ctx: Context, userid: str, enable: bool) -> Step:
     path = f"/access/users/{access.q(userid)}"
     verb, back = ("enable", "disable") if enable else ("disable", "enable")
     return Step(
-        "proxmox", f"{verb} user {userid}", lambda: px.put(path, enable=1 if enable else 0),
-        lambda: px.put(path, enable=0 if enable else 1), f"{back} user {userid}",
+        "proxmox",
+        f"{verb} user {userid}",
+        lambda: px.put(path, enable=1 if enable else 0),
+        lambda: px.put(path, enable=0 if enable else 1),
+        f"{back} user {userid}",
     )
 
 
@@ -296,8 +343,15 @@ def plan_suspend(ctx: Context, tenant: Tenant, reason: str, stop_vms: bool) -> P
             tenant.suspend_reason, tenant.suspend_date = previous[1], previous[2]
             mark(ctx, tenant, previous[0])
 
-        plan.add(Step("record", f"mark tenant {tenant.name} suspended ({reason})", suspend_record, restore_record,
-                      "restore the record's status"))
+        plan.add(
+            Step(
+                "record",
+                f"mark tenant {tenant.name} suspended ({reason})",
+                suspend_record,
+                restore_record,
+                "restore the record's status",
+            )
+        )
     return plan
 
 
@@ -325,8 +379,15 @@ def plan_resume(ctx: Context, tenant: Tenant, start_vms: bool) -> Plan:
             tenant.resume_date = previous
             mark(ctx, tenant, SUSPENDED)
 
-        plan.add(Step("record", f"mark tenant {tenant.name} active", resume_record, restore_record,
-                      "mark the tenant suspended again"))
+        plan.add(
+            Step(
+                "record",
+                f"mark tenant {tenant.name} active",
+                resume_record,
+                restore_record,
+                "mark the tenant suspended again",
+            )
+        )
     return plan
 
 
@@ -346,12 +407,16 @@ def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests:
             hint="delete them first or pass --purge-guests to stop and delete them with the tenant",
         )
     plan = Plan("remove", tenant.name)
-    plan.add(Step("record", f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING)))
+    plan.add(
+        Step("record", f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING))
+    )
     plan.add(*(destroy_step(ctx, g) for g in guests))
     for provider in reversed(providers(ctx)):
         plan.add(*provider.plan_remove(ctx, tenant))
     plan.add(*access.remove_steps(ctx, tenant))
-    plan.add(Step("record", f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name)))
+    plan.add(
+        Step("record", f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name))
+    )
     return plan
 
 

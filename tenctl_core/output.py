@@ -15,9 +15,9 @@ def print_json(data: Any) -> None:
 
 
 def console() -> Any:
-    from rich.console import Console
-
     import shutil
+
+    from rich.console import Console
 
     # Piped output is not cut to 80 columns: a table row stays on one line for grep and less.
     width = None if sys.stdout.isatty() else max(shutil.get_terminal_size((160, 24)).columns, 160)
@@ -54,12 +54,34 @@ def print_tenant_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title=None, show_lines=False)
-    for column in ("Tenant", "Pool ID", "Subnet", "VLAN", "CPU Limit", "RAM(MB)", "Storage(GB)", "VM Count", "Status"):
-        table.add_column(column, justify="right" if column in ("VLAN", "CPU Limit", "RAM(MB)", "Storage(GB)", "VM Count") else "left")
+    for column in (
+        "Tenant",
+        "Pool ID",
+        "Subnet",
+        "VLAN",
+        "CPU Limit",
+        "RAM(MB)",
+        "Storage(GB)",
+        "VM Count",
+        "Status",
+    ):
+        table.add_column(
+            column,
+            justify="right"
+            if column in ("VLAN", "CPU Limit", "RAM(MB)", "Storage(GB)", "VM Count")
+            else "left",
+        )
     for row in rows:
         table.add_row(
-            row["tenant_name"], row["pool_id"], row["subnet"], str(row["vlan_id"]), str(row["cpu_limit"]),
-            str(row["ram_limit"]), str(row["storage_limit"]), str(row["vm_count"]), row["status"].upper(),
+            row["tenant_name"],
+            row["pool_id"],
+            row["subnet"],
+            str(row["vlan_id"]),
+            str(row["cpu_limit"]),
+            str(row["ram_limit"]),
+            str(row["storage_limit"]),
+            str(row["vm_count"]),
+            row["status"].upper(),
         )
     out = console()
     if rows:
@@ -74,10 +96,17 @@ def print_tenant_detail(row: dict[str, Any]) -> None:
     out = console()
     out.print(f"[bold]Tenant {row['tenant_name']}[/bold]  ({row['status'].upper()})")
     fields = [
-        ("Pool", row["pool_id"]), ("Group", row["group_name"]), ("Admin user", row["admin_user"]),
-        ("Email", row["email"] or "-"), ("VLAN", str(row["vlan_id"])), ("VNet", f"{row['vnet']} (zone {row['zone']})"),
-        ("Subnet", row["subnet"]), ("Gateway", row["gateway"]), ("CPU limit", f"{row['cpu_limit']} cores"),
-        ("RAM limit", f"{row['ram_limit']} MB"), ("Storage limit", f"{row['storage_limit']} GB"),
+        ("Pool", row["pool_id"]),
+        ("Group", row["group_name"]),
+        ("Admin user", row["admin_user"]),
+        ("Email", row["email"] or "-"),
+        ("VLAN", str(row["vlan_id"])),
+        ("VNet", f"{row['vnet']} (zone {row['zone']})"),
+        ("Subnet", row["subnet"]),
+        ("Gateway", row["gateway"]),
+        ("CPU limit", f"{row['cpu_limit']} cores"),
+        ("RAM limit", f"{row['ram_limit']} MB"),
+        ("Storage limit", f"{row['storage_limit']} GB"),
         ("Created", row["created_date"]),
     ]
     if row["suspend_date"]:

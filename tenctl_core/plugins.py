@@ -87,7 +87,9 @@ class PluginSet:
         return self._registry("tenctl_register_vlan_allocators", "VLAN allocator", VlanAllocator)
 
     def network_provisioners(self) -> Registry[NetworkProvisioner]:
-        return self._registry("tenctl_register_network_provisioners", "network provisioner", NetworkProvisioner)
+        return self._registry(
+            "tenctl_register_network_provisioners", "network provisioner", NetworkProvisioner
+        )
 
     def edge_backends(self) -> Registry[EdgeBackend]:
         return self._registry("tenctl_register_edge_backends", "edge backend", EdgeBackend)

@@ -77,10 +77,14 @@ class ProxmoxClient:
         except requests.exceptions.SSLError:
             raise ProxmoxUnreachable(_tls_message(px.host, px.port, px.ca_file)) from None
         except requests.exceptions.RequestException as exc:
-            raise ProxmoxUnreachable(f"cannot reach Proxmox at {px.host}:{px.port}: {type(exc).__name__}") from None
+            raise ProxmoxUnreachable(
+                f"cannot reach Proxmox at {px.host}:{px.port}: {type(exc).__name__}"
+            ) from None
         except Exception as exc:
             if type(exc).__name__ == "AuthenticationError":
-                raise ProxmoxUnreachable(f"Proxmox refused the login of {px.user}: check the password") from None
+                raise ProxmoxUnreachable(
+                    f"Proxmox refused the login of {px.user}: check the password"
+                ) from None
             raise
         self._session = session
         return session
@@ -97,12 +101,16 @@ class ProxmoxClient:
                 response = session.request(method, url, params=body or None, timeout=self.settings.timeout)
             else:
                 response = session.request(
-                    method, url, data=json.dumps(body) if body else None,
+                    method,
+                    url,
+                    data=json.dumps(body) if body else None,
                     headers={"Content-Type": "application/json"} if body else None,
                     timeout=self.settings.timeout,
                 )
         except requests.exceptions.SSLError:
-            raise ProxmoxUnreachable(_tls_message(self.settings.host, self.settings.port, self.settings.ca_file)) from None
+            raise ProxmoxUnreachable(
+                _tls_message(self.settings.host, self.settings.port, self.settings.ca_file)
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise ProxmoxUnreachable(
                 f"lost the connection to Proxmox at {self.settings.host}:{self.settings.port} during "

@@ -99,5 +99,7 @@ class CommandRegistry:
                 f"and by plugin {self._plugin!r}"
             )
         if ":" not in loader:
-            raise PluginError(f"plugin {self._plugin!r}: command loader {loader!r} must be 'module:attribute'")
+            raise PluginError(
+                f"plugin {self._plugin!r}: command loader {loader!r} must be 'module:attribute'"
+            )
         self.entries[name] = CommandEntry(name, help, loader, self._plugin)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tenctl_core.context import Context
 from tenctl_core.errors import UsageError
@@ -26,7 +28,9 @@ class InitRequest:
     peers: tuple[str, ...] | None
 
     @classmethod
-    def checked(cls, zone_type: str | None, zone: str | None, bridge: str | None, peers: str | None) -> InitRequest:
+    def checked(
+        cls, zone_type: str | None, zone: str | None, bridge: str | None, peers: str | None
+    ) -> InitRequest:
         if zone_type is not None and zone_type not in ZONE_TYPES:
             raise UsageError(f"zone type {zone_type!r} must be one of {', '.join(ZONE_TYPES)}")
         if zone is not None and not ZONE_RE.fullmatch(zone):
@@ -47,11 +51,15 @@ class InitRequest:
 def with_overrides(ctx: Context, request: InitRequest) -> Context:
     """The context with the SDN settings the command line overrides."""
     sdn = ctx.config.sdn
-    changes = {
-        key: value for key, value in (
-            ("zone_type", request.zone_type), ("zone", request.zone), ("bridge", request.bridge),
+    changes: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("zone_type", request.zone_type),
+            ("zone", request.zone),
+            ("bridge", request.bridge),
             ("peers", request.peers),
-        ) if value is not None
+        )
+        if value is not None
     }
     if not changes:
         return ctx
@@ -68,8 +76,13 @@ def plan_init(ctx: Context, request: InitRequest) -> Plan:
         if path.is_dir():
             plan.notes.append(f"{label} directory {path} exists")
         else:
-            plan.add(Step("host", f"create {label} directory {path}",
-                          lambda p=path: p.mkdir(parents=True, exist_ok=True, mode=0o750)))
+            plan.add(
+                Step(
+                    "host",
+                    f"create {label} directory {path}",
+                    functools.partial(path.mkdir, parents=True, exist_ok=True, mode=0o750),
+                )
+            )
     for provider in providers(ctx):
         plan.add(*provider.plan_init(ctx))
     firewall = ctx.proxmox.get("/cluster/firewall/options")

@@ -52,7 +52,9 @@ class TenantStore:
         """Every record, sorted by name (one directory listing, no API call)."""
         if not self.directory.is_dir():
             return []
-        paths = sorted(p for p in self.directory.iterdir() if p.suffix == RECORD_SUFFIX and not p.name.startswith("."))
+        paths = sorted(
+            p for p in self.directory.iterdir() if p.suffix == RECORD_SUFFIX and not p.name.startswith(".")
+        )
         return [self._read(path) for path in paths]
 
     def save(self, tenant: Tenant) -> None:

@@ -20,7 +20,9 @@ STORAGE_MIN_GB, STORAGE_MAX_GB = 1, 1024 * 1024
 TEXT_MAX = 200
 EMAIL_MAX = 254
 
-EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+EMAIL_RE = re.compile(
+    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
 # Letters, digits, spaces and a little punctuation: nothing a shell, VyOS or a switch CLI treats specially.
 TEXT_RE = re.compile(r"[A-Za-z0-9 .,:()_+@/-]*")
 

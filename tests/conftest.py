@@ -16,6 +16,16 @@ def pytest_configure(config: Any) -> None:
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
+LAB_FIXTURES = {"lab", "lab_session", "cluster", "shared_cluster"}
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Tests that use the lab are end-to-end tests: tox runs them in their own environment."""
+    for item in items:
+        if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 def lab_snapshot(lab: Any) -> dict[str, Any]:
     """The simulated cluster's state that tenctl can change, to compare before and after a command."""
     pve = lab.pve
@@ -31,7 +41,9 @@ def lab_snapshot(lab: Any) -> dict[str, Any]:
 
 
 def ok(result: Any) -> Any:
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.exit_code == 0, (
+        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
     return result
 
 
@@ -74,9 +86,20 @@ def seed_tenants(lab: Any, count: int, start_vlan: int = 500) -> list[str]:
         vlan = start_vlan + i
         subnet = next(pool)
         tenant = Tenant(
-            name=name, pool=f"tenant_{name}", group=f"group_{name}", admin_user=f"admin_{name}@pve", vlan=vlan,
-            subnet=str(subnet), gateway=str(subnet.network_address + 1), zone="tenants", vnet=f"vn{vlan}",
-            cpu_limit=1, ram_limit=512, storage_limit=1, status=ACTIVE, storages=["local-lvm"],
+            name=name,
+            pool=f"tenant_{name}",
+            group=f"group_{name}",
+            admin_user=f"admin_{name}@pve",
+            vlan=vlan,
+            subnet=str(subnet),
+            gateway=str(subnet.network_address + 1),
+            zone="tenants",
+            vnet=f"vn{vlan}",
+            cpu_limit=1,
+            ram_limit=512,
+            storage_limit=1,
+            status=ACTIVE,
+            storages=["local-lvm"],
             created_objects=[f"pool:tenant_{name}", f"group:group_{name}", f"user:admin_{name}@pve"],
         )
         store.save(tenant)
@@ -85,7 +108,11 @@ def seed_tenants(lab: Any, count: int, start_vlan: int = 500) -> list[str]:
         pve.lab_groups[tenant.group] = {"comment": ""}
         pve.lab_users[tenant.admin_user] = {"enable": 1, "expire": 0, "groups": {tenant.group}}
         for key in ("sdn_config", "sdn_running"):
-            getattr(pve, key)["vnets"][tenant.vnet] = {"vnet": tenant.vnet, "zone": "tenants", "tag": vlan,
-                                                       "type": "vnet"}
+            getattr(pve, key)["vnets"][tenant.vnet] = {
+                "vnet": tenant.vnet,
+                "zone": "tenants",
+                "tag": vlan,
+                "type": "vnet",
+            }
         names.append(name)
     return names

@@ -17,7 +17,9 @@ class TenantClient:
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.verify = str(lab.ca_file)
-        response = self.session.post(f"{self.base}/access/ticket", data={"username": userid, "password": password})
+        response = self.session.post(
+            f"{self.base}/access/ticket", data={"username": userid, "password": password}
+        )
         self.login_status = response.status_code
         if response.status_code == 200:
             data = response.json()["data"]

@@ -32,9 +32,15 @@ def test_add_and_list_request_counts(cluster, existing):
 def test_request_counts_do_not_grow_with_tenants(cluster):
     lab = cluster
     seed_tenants(lab, 5, start_vlan=600)
-    few = (len(requests_of(lab, "add", "-n", "first")), len(requests_of(lab, "list", "--json")),
-           len(requests_of(lab, "health", "--json")))
+    few = (
+        len(requests_of(lab, "add", "-n", "first")),
+        len(requests_of(lab, "list", "--json")),
+        len(requests_of(lab, "health", "--json")),
+    )
     seed_tenants(lab, 150, start_vlan=700)
-    many = (len(requests_of(lab, "add", "-n", "second")), len(requests_of(lab, "list", "--json")),
-            len(requests_of(lab, "health", "--json")))
+    many = (
+        len(requests_of(lab, "add", "-n", "second")),
+        len(requests_of(lab, "list", "--json")),
+        len(requests_of(lab, "health", "--json")),
+    )
     assert few == many

@@ -19,7 +19,9 @@ from tenctl_core.plugins import get_plugin_manager
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
-HOOKS = sorted(name for name, obj in vars(hookspecs).items() if name.startswith("tenctl_") and inspect.isfunction(obj))
+HOOKS = sorted(
+    name for name, obj in vars(hookspecs).items() if name.startswith("tenctl_") and inspect.isfunction(obj)
+)
 
 
 def read(page: str) -> str:
@@ -92,7 +94,9 @@ def test_every_command_and_option_is_in_the_cli_reference(name):
             if not flag.startswith("-"):
                 continue
             pattern = rf"^\.\. option:: (?:.*[ ,])?{re.escape(flag)}(?:[ ,<=]|$)"
-            assert re.search(pattern, block, re.MULTILINE), f"tenctl {name} {flag} is not documented in cli.rst"
+            assert re.search(pattern, block, re.MULTILINE), (
+                f"tenctl {name} {flag} is not documented in cli.rst"
+            )
 
 
 def test_global_options_are_in_the_cli_reference():
@@ -100,7 +104,9 @@ def test_global_options_are_in_the_cli_reference():
     block = program_blocks(read("cli.rst"))["tenctl"]
     for param in group.params:
         for flag in param.opts:
-            assert re.search(rf"^\.\. option:: (?:.*[ ,])?{re.escape(flag)}(?:[ ,<=]|$)", block, re.MULTILINE), flag
+            assert re.search(
+                rf"^\.\. option:: (?:.*[ ,])?{re.escape(flag)}(?:[ ,<=]|$)", block, re.MULTILINE
+            ), flag
 
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))
@@ -118,7 +124,18 @@ def test_every_config_key_is_in_the_configuration_page(section):
 def test_sphinx_build_has_no_warnings(tmp_path):
     pytest.importorskip("sphinx")
     done = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(tmp_path / "html")],
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            str(DOCS),
+            str(tmp_path / "html"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -51,8 +51,13 @@ def test_a_dropped_connection_during_add_is_undone(cluster):
         assert lab_snapshot(lab) == before, k
 
 
-@pytest.mark.parametrize("command", [("suspend", "-n", "acme", "--stop-vms"), ("modify", "-n", "acme", "-c", "2",
-                                     "--email", "new@acme.example", "--force")])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("suspend", "-n", "acme", "--stop-vms"),
+        ("modify", "-n", "acme", "-c", "2", "--email", "new@acme.example", "--force"),
+    ],
+)
 def test_every_failing_request_of_a_change_is_undone(cluster, command):
     lab = cluster
     ok(lab.run(*ADD))

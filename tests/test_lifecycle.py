@@ -11,7 +11,9 @@ from labclient import login
 
 
 def acl_of(lab, group):
-    return sorted((e["path"], e["roleid"]) for e in lab.pve.lab_acl if e["type"] == "group" and e["ugid"] == group)
+    return sorted(
+        (e["path"], e["roleid"]) for e in lab.pve.lab_acl if e["type"] == "group" and e["ugid"] == group
+    )
 
 
 def add_guest(lab, vmid, name, pool, status="running", node="pve1"):
@@ -49,12 +51,14 @@ def test_add_builds_every_object_with_exact_acls(cluster):
     assert "group_acme" in pve.lab_groups
     user = pve.lab_users["admin_acme@pve"]
     assert user["groups"] == {"group_acme"} and user["email"] == "ops@acme.example" and user["enable"]
-    assert acl_of(lab, "group_acme") == sorted([
-        ("/pool/tenant_acme", "PVEPoolAdmin"),
-        ("/pool/tenant_acme", "PVEVMAdmin"),
-        ("/sdn/zones/tenants/vn100", "PVESDNUser"),
-        ("/storage/local-lvm", "PVEDatastoreUser"),
-    ])
+    assert acl_of(lab, "group_acme") == sorted(
+        [
+            ("/pool/tenant_acme", "PVEPoolAdmin"),
+            ("/pool/tenant_acme", "PVEVMAdmin"),
+            ("/sdn/zones/tenants/vn100", "PVESDNUser"),
+            ("/storage/local-lvm", "PVEDatastoreUser"),
+        ]
+    )
     # Nothing is granted to the user directly: every right goes through the group.
     assert not [e for e in pve.lab_acl if e["type"] == "user"]
     vnet = pve.sdn_running["vnets"]["vn100"]
@@ -92,8 +96,19 @@ def test_list_json_has_the_seed_keys_and_real_guest_counts(cluster):
     add_guest(lab, 302, "app", "tenant_acme", status="stopped")
     rows = json.loads(ok(lab.run("list", "--json")).stdout)
     by_name = {row["tenant_name"]: row for row in rows}
-    seed_keys = ["tenant_name", "pool_id", "group_name", "vlan_id", "subnet", "cpu_limit", "ram_limit",
-                 "storage_limit", "vm_count", "created_date", "vms"]
+    seed_keys = [
+        "tenant_name",
+        "pool_id",
+        "group_name",
+        "vlan_id",
+        "subnet",
+        "cpu_limit",
+        "ram_limit",
+        "storage_limit",
+        "vm_count",
+        "created_date",
+        "vms",
+    ]
     assert list(by_name["acme"])[: len(seed_keys)] == seed_keys
     assert by_name["acme"]["vm_count"] == 2 and by_name["beta"]["vm_count"] == 0
     assert isinstance(by_name["acme"]["vlan_id"], int)
@@ -113,10 +128,38 @@ def test_modify_keeps_every_other_field(cluster):
     ok(lab.run("suspend", "-n", "acme", "--reason", "late payment"))
     path = lab.dir / "etc-pve" / "tenants" / "acme.toml"
     before = tomllib.loads(path.read_text())
-    ok(lab.run("modify", "-n", "acme", "-c", "2", "-r", "1024", "-s", "50", "--email", "b@acme.example", "--force"))
+    ok(
+        lab.run(
+            "modify",
+            "-n",
+            "acme",
+            "-c",
+            "2",
+            "-r",
+            "1024",
+            "-s",
+            "50",
+            "--email",
+            "b@acme.example",
+            "--force",
+        )
+    )
     after = tomllib.loads(path.read_text())
-    assert (after["cpu_limit"], after["ram_limit"], after["storage_limit"], after["email"]) == (2, 1024, 50, "b@acme.example")
-    for key in ("created_date", "suspend_reason", "suspend_date", "status", "vlan", "subnet", "created_objects"):
+    assert (after["cpu_limit"], after["ram_limit"], after["storage_limit"], after["email"]) == (
+        2,
+        1024,
+        50,
+        "b@acme.example",
+    )
+    for key in (
+        "created_date",
+        "suspend_reason",
+        "suspend_date",
+        "status",
+        "vlan",
+        "subnet",
+        "created_objects",
+    ):
         assert after[key] == before[key], key
     assert lab.pve.lab_users["admin_acme@pve"]["email"] == "b@acme.example"
 
@@ -174,7 +217,9 @@ def test_remove_refuses_with_guests_then_purges_them(cluster):
 def test_remove_leaves_nothing_behind(cluster):
     lab = cluster
     before = {
-        "pools": set(lab.pve.pools), "groups": set(lab.pve.lab_groups), "users": set(lab.pve.lab_users),
+        "pools": set(lab.pve.pools),
+        "groups": set(lab.pve.lab_groups),
+        "users": set(lab.pve.lab_users),
         "acl": len(lab.pve.lab_acl),
     }
     ok(lab.run("add", "-n", "acme"))
@@ -242,7 +287,11 @@ def test_audit_trail_has_one_line_per_mutating_command(cluster):
     ok(lab.run("suspend", "-n", "acme"))
     lab.run("add", "-n", "acme")
     lines = [json.loads(line) for line in log.read_text().splitlines()[start:]]
-    assert [(e["command"], e["outcome"]) for e in lines] == [("add", "success"), ("suspend", "success"), ("add", "failure")]
+    assert [(e["command"], e["outcome"]) for e in lines] == [
+        ("add", "success"),
+        ("suspend", "success"),
+        ("add", "failure"),
+    ]
     assert all(e["node"] == "pve1" and e["tenant"] == "acme" and e["user"] and e["time"] for e in lines)
 
 
@@ -255,7 +304,12 @@ def test_tenctl_command_aliases(cluster, tmp_path):
     alias = tmp_path / "tenctl-list"
     alias.write_text(f"#!{sys.executable}\nimport sys\nfrom tenctl_core.cli import main\nmain()\n")
     alias.chmod(0o755)
-    result = subprocess.run([str(alias), "--json"], env={**lab.env, "PATH": os.environ["PATH"]},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(alias), "--json"],
+        env={**lab.env, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []

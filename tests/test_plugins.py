@@ -31,8 +31,12 @@ BUNDLED = {
     "vyos": "tenctl-vyos",
 }
 EXAMPLE_DIST = "tenctl-example-plugin"
-PLUGIN_ENV = ("TENCTL_DISABLED_PLUGINS", "TENCTL_DISABLE_PLUGIN_AUTOLOAD", "TENCTL_EXAMPLE_EVENTS",
-              "TENCTL_EXAMPLE_RESERVED")
+PLUGIN_ENV = (
+    "TENCTL_DISABLED_PLUGINS",
+    "TENCTL_DISABLE_PLUGIN_AUTOLOAD",
+    "TENCTL_EXAMPLE_EVENTS",
+    "TENCTL_EXAMPLE_RESERVED",
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -45,8 +49,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 def tenctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the tenctl command line in a fresh interpreter (for commands that do not talk to Proxmox)."""
     return subprocess.run(
-        [sys.executable, "-m", "tenctl_core", *args], env=env if env is not None else clean_env(),
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "tenctl_core", *args],
+        env=env if env is not None else clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -56,8 +64,9 @@ def plugins_json(env: dict[str, str] | None = None) -> dict:
     return json.loads(done.stdout)
 
 
-def make_distribution(root: Path, dist: str, entry_name: str, module: str, source: str,
-                      version: str = "0.0.1") -> Path:
+def make_distribution(
+    root: Path, dist: str, entry_name: str, module: str, source: str, version: str = "0.0.1"
+) -> Path:
     """A minimal installed distribution in root: a module and a .dist-info with a `tenctl` entry point."""
     root.mkdir(parents=True, exist_ok=True)
     (root / f"{module}.py").write_text(source, encoding="utf-8")
@@ -92,7 +101,7 @@ def run_ok(lab, *args: str, env: dict[str, str] | None = None):
 
 
 BROKEN_SOURCE = 'raise RuntimeError("the broken plugin cannot start")\n'
-DUPLICATE_SOURCE = '''
+DUPLICATE_SOURCE = """
 from tenctl_core import hookimpl
 from tenctl_core.providers import Allocation, VlanAllocator
 
@@ -107,7 +116,7 @@ class Impostor(VlanAllocator):
 @hookimpl
 def tenctl_register_vlan_allocators(register):
     register(Impostor())
-'''
+"""
 
 
 # ------------------------------------------------------------------ listing plugins
@@ -127,7 +136,8 @@ def test_plugins_lists_builtins_bundled_plugins_and_the_example():
         assert by_name[name]["builtin"] is False
     assert by_name["example"]["version"] == "0.3.1"
     assert by_name["example"]["provides"] == [
-        "VLAN allocator highest-free", "audit check example-tenant-count",
+        "VLAN allocator highest-free",
+        "audit check example-tenant-count",
     ]
     assert by_name["tenctl_core.allocation"]["provides"] == ["VLAN allocator first-free"]
     assert "backup format tar.gz" in by_name["tenctl_core.backup"]["provides"]
@@ -187,20 +197,27 @@ def test_a_configured_allocator_from_a_disabled_plugin_is_named_in_the_error(lab
 
 def test_a_plugin_that_fails_to_import_is_reported_and_blocks_changes(lab, tmp_path):
     run_ok(lab, "init", "--force")
-    site = make_distribution(tmp_path / "site", "tenctl-broken-example", "broken", "tenctl_broken_example",
-                             BROKEN_SOURCE)
+    site = make_distribution(
+        tmp_path / "site", "tenctl-broken-example", "broken", "tenctl_broken_example", BROKEN_SOURCE
+    )
     env = with_path(clean_env(), site)
 
     listed = tenctl("plugins", env=env)
     assert listed.returncode == 1
-    assert ("FAILED broken (tenctl-broken-example 0.0.1): RuntimeError: the broken plugin cannot start"
-            in listed.stdout)
+    assert (
+        "FAILED broken (tenctl-broken-example 0.0.1): RuntimeError: the broken plugin cannot start"
+        in listed.stdout
+    )
     assert "example (tenctl-example-plugin 0.3.1, plugin)" in listed.stdout  # the others still load
     as_json = tenctl("plugins", "--json", env=env)
-    assert json.loads(as_json.stdout)["failed"] == [{
-        "name": "broken", "distribution": "tenctl-broken-example", "version": "0.0.1",
-        "error": "RuntimeError: the broken plugin cannot start",
-    }]
+    assert json.loads(as_json.stdout)["failed"] == [
+        {
+            "name": "broken",
+            "distribution": "tenctl-broken-example",
+            "version": "0.0.1",
+            "error": "RuntimeError: the broken plugin cannot start",
+        }
+    ]
 
     mark = lab.mark()
     refused = lab.run("add", "-n", "acme", env={"PYTHONPATH": env["PYTHONPATH"]})
@@ -213,8 +230,9 @@ def test_a_plugin_that_fails_to_import_is_reported_and_blocks_changes(lab, tmp_p
     assert not (lab.dir / "etc-pve" / "tenants" / "acme.toml").exists()
 
     # The way out the error names works.
-    run_ok(lab, "add", "-n", "acme",
-           env={"PYTHONPATH": env["PYTHONPATH"], "TENCTL_DISABLED_PLUGINS": "broken"})
+    run_ok(
+        lab, "add", "-n", "acme", env={"PYTHONPATH": env["PYTHONPATH"], "TENCTL_DISABLED_PLUGINS": "broken"}
+    )
     assert "tenant_acme" in lab.pve.pools
     assert lab.pve.sdn_running["vnets"]["vn100"]["tag"] == 100
 
@@ -268,8 +286,9 @@ def test_a_duplicate_provider_name_is_an_error_naming_both_plugins():
 
 
 def test_a_plugin_taking_a_core_provider_name_is_refused_on_the_command_line(tmp_path):
-    site = make_distribution(tmp_path / "site", "tenctl-impostor", "impostor", "tenctl_impostor",
-                             DUPLICATE_SOURCE)
+    site = make_distribution(
+        tmp_path / "site", "tenctl-impostor", "impostor", "tenctl_impostor", DUPLICATE_SOURCE
+    )
     done = tenctl("plugins", env=with_path(clean_env(), site))
     assert done.returncode == 1
     assert "VLAN allocator 'first-free' is registered twice" in done.stderr
@@ -333,7 +352,10 @@ def test_health_runs_the_example_check(lab):
     report = json.loads(run_ok(lab, "health", "--json").stdout)
     checks = {c["check"]: c for c in report["checks"]}
     assert checks["example-tenant-count"] == {
-        "check": "example-tenant-count", "status": "pass", "message": "2 tenant record(s)", "details": [],
+        "check": "example-tenant-count",
+        "status": "pass",
+        "message": "2 tenant record(s)",
+        "details": [],
     }
     assert report["summary"]["status"] == "pass"
     assert {"proxmox-api", "records", "orphans"} <= set(checks)
@@ -363,8 +385,13 @@ def test_the_event_hook_gets_one_event_per_mutating_command(lab, tmp_path):
 
     events = [json.loads(line) for line in events_file.read_text(encoding="utf-8").splitlines()]
     assert [(e["command"], e["outcome"]) for e in events] == [
-        ("init", "success"), ("add", "success"), ("add", "failure"), ("modify", "success"),
-        ("suspend", "success"), ("resume", "success"), ("remove", "success"),
+        ("init", "success"),
+        ("add", "success"),
+        ("add", "failure"),
+        ("modify", "success"),
+        ("suspend", "success"),
+        ("resume", "success"),
+        ("remove", "success"),
     ]
     assert all(e["tenant"] == "acme" for e in events[1:])
     assert events[1]["details"]["vlan"] == 100 and events[1]["details"]["subnet"] == "10.100.0.0/24"

@@ -31,8 +31,12 @@ print({MARKER!r} + json.dumps({{"code": code, "heavy": heavy}}))
 def probe(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, list[str], str]:
     """(exit code of main, heavy modules imported, the command's own output) for main(argv)."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv], env=env or dict(os.environ), capture_output=True, text=True,
-        timeout=120, stdin=subprocess.DEVNULL,
+        [sys.executable, "-c", PROBE, *argv],
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr
     output, _, report = done.stdout.rpartition(MARKER)
@@ -46,8 +50,9 @@ def test_the_probe_sees_a_heavy_import():
         "import json, sys, paramiko; "
         f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r})))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert "paramiko" in json.loads(done.stdout)
 
 

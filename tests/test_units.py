@@ -42,8 +42,12 @@ net = ipaddress.IPv4Network
 
 def request(ranges=((100, 199),), pool="10.100.0.0/16", prefix=24, vlans=(), subnets=(), **extra):
     return AllocationRequest(
-        vlan_ranges=tuple(ranges), subnet_pool=net(pool), prefix_length=prefix,
-        vlans_in_use=frozenset(vlans), subnets_in_use=tuple(net(s) for s in subnets), **extra,
+        vlan_ranges=tuple(ranges),
+        subnet_pool=net(pool),
+        prefix_length=prefix,
+        vlans_in_use=frozenset(vlans),
+        subnets_in_use=tuple(net(s) for s in subnets),
+        **extra,
     )
 
 
@@ -109,8 +113,13 @@ def test_the_example_allocator_takes_from_the_top():
     from tenctl_example.providers import HighestFreeAllocator
 
     got = HighestFreeAllocator().allocate(
-        request(((100, 199), (300, 302)), pool="192.168.0.0/22", prefix=26, vlans={302},
-                subnets=["192.168.3.192/26"])
+        request(
+            ((100, 199), (300, 302)),
+            pool="192.168.0.0/22",
+            prefix=26,
+            vlans={302},
+            subnets=["192.168.3.192/26"],
+        )
     )
     assert (got.vlan, got.subnet) == (301, net("192.168.3.128/26"))
     # A /8 pool of /30s (four million candidates) is not listed to find the last one.
@@ -123,8 +132,21 @@ def test_the_example_allocator_takes_from_the_top():
 # --------------------------------------------------------------------------- naming
 
 VALID_NAMES = ["a", "acme", "acme-corp", "team_7", "x" * TENANT_NAME_MAX, "a-" + "9" * (TENANT_NAME_MAX - 2)]
-INVALID_NAMES = ["", "Acme", "7up", "-acme", "_acme", "acme corp", "acme.corp", "acme/x", "acme@x", "acmé",
-                 "acme;rm", "x" * (TENANT_NAME_MAX + 1), "acme\n"]
+INVALID_NAMES = [
+    "",
+    "Acme",
+    "7up",
+    "-acme",
+    "_acme",
+    "acme corp",
+    "acme.corp",
+    "acme/x",
+    "acme@x",
+    "acmé",
+    "acme;rm",
+    "x" * (TENANT_NAME_MAX + 1),
+    "acme\n",
+]
 VNET_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9]*[a-zA-Z0-9]")  # the PVE 9 schema's pattern for vnet ids
 
 
@@ -185,16 +207,20 @@ def test_numeric_limits():
 
 def test_cidr():
     assert check_cidr("10.1.2.0/24") == net("10.1.2.0/24")
-    for bad, why in (("10.1.2.3/24", "not a valid IPv4 network"), ("10.1.2.0", "needs a prefix length"),
-                     ("10.1.2.0/31", "too small"), ("fe80::/64", "not a valid IPv4"),
-                     ("x/24", "not a valid")):
+    for bad, why in (
+        ("10.1.2.3/24", "not a valid IPv4 network"),
+        ("10.1.2.0", "needs a prefix length"),
+        ("10.1.2.0/31", "too small"),
+        ("fe80::/64", "not a valid IPv4"),
+        ("x/24", "not a valid"),
+    ):
         with pytest.raises(UsageError, match=why):
             check_cidr(bad)
 
 
 def test_email():
     assert check_email("ops+tenant@example.org") == "ops+tenant@example.org"
-    for bad in ("ops", "ops@", "ops@example", "o ps@example.org", "ops@exa_mple.org", "a\"b@example.org"):
+    for bad in ("ops", "ops@", "ops@example", "o ps@example.org", "ops@exa_mple.org", 'a"b@example.org'):
         with pytest.raises(UsageError, match="not a valid address"):
             check_email(bad)
 
@@ -239,8 +265,14 @@ def test_apply_undoes_completed_steps_in_reverse_and_reports_what_was_not_undone
         return Step("test", f"make {name}", apply, revert, f"unmake {name}")
 
     plan = Plan("add", "acme")
-    plan.add(step("pool"), step("group", undo_fails=True), step("record", undo=False), step("user"),
-             step("vnet", fail=True), step("never"))
+    plan.add(
+        step("pool"),
+        step("group", undo_fails=True),
+        step("record", undo=False),
+        step("user"),
+        step("vnet", fail=True),
+        step("never"),
+    )
     with pytest.raises(StepFailed) as caught:
         apply_plan(plan, lambda s, state: journal.append((s.action, state)))
     failure = caught.value
@@ -250,12 +282,19 @@ def test_apply_undoes_completed_steps_in_reverse_and_reports_what_was_not_undone
     assert world == ["group", "record"]  # what the error says is left is what is left
     assert "COULD NOT BE UNDONE" in str(failure) and "make record (no undo)" in str(failure)
     assert journal == [
-        ("make pool", "applying"), ("make pool", "done"),
-        ("make group", "applying"), ("make group", "done"),
-        ("make record", "applying"), ("make record", "done"),
-        ("make user", "applying"), ("make user", "done"),
-        ("make vnet", "applying"), ("make vnet", "failed"),
-        ("make user", "undone"), ("make group", "undo-failed"), ("make pool", "undone"),
+        ("make pool", "applying"),
+        ("make pool", "done"),
+        ("make group", "applying"),
+        ("make group", "done"),
+        ("make record", "applying"),
+        ("make record", "done"),
+        ("make user", "applying"),
+        ("make user", "done"),
+        ("make vnet", "applying"),
+        ("make vnet", "failed"),
+        ("make user", "undone"),
+        ("make group", "undo-failed"),
+        ("make pool", "undone"),
     ]
 
 
@@ -294,7 +333,8 @@ PATHS = '[paths]\ncluster_dir = "/x/c"\ntenants_dir = "/x/t"\nlog_dir = "/x/l"\n
 
 
 def test_profiles_override_the_top_level(config_file):
-    path = config_file("""
+    path = config_file(
+        """
 profile = "lab"
 
 [proxmox]
@@ -309,7 +349,9 @@ host = "127.0.0.1"
 
 [profiles.prod.allocation]
 vlan_ranges = ["1000-1999", "3000-3099"]
-""" + PATHS)
+"""
+        + PATHS
+    )
     lab = load_config(path)
     assert lab.profile == "lab"
     assert (lab.proxmox.host, lab.proxmox.port) == ("127.0.0.1", 8006)
@@ -328,11 +370,14 @@ def test_the_profile_can_come_from_the_environment(config_file, monkeypatch):
     assert load_config(path).sdn.zone == "other"
 
 
-@pytest.mark.parametrize("text, key", [
-    ("colour = 1\n", "'colour'"),
-    ("[proxmox]\nhots = \"x\"\n", "proxmox.hots"),
-    ("[allocation]\nvlan_range = [\"100-199\"]\n", "allocation.vlan_range"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("colour = 1\n", "'colour'"),
+        ('[proxmox]\nhots = "x"\n', "proxmox.hots"),
+        ('[allocation]\nvlan_range = ["100-199"]\n', "allocation.vlan_range"),
+    ],
+)
 def test_an_unknown_key_is_named(config_file, text, key):
     with pytest.raises(ConfigError) as caught:
         load_config(config_file(text + PATHS))
@@ -355,8 +400,9 @@ def test_wrong_types_and_values_are_named(config_file):
         load_config(config_file('[allocation]\nsubnet_pool = "10.0.0.0/16"\nprefix_length = 12\n' + PATHS))
 
 
-@pytest.mark.parametrize("mode, ok", [(0o600, True), (0o400, True), (0o640, True), (0o644, False),
-                                      (0o660, False), (0o604, False)])
+@pytest.mark.parametrize(
+    "mode, ok", [(0o600, True), (0o400, True), (0o640, True), (0o644, False), (0o660, False), (0o604, False)]
+)
 def test_secret_files_must_not_be_open_to_others(tmp_path, mode, ok):
     secret = tmp_path / "token"
     secret.write_text("the-token-value\n", encoding="utf-8")
@@ -383,11 +429,15 @@ def test_a_secret_file_named_in_the_config_is_read(config_file, tmp_path):
 def test_vlan_ranges_are_parsed_sorted_and_checked(config_file):
     config = load_config(config_file('[allocation]\nvlan_ranges = ["3000-3099", "100-199", "500"]\n' + PATHS))
     assert config.allocation.vlan_ranges == ((100, 199), (500, 500), (3000, 3099))
-    for ranges, why in (('["100-199", "150-250"]', "overlap at VLAN 150"),
-                        ('["100-199", "199-300"]', "overlap at VLAN 199"),
-                        ('["1-10"]', "must lie within 2-4094"), ('["200-100"]', "must lie within 2-4094"),
-                        ('["100-5000"]', "must lie within 2-4094"), ('["a-b"]', "not a range"),
-                        ("[]", "non-empty list")):
+    for ranges, why in (
+        ('["100-199", "150-250"]', "overlap at VLAN 150"),
+        ('["100-199", "199-300"]', "overlap at VLAN 199"),
+        ('["1-10"]', "must lie within 2-4094"),
+        ('["200-100"]', "must lie within 2-4094"),
+        ('["100-5000"]', "must lie within 2-4094"),
+        ('["a-b"]', "not a range"),
+        ("[]", "non-empty list"),
+    ):
         with pytest.raises(ConfigError, match=why):
             load_config(config_file(f"[allocation]\nvlan_ranges = {ranges}\n" + PATHS))
 
@@ -424,17 +474,23 @@ def link_info(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.
     return info
 
 
-@pytest.mark.parametrize("member, why", [
-    (file_info("../x"), "unsafe member name '../x'"),
-    (file_info("a/../../x"), "unsafe member name"),
-    (file_info("/etc/cron.d/x"), "unsafe member name '/etc/cron.d/x'"),
-    (file_info("a\\..\\x"), "unsafe member name"),
-    (link_info("tenant.toml", "/etc/shadow"), "'tenant.toml' is not a regular file"),
-    (link_info("hard", "/etc/shadow", tarfile.LNKTYPE), "'hard' is not a regular file"),
-])
+@pytest.mark.parametrize(
+    "member, why",
+    [
+        (file_info("../x"), "unsafe member name '../x'"),
+        (file_info("a/../../x"), "unsafe member name"),
+        (file_info("/etc/cron.d/x"), "unsafe member name '/etc/cron.d/x'"),
+        (file_info("a\\..\\x"), "unsafe member name"),
+        (link_info("tenant.toml", "/etc/shadow"), "'tenant.toml' is not a regular file"),
+        (link_info("hard", "/etc/shadow", tarfile.LNKTYPE), "'hard' is not a regular file"),
+    ],
+)
 def test_reading_refuses_unsafe_members(tmp_path, member, why):
-    archive = raw_archive(tmp_path / "evil.tar.gz", (file_info("ok.toml"), b"fine"),
-                          (member, b"" if member.type != tarfile.REGTYPE else b"payload"))
+    archive = raw_archive(
+        tmp_path / "evil.tar.gz",
+        (file_info("ok.toml"), b"fine"),
+        (member, b"" if member.type != tarfile.REGTYPE else b"payload"),
+    )
     with pytest.raises(TenctlError, match=re.escape(why)):
         TarGzFormat().read(archive)
     assert not (tmp_path / "x").exists()

@@ -12,14 +12,14 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(
+app = typer.Typer(add_completion=False,
     help="Run a simulated Proxmox cluster on loopback for trying and testing tenctl.",
     no_args_is_help=True,
 )
 
 DirOption = Annotated[
     Path | None,
-    typer.Option("--dir", help="Lab directory [default: $TENCTL_LAB_DIR or ~/.local/state/tenctl/lab]."),
+    typer.Option("--dir", help="Lab directory (default: $TENCTL_LAB_DIR, else ~/.local/state/tenctl/lab)."),
 ]
 
 # Exit codes of `tenctl lab`.

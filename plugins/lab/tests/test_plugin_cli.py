@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 from tenctl_lab import cli
 from typer.testing import CliRunner
 

@@ -110,8 +110,14 @@ class SdnProvisioner(NetworkProvisioner):
         def create(token: str) -> None:
             px.post(ZONES, **params, **{"lock-token": token})
 
-        return [Step(self.layer, f"create SDN {sdn.zone_type} zone {sdn.zone} and apply SDN",
-                     lambda: SdnLock(ctx).run(create), provider=self.name)]
+        return [
+            Step(
+                self.layer,
+                f"create SDN {sdn.zone_type} zone {sdn.zone} and apply SDN",
+                lambda: SdnLock(ctx).run(create),
+                provider=self.name,
+            )
+        ]
 
     def plan_add(self, ctx: Context, tenant: Tenant) -> list[Step]:
         if not zone_exists(ctx, tenant.zone):
@@ -120,10 +126,21 @@ class SdnProvisioner(NetworkProvisioner):
         sid = subnet_id(tenant.zone, tenant.subnet)
 
         def create(token: str) -> None:
-            px.post(VNETS, vnet=tenant.vnet, zone=tenant.zone, tag=tenant.vlan,
-                    alias=f"Network for {tenant.name}", **{"lock-token": token})
-            px.post(f"{VNETS}/{tenant.vnet}/subnets", subnet=tenant.subnet, type="subnet", gateway=tenant.gateway,
-                    **{"lock-token": token})
+            px.post(
+                VNETS,
+                vnet=tenant.vnet,
+                zone=tenant.zone,
+                tag=tenant.vlan,
+                alias=f"Network for {tenant.name}",
+                **{"lock-token": token},
+            )
+            px.post(
+                f"{VNETS}/{tenant.vnet}/subnets",
+                subnet=tenant.subnet,
+                type="subnet",
+                gateway=tenant.gateway,
+                **{"lock-token": token},
+            )
 
         def apply() -> None:
             try:
@@ -132,7 +149,8 @@ class SdnProvisioner(NetworkProvisioner):
                 if "already" in exc.detail or "exist" in exc.detail:
                     raise TenctlError(
                         f"VNet {tenant.vnet} (VLAN {tenant.vlan}) or subnet {tenant.subnet} was taken meanwhile: "
-                        f"{exc.detail}", hint="run the command again to allocate another VLAN",
+                        f"{exc.detail}",
+                        hint="run the command again to allocate another VLAN",
                     ) from None
                 raise
             tenant.note_object(f"vnet:{tenant.vnet}")
@@ -142,18 +160,33 @@ class SdnProvisioner(NetworkProvisioner):
             delete_vnet(ctx, tenant)
 
         return [
-            Step(self.layer, f"create VNet {tenant.vnet} (tag {tenant.vlan}) with subnet {tenant.subnet} "
-                 f"gateway {tenant.gateway} in zone {tenant.zone}, apply SDN", apply, undo,
-                 f"delete VNet {tenant.vnet} and its subnet, apply SDN", provider=self.name),
+            Step(
+                self.layer,
+                f"create VNet {tenant.vnet} (tag {tenant.vlan}) with subnet {tenant.subnet} "
+                f"gateway {tenant.gateway} in zone {tenant.zone}, apply SDN",
+                apply,
+                undo,
+                f"delete VNet {tenant.vnet} and its subnet, apply SDN",
+                provider=self.name,
+            ),
             acl_step(ctx, tenant, f"/sdn/zones/{tenant.zone}/{tenant.vnet}", SDN_ROLE, provider=self.name),
         ]
 
     def plan_remove(self, ctx: Context, tenant: Tenant) -> list[Step]:
-        steps = [acl_remove_step(ctx, tenant, ref, provider=self.name)
-                 for ref in list(tenant.created_objects) if ref.startswith("acl:/sdn/")]
+        steps = [
+            acl_remove_step(ctx, tenant, ref, provider=self.name)
+            for ref in list(tenant.created_objects)
+            if ref.startswith("acl:/sdn/")
+        ]
         if tenant.has_object(f"vnet:{tenant.vnet}"):
-            steps.append(Step(self.layer, f"delete VNet {tenant.vnet} and subnet {tenant.subnet}, apply SDN",
-                              lambda: delete_vnet(ctx, tenant), provider=self.name))
+            steps.append(
+                Step(
+                    self.layer,
+                    f"delete VNet {tenant.vnet} and subnet {tenant.subnet}, apply SDN",
+                    lambda: delete_vnet(ctx, tenant),
+                    provider=self.name,
+                )
+            )
         return steps
 
 

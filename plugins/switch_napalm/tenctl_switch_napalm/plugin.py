@@ -23,7 +23,9 @@ PROVIDER = "switch-vlans"
 
 class Placeholder(NetworkProvisioner):
     name = PROVIDER
-    description = "Tenant VLANs pushed to the site's physical switches with napalm (not implemented yet: disabled)"
+    description = (
+        "Tenant VLANs pushed to the site's physical switches with napalm (not implemented yet: disabled)"
+    )
 
     def enabled(self, ctx: Context) -> bool:
         return False
