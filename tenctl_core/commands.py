@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,6 +119,22 @@ def confirm_if_interactive(question: str, force: bool) -> None:
         raise typer.Exit(1)
 
 
+def check_new_secret_file(path: Path, password_given: bool) -> None:
+    """--password-out must name a new file in an existing directory, and only a generated password goes there."""
+    if password_given:
+        raise UsageError("--password-out is for a generated password; you supplied one with --password(-file)")
+    if path.exists() or path.is_symlink():
+        raise UsageError(f"--password-out {path}: the file exists; tenctl will not overwrite it")
+    if not path.parent.is_dir():
+        raise UsageError(f"--password-out {path}: directory {path.parent} does not exist")
+
+
+def write_secret_file(path: Path, secret: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret + "\n")
+
+
 def read_password_file(path: Path) -> str:
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
@@ -219,6 +236,13 @@ def add(
             "--password-file", help="Read the initial password from this file ('-' for standard input)."
         ),
     ] = None,
+    password_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-out",
+            help="Write the generated password to this new file (mode 0600) instead of showing it.",
+        ),
+    ] = None,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -240,6 +264,8 @@ def add(
         if user is not None:
             check_userid(user)
         chosen_password = choose_password(password, password_file)
+        if password_out is not None:
+            check_new_secret_file(password_out, chosen_password is not None)
         ctx = open_context(tctx, "add", dry_run)
         defaults = ctx.config.defaults
         request = operations.AddRequest(
@@ -279,8 +305,11 @@ def add(
             "storage_limit": tenant.storage_limit,
             "status": tenant.status,
         }
+        if result.password and password_out is not None:
+            write_secret_file(password_out, result.password)
+            summary["password_file"] = str(password_out)
         if as_json:
-            if result.password:
+            if result.password and password_out is None:
                 summary["password"] = result.password
             print_json(summary)
             return
@@ -291,7 +320,9 @@ def add(
         print(
             f"Limits: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, {tenant.storage_limit} GB storage."
         )
-        if result.password:
+        if result.password and password_out is not None:
+            print(f"Initial password of {tenant.admin_user} written to {password_out} (mode 0600).")
+        elif result.password:
             print(f"Initial password of {tenant.admin_user} (shown once, store it safely): {result.password}")
 
 

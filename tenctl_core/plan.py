@@ -10,7 +10,11 @@ enters the list of steps to undo.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,22 +89,62 @@ JournalCallback = Callable[[Step, str], None]
 """Called with a step and its new state: ``applying``, ``done``, ``failed``, ``undone``, ``undo-failed``."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C arrived during a plan: the step under way was finished, then the done steps undone."""
+
+
+@contextmanager
+def interrupt_between_steps() -> Iterator[list[int]]:
+    """Defer the first SIGINT to the end of the step under way, so no request is cut off mid-flight.
+
+    A second SIGINT interrupts at once. Outside the main thread signals cannot be caught; there the
+    default behaviour stays.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def defer(signum: int, frame: object) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        print("interrupt: finishing the current step, then undoing (Ctrl-C again to stop at once)",
+              file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, defer)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def apply_plan(plan: Plan, journal: JournalCallback | None = None) -> list[Step]:
-    """Run the plan's steps in order; on failure undo the completed ones in reverse and raise StepFailed."""
+    """Run the plan's steps in order; on failure undo the completed ones in reverse and raise StepFailed.
+
+    Ctrl-C is taken between steps: the completed steps are undone and :class:`Interrupted` raised.
+    """
     note = journal or (lambda step, state: None)
     done: list[Step] = []
-    for step in plan.steps:
-        note(step, "applying")
-        try:
-            step.apply()
-        except (Exception, KeyboardInterrupt) as exc:
-            note(step, "failed")
-            undone, not_undone = undo_steps(done + [step] if step.undo_if_failed else done, note)
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            raise StepFailed(step.action, exc, undone, not_undone) from exc
-        done.append(step)
-        note(step, "done")
+    with interrupt_between_steps() as interrupted:
+        for step in plan.steps:
+            if interrupted:
+                undo_steps(done, note)
+                raise Interrupted
+            note(step, "applying")
+            try:
+                step.apply()
+            except (Exception, KeyboardInterrupt) as exc:
+                note(step, "failed")
+                undone, not_undone = undo_steps(done + [step] if step.undo_if_failed else done, note)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                raise StepFailed(step.action, exc, undone, not_undone) from exc
+            done.append(step)
+            note(step, "done")
+        if interrupted:
+            undo_steps(done, note)
+            raise Interrupted
     return done
 
 

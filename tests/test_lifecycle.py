@@ -313,3 +313,15 @@ def test_tenctl_command_aliases(cluster, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_generated_password_written_to_a_private_file(cluster, tmp_path):
+    lab = cluster
+    out = tmp_path / "acme.pw"
+    result = ok(lab.run("add", "-n", "acme", "--password-out", str(out)))
+    password = out.read_text().strip()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert password not in result.stdout and password not in result.stderr
+    assert login(lab, "admin_acme@pve", password).logged_in
+    again = lab.run("add", "-n", "beta", "--password-out", str(out))
+    assert again.exit_code == 2 and "exists" in again.stderr

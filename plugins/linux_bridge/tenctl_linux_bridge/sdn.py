@@ -28,12 +28,37 @@ ZONES = "/cluster/sdn/zones"
 
 
 def sdn_vlans_in_use(ctx: Context) -> list[int]:
-    """Every VNet tag in every zone, pending ones included."""
-    return [int(v["tag"]) for v in ctx.cached_get(VNETS, pending=1) if v.get("tag") is not None]
+    """Every VNet tag in every zone, running and pending (PVE lists a pending value under ``pending``)."""
+    tags: set[int] = set()
+    for vnet in ctx.cached_get(VNETS, pending=1):
+        for source in (vnet, vnet.get("pending") or {}):
+            if isinstance(source, dict) and source.get("tag") not in (None, "", "deleted"):
+                tags.add(int(source["tag"]))
+    return sorted(tags)
 
 
 def zone_exists(ctx: Context, zone: str) -> bool:
-    return any(z.get("zone") == zone for z in ctx.cached_get(ZONES, pending=1))
+    """The zone is configured (applied or pending creation) and not pending deletion."""
+    return any(z.get("zone") == zone and z.get("state") != "deleted" for z in ctx.cached_get(ZONES, pending=1))
+
+
+def refuse_pending_changes(ctx: Context) -> None:
+    """Stop before any change when the SDN configuration holds changes someone else has not applied.
+
+    Taking the SDN lock would refuse anyway, but only after the Proxmox access objects were made and
+    had to be undone; the listings read for allocation show pending state at no extra request.
+    """
+    pending = [
+        f"{kind} {item.get(key)} ({item['state']})"
+        for kind, path, key in (("zone", ZONES, "zone"), ("VNet", VNETS, "vnet"))
+        for item in ctx.cached_get(path, pending=1)
+        if item.get("state")
+    ]
+    if pending:
+        raise TenctlError(
+            "the SDN configuration has pending changes that tenctl did not make: " + ", ".join(pending),
+            hint="review them in the web UI (Datacenter > SDN) and apply or roll them back",
+        )
 
 
 class SdnLock:
@@ -122,6 +147,7 @@ class SdnProvisioner(NetworkProvisioner):
     def plan_add(self, ctx: Context, tenant: Tenant) -> list[Step]:
         if not zone_exists(ctx, tenant.zone):
             raise TenctlError(f"SDN zone {tenant.zone} does not exist", hint="run `tenctl init` first")
+        refuse_pending_changes(ctx)
         px = ctx.proxmox
         sid = subnet_id(tenant.zone, tenant.subnet)
 
@@ -146,7 +172,7 @@ class SdnProvisioner(NetworkProvisioner):
             try:
                 SdnLock(ctx).run(create)
             except ProxmoxError as exc:
-                if "already" in exc.detail or "exist" in exc.detail:
+                if "already" in exc.detail:
                     raise TenctlError(
                         f"VNet {tenant.vnet} (VLAN {tenant.vlan}) or subnet {tenant.subnet} was taken meanwhile: "
                         f"{exc.detail}",
