@@ -14,8 +14,10 @@ import copy
 import hashlib
 import ipaddress
 import json
+import os
 import secrets
 import time
+from pathlib import Path
 
 from fakepve.model import PveError
 from fakepve.routing import StatefulRoutes, die, split_list
@@ -72,7 +74,27 @@ class LabSdn(StatefulRoutes):
         self.sdn_running: dict = _empty()
         self.sdn_version = 0
         # {'token', 'created' (epoch seconds), 'user'} while the SDN lock is held, else None.
-        self.sdn_lock: dict | None = None
+        self._sdn_lock: dict | None = None
+        # PVE keeps the token in /etc/pve/sdn/.lock; with a path set here the lab mirrors it there, so a
+        # client on a simulated node can see since when the lock is held (the file's mtime).
+        self.sdn_lock_file: Path | None = None
+
+    @property
+    def sdn_lock(self) -> dict | None:
+        return self._sdn_lock
+
+    @sdn_lock.setter
+    def sdn_lock(self, value: dict | None) -> None:
+        self._sdn_lock = value
+        if self.sdn_lock_file is None:
+            return
+        if value is None:
+            self.sdn_lock_file.unlink(missing_ok=True)
+            return
+        self.sdn_lock_file.parent.mkdir(parents=True, exist_ok=True)
+        self.sdn_lock_file.write_text(str(value["token"]), encoding="utf-8")
+        created = float(value.get("created", time.time()))
+        os.utime(self.sdn_lock_file, (created, created))
 
     # --------------------------------------------------------------- routes
 

@@ -38,6 +38,7 @@ def test_up_status_down_up_keeps_state(lab_dir):
         "user": "root@pam",
         "token_name": "tenctl",
         "token_secret_file": str(lab_dir / "secrets" / "pve-token"),
+        "password_file": str(lab_dir / "secrets" / "root-password"),
         "verify_tls": True,
         "ca_file": str(lab_dir / "pki" / "fakepve.crt"),
     }
