@@ -117,6 +117,9 @@ def measure_size(count: int, workdir: Path, pki: tuple[str, str], repeat: int) -
     from tenctl_lab.pytest_plugin import start_lab
 
     lab = start_lab(workdir / f"lab-{count}", pki)
+    # Room for every seeded tenant's limits under the capacity check (80 % of the cluster).
+    lab.pve.node_cores = max(lab.pve.node_cores, 2 * count)
+    lab.pve.node_memory = max(lab.pve.node_memory, 2 * count * 1024**3)
     rows = []
     try:
         widen_allocation(lab.config)

@@ -58,7 +58,7 @@ def create_step(
         delete_if_present(delete)
         tenant.forget_object(ref)
 
-    return Step(layer, action, apply, undo, f"delete {kind} {ident}", provider=provider)
+    return Step(layer, action, apply, undo, f"delete {kind} {ident}", provider=provider, ref=ref)
 
 
 def remove_step(

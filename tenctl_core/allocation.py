@@ -84,3 +84,9 @@ def tenctl_register_vlan_allocators(register: Registrar[VlanAllocator]) -> None:
 def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
     """Core's answer: the VLANs of every tenant record, reservations included."""
     return [tenant.vlan for tenant in ctx.tenants()]
+
+
+@hookimpl
+def tenctl_subnets_in_use(ctx: Context) -> Iterable[str]:
+    """Core's answer: the subnets of every tenant record, reservations included."""
+    return [tenant.subnet for tenant in ctx.tenants()]

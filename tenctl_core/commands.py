@@ -122,7 +122,9 @@ def confirm_if_interactive(question: str, force: bool) -> None:
 def check_new_secret_file(path: Path, password_given: bool) -> None:
     """--password-out must name a new file in an existing directory, and only a generated password goes there."""
     if password_given:
-        raise UsageError("--password-out is for a generated password; you supplied one with --password(-file)")
+        raise UsageError(
+            "--password-out is for a generated password; you supplied one with --password(-file)"
+        )
     if path.exists() or path.is_symlink():
         raise UsageError(f"--password-out {path}: the file exists; tenctl will not overwrite it")
     if not path.parent.is_dir():
@@ -285,10 +287,9 @@ def add(
             return
         details = {"cpu": request.cpu, "ram": request.ram, "storage": request.storage}
         with audited(ctx, "add", name, details) as info:
-            result = operations.plan_add(ctx, request)
+            result = operations.add_tenant(ctx, request)
             tenant = result.tenant
             info.update(vlan=tenant.vlan, subnet=tenant.subnet, admin_user=tenant.admin_user)
-            operations.apply_add(ctx, result)
         from tenctl_core.output import print_json
 
         summary = {
@@ -490,8 +491,6 @@ def run_state_change(
     ctx: Context, plan: Plan, tenant: Tenant, dry_run: bool, as_json: bool, details: dict[str, Any]
 ) -> None:
     """Apply a modify, suspend or resume plan whose steps act on this tenant record."""
-    from tenctl_core.plan import apply_plan
-
     if dry_run:
         show_plan(plan, as_json)
         return
@@ -499,9 +498,7 @@ def run_state_change(
         print(plan.notes[0] if plan.notes else "nothing to do")
         return
     with audited(ctx, plan.command, tenant.name, details):
-        apply_plan(plan, operations.journal_to(ctx, tenant))
-        tenant.journal.clear()
-        ctx.store.save(tenant)
+        operations.apply_change(ctx, tenant, plan)
     for step in plan.steps:
         print(f"done: {step.action}")
 
@@ -719,6 +716,147 @@ def health(
             raise typer.Exit(1)
 
 
+# -------------------------------------------------------------------------- repair
+
+
+def repair(
+    tctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Tenant to repair.", show_default=False)] = None,
+    all_tenants: Annotated[
+        bool, typer.Option("--all", help="Repair every tenant with an unfinished operation.")
+    ] = False,
+    dry_run: DryRun = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Finish or roll back a tenant's interrupted command, using its journal and the live state."""
+    from tenctl_core import repair as repairs
+
+    with reported_errors(options(tctx).debug):
+        if (name is None) == (not all_tenants):
+            raise UsageError("give a tenant name or --all")
+        if name is not None:
+            check_tenant_name(name)
+        ctx = open_context(tctx, "repair", dry_run)
+        names = [name] if name is not None else repairs.tenants_to_repair(ctx)
+        if not names:
+            print("nothing to repair: every tenant is consistent")
+            return
+        results = []
+        for tenant_name in names:
+            if dry_run:
+                plan = repairs.plan_repair(ctx, ctx.store.load(tenant_name))
+                results.append({"dry_run": True, **plan.as_dict()})
+                if not as_json:
+                    show_plan(plan, False)
+                continue
+            with audited(ctx, "repair", tenant_name) as info:
+                plan = repairs.plan_repair(ctx, ctx.store.load(tenant_name))
+                info["steps"] = [s.action for s in plan.steps]
+                if plan.steps:
+                    plan = repairs.repair_tenant(ctx, tenant_name)
+            results.append(plan.as_dict())
+            if not as_json:
+                for note in plan.notes:
+                    print(note)
+                for step in plan.steps:
+                    print(f"done: {step.action}")
+        if as_json:
+            from tenctl_core.output import print_json
+
+            print_json(results)
+
+
+# ---------------------------------------------------------------------------- lock
+
+lock_app = typer.Typer(
+    help="Show and release tenctl's cluster-wide locks and Proxmox's SDN lock.", no_args_is_help=True
+)
+
+
+@lock_app.callback()
+def lock_main() -> None:
+    """Show and release tenctl's cluster-wide locks and Proxmox's SDN lock."""
+
+
+@lock_app.command("status")
+def lock_status(tctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show every held lock: holder, node, command and age; stale ones are marked."""
+    from tenctl_core.locking import held_locks, read_sdn_lock
+
+    with reported_errors(options(tctx).debug):
+        opts = options(tctx)
+        config = load_config(opts.config, opts.profile)
+        locks = held_locks(config.paths.cluster_dir)
+        sdn = read_sdn_lock(config.paths.cluster_dir)
+        if as_json:
+            from tenctl_core.output import print_json
+
+            print_json(
+                {"locks": [lock.as_dict() for lock in locks], "sdn_lock": sdn.as_dict() if sdn else None}
+            )
+            return
+        for lock in locks:
+            print(f"{lock.name}: {lock.describe()}")
+        if sdn is not None:
+            state = "STALE" if sdn.stale else "held"
+            print(f"Proxmox SDN lock: {state} for {sdn.age:.0f} s ({sdn.path})")
+        if not locks and sdn is None:
+            print("no lock is held")
+
+
+@lock_app.command("release")
+def lock_release(
+    tctx: typer.Context,
+    force: Annotated[
+        bool, typer.Option("--force", help="Required: release a lock another process holds.")
+    ] = False,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-n", help="Release the lock of this tenant.")
+    ] = None,
+    allocation: Annotated[bool, typer.Option("--allocation", help="Release the allocation lock.")] = False,
+    sdn: Annotated[
+        bool, typer.Option("--sdn", help="Release Proxmox's SDN lock (it never expires by itself).")
+    ] = False,
+) -> None:
+    """Break a lock whose holder is gone. Logged in the audit trail."""
+    from tenctl_core.locking import (
+        ALLOCATION_LOCK,
+        break_lock,
+        lock_path,
+        read_lock,
+        read_sdn_lock,
+        tenant_lock_name,
+    )
+
+    with reported_errors(options(tctx).debug):
+        if tenant is not None:
+            check_tenant_name(tenant)
+        if sum((tenant is not None, allocation, sdn)) != 1:
+            raise UsageError("choose one lock: --tenant NAME, --allocation or --sdn")
+        if not force:
+            raise UsageError(
+                "releasing a lock someone else holds needs --force; check `tenctl lock status` first"
+            )
+        ctx = open_context(tctx, "lock release")
+        if sdn:
+            age = read_sdn_lock(ctx.config.paths.cluster_dir)
+            with audited(
+                ctx, "lock release", None, {"lock": "sdn", "age_seconds": round(age.age) if age else None}
+            ):
+                ctx.proxmox.delete("/cluster/sdn/lock", force=1)
+            print("released Proxmox's SDN lock")
+            return
+        name = tenant_lock_name(tenant) if tenant is not None else ALLOCATION_LOCK
+        path = lock_path(ctx.config.paths.cluster_dir, name)
+        info = read_lock(path)
+        if info is None:
+            print(f"lock {name} is not held")
+            return
+        with audited(ctx, "lock release", tenant, {"lock": name, "holder": info.as_dict()}):
+            break_lock(path)
+        print(f"released lock {name} ({info.describe()})")
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("add")(add)
@@ -729,6 +867,8 @@ def register(app: typer.Typer) -> None:
     app.command("resume")(resume)
     app.command("remove")(remove)
     app.command("health")(health)
+    app.command("repair")(repair)
+    app.add_typer(lock_app, name="lock")
     app.command("plugins")(plugins_command)
     app.add_typer(config_app, name="config")
 

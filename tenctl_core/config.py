@@ -102,6 +102,14 @@ class SdnSettings:
 
 
 @dataclass(frozen=True)
+class CapacitySettings:
+    max_share: float = 0.8
+    """The sum of all tenants' CPU and RAM limits may use at most this share of the cluster."""
+    warn_share: float = 0.9
+    """Warn when the VLAN ranges or the subnet pool are used beyond this share."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The effective configuration of one command."""
 
@@ -113,6 +121,7 @@ class Config:
     defaults: LimitDefaults
     permissions: PermissionSettings
     sdn: SdnSettings
+    capacity: CapacitySettings = field(default_factory=CapacitySettings)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def plugin(self, name: str) -> dict[str, Any]:
@@ -130,6 +139,7 @@ class Config:
             "defaults": asdict(self.defaults),
             "permissions": {**asdict(self.permissions), "storages": list(self.permissions.storages)},
             "sdn": {**asdict(self.sdn), "peers": list(self.sdn.peers)},
+            "capacity": asdict(self.capacity),
             "plugins": self.plugins,
         }
         return _drop_none(data)
@@ -179,6 +189,7 @@ SECTIONS: dict[str, type] = {
     "defaults": LimitDefaults,
     "permissions": PermissionSettings,
     "sdn": SdnSettings,
+    "capacity": CapacitySettings,
 }
 TOP_LEVEL = set(SECTIONS) | {"profile", "profiles", "plugins"}
 FORBIDDEN_SECRETS = {
@@ -357,6 +368,12 @@ def _check_semantics(config: Config, where: str) -> None:
             f"{where}: allocation.prefix_length {alloc.prefix_length} must be between the pool's "
             f"prefix ({pool.prefixlen}) and 30"
         )
+    for key in ("max_share", "warn_share"):
+        share = getattr(config.capacity, key)
+        if not 0 < share <= 1:
+            raise ConfigError(
+                f"{where}: capacity.{key} = {share} must be a share between 0 and 1 (0.8 = 80 %)"
+            )
     if config.sdn.zone_type not in ("vlan", "vxlan", "simple"):
         raise ConfigError(f"{where}: sdn.zone_type {config.sdn.zone_type!r} must be vlan, vxlan or simple")
     if not (2 <= len(config.sdn.zone) <= 8 and config.sdn.zone.isalnum() and config.sdn.zone[0].isalpha()):

@@ -50,6 +50,14 @@ class AllocationError(TenctlError):
     """No VLAN or subnet could be allocated."""
 
 
+class AllocationLost(ConflictError):
+    """Another client took the allocated VLAN or subnet between allocation and creation (a lost race).
+
+    Raised by a provider's step when Proxmox refuses a duplicate tag, VNet or subnet; ``add`` then undoes
+    what it did and allocates again, skipping the lost values.
+    """
+
+
 class LockError(TenctlError):
     """A lock could not be taken."""
 

@@ -63,7 +63,8 @@ class Guest:
 def guests_by_pool(ctx: Context) -> dict[str, list[Guest]]:
     """Every guest of the cluster grouped by pool: one request, whatever the number of tenants."""
     out: dict[str, list[Guest]] = {}
-    for item in ctx.cached_get("/cluster/resources", type="vm"):
+    # Unfiltered: the capacity check reads the nodes from the same answer.
+    for item in ctx.cached_get("/cluster/resources"):
         if item.get("type") in ("qemu", "lxc") and item.get("pool") and not item.get("template"):
             guest = Guest.from_resource(item)
             out.setdefault(str(guest.pool), []).append(guest)

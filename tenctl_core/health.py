@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
 from tenctl_core.errors import TenctlError
+from tenctl_core.locking import held_locks
 from tenctl_core.model import ACTIVE, SUSPENDED
 from tenctl_core.providers import AuditCheck, CheckResult
 
@@ -50,10 +51,9 @@ class RecordsCheck(AuditCheck):
                 except TenctlError as exc:
                     problems.append(str(exc))
                     continue
-                if tenant.status not in (ACTIVE, SUSPENDED):
-                    unfinished.append(
-                        f"{tenant.name}: status {tenant.status} (run `tenctl remove -n {tenant.name}` to clean up)"
-                    )
+                why = tenant.unfinished()
+                if why:
+                    unfinished.append(f"{tenant.name}: {why} (run `tenctl repair {tenant.name}`)")
         results = []
         if problems:
             results.append(CheckResult(self.name, FAIL, f"{len(problems)} record problem(s)", problems))
@@ -109,8 +109,33 @@ class OrphansCheck(AuditCheck):
         return [CheckResult(self.name, PASS, "no orphans: every tenant object has a record and the reverse")]
 
 
+class LocksCheck(AuditCheck):
+    name = "locks"
+    description = "no tenctl lock is held for long or stale"
+
+    def run(self, ctx: Context) -> list[CheckResult]:
+        locks = held_locks(ctx.config.paths.cluster_dir)
+        if not locks:
+            return [CheckResult(self.name, PASS, "no tenctl lock is held")]
+        stale = [f"{lock.name}: {lock.describe()}" for lock in locks if lock.stale]
+        held = [f"{lock.name}: {lock.describe()}" for lock in locks if not lock.stale]
+        if stale:
+            return [
+                CheckResult(
+                    self.name,
+                    FAIL,
+                    f"{len(stale)} stale lock(s): their holders died",
+                    stale
+                    + held
+                    + ["release with `tenctl lock release --force --tenant NAME` (or --allocation)"],
+                )
+            ]
+        return [CheckResult(self.name, WARN, f"{len(held)} lock(s) held by running commands", held)]
+
+
 @hookimpl
 def tenctl_register_audit_checks(register: Registrar[AuditCheck]) -> None:
     register(ApiCheck())
     register(RecordsCheck())
     register(OrphansCheck())
+    register(LocksCheck())

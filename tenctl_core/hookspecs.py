@@ -53,6 +53,20 @@ def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:  # type: ignore[empty-bo
 
 
 @hookspec
+def tenctl_subnets_in_use(ctx: Context) -> Iterable[str]:  # type: ignore[empty-body]
+    """Report the IPv4 networks (CIDR strings) this backend sees taken.
+
+    Every implementation is called; the allocator gives no tenant a subnet that
+    overlaps one of them or a tenant record's. This is how two tenctl
+    installations with different tenants directories on one cluster keep their
+    subnets apart. Raise :class:`tenctl_core.errors.TenctlError` when the
+    backend cannot be read.
+
+    Returns an iterable of CIDR strings. Since 0.2.
+    """
+
+
+@hookspec
 def tenctl_register_network_provisioners(register: Registrar) -> None:
     """Add providers that build and tear down tenant networks.
 

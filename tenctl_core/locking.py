@@ -1,11 +1,17 @@
-"""The cluster-wide lock around allocation and record changes.
+"""Cluster-wide locks: one around allocation, one per tenant around a change to it.
 
-It follows Proxmox's own locks on pmxcfs (``/etc/pve/priv/lock/<name>``):
+They follow Proxmox's own locks on pmxcfs (``/etc/pve/priv/lock/<name>``):
 ``mkdir`` is atomic across the cluster, so the process whose ``mkdir``
 succeeds holds the lock. A lock is waited for up to :data:`ACQUIRE_TIMEOUT`
-seconds; one older than :data:`STALE_AFTER` seconds is stale (its holder died)
-and is broken. Critical sections are kept to a few seconds. Inside the lock
-directory a small JSON file says who holds it, so that a waiting command can name the holder.
+seconds; one whose directory was not touched for :data:`STALE_AFTER` seconds is
+stale (its holder died) and is broken, with a warning. A holder touches its lock
+after every step (:meth:`HeldLock.refresh`), so a long command is never taken
+for a dead one. Inside each lock directory a small JSON file names the holder.
+
+The allocation lock (``tenctl``) is held only while VLAN and subnet are chosen
+and the record reserved: a few seconds. A tenant lock (``tenctl-tenant-<name>``)
+is held while a command changes that tenant, so two administrators cannot change
+one tenant at once.
 """
 
 from __future__ import annotations
@@ -22,15 +28,19 @@ from typing import Any
 
 from tenctl_core.errors import LockError
 
-LOCK_NAME = "tenctl"
+ALLOCATION_LOCK = "tenctl"
+TENANT_LOCK_PREFIX = "tenctl-tenant-"
 ACQUIRE_TIMEOUT = 10.0
 STALE_AFTER = 120.0
 POLL = 0.05
 HOLDER_FILE = "holder.json"
+SDN_LOCK_FILE = Path("sdn") / ".lock"
+"""Where Proxmox keeps the SDN lock token, relative to /etc/pve; its mtime is the lock's age."""
 
 
 @dataclass(frozen=True)
 class LockInfo:
+    name: str
     path: Path
     node: str
     pid: int
@@ -45,12 +55,13 @@ class LockInfo:
     def describe(self) -> str:
         state = "stale" if self.stale else "held"
         return (
-            f"{state} by {self.operator} on node {self.node} (pid {self.pid}, command {self.command!r}) "
+            f"{state}: held by {self.operator} on node {self.node} (pid {self.pid}, command {self.command!r}) "
             f"for {self.age:.0f} s"
         )
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "name": self.name,
             "path": str(self.path),
             "node": self.node,
             "pid": self.pid,
@@ -61,12 +72,20 @@ class LockInfo:
         }
 
 
-def lock_path(cluster_dir: str) -> Path:
-    return Path(cluster_dir) / "priv" / "lock" / LOCK_NAME
+def lock_dir(cluster_dir: str) -> Path:
+    return Path(cluster_dir) / "priv" / "lock"
+
+
+def lock_path(cluster_dir: str, name: str = ALLOCATION_LOCK) -> Path:
+    return lock_dir(cluster_dir) / name
+
+
+def tenant_lock_name(tenant: str) -> str:
+    return TENANT_LOCK_PREFIX + tenant
 
 
 def read_lock(path: Path) -> LockInfo | None:
-    """Who holds the lock, or None when it is free."""
+    """Who holds the lock at path, or None when it is free."""
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
@@ -76,6 +95,7 @@ def read_lock(path: Path) -> LockInfo | None:
     except (OSError, ValueError):
         holder = {}
     return LockInfo(
+        path.name,
         path,
         str(holder.get("node", "?")),
         int(holder.get("pid", 0)),
@@ -83,6 +103,15 @@ def read_lock(path: Path) -> LockInfo | None:
         str(holder.get("operator", "?")),
         max(0.0, time.time() - mtime),
     )
+
+
+def held_locks(cluster_dir: str) -> list[LockInfo]:
+    """Every tenctl lock currently held in the cluster (one directory listing)."""
+    directory = lock_dir(cluster_dir)
+    if not directory.is_dir():
+        return []
+    names = sorted(p for p in directory.iterdir() if p.name.startswith(ALLOCATION_LOCK))
+    return [info for info in (read_lock(p) for p in names) if info is not None]
 
 
 def break_lock(path: Path) -> None:
@@ -93,11 +122,30 @@ def break_lock(path: Path) -> None:
         pass
 
 
+class HeldLock:
+    """A lock this process holds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def refresh(self) -> None:
+        """Show the lock's holder is alive: a lock touched within STALE_AFTER seconds is never broken."""
+        try:
+            os.utime(self.path)
+        except FileNotFoundError:
+            pass
+
+
 @contextmanager
 def cluster_lock(
-    cluster_dir: str, node: str, command: str, operator: str, timeout: float = ACQUIRE_TIMEOUT
-) -> Iterator[Path]:
-    path = lock_path(cluster_dir)
+    cluster_dir: str,
+    node: str,
+    command: str,
+    operator: str,
+    name: str = ALLOCATION_LOCK,
+    timeout: float = ACQUIRE_TIMEOUT,
+) -> Iterator[HeldLock]:
+    path = lock_path(cluster_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     deadline = time.monotonic() + timeout
     while True:
@@ -107,19 +155,44 @@ def cluster_lock(
         except FileExistsError:
             info = read_lock(path)
             if info is not None and info.stale:
-                print(f"warning: breaking the stale tenctl lock {path}: {info.describe()}", file=sys.stderr)
+                print(f"warning: breaking the stale tenctl lock {path} ({info.describe()})", file=sys.stderr)
                 break_lock(path)
                 continue
             if time.monotonic() >= deadline:
                 held = info.describe() if info else "held"
                 raise LockError(
-                    f"the tenctl cluster lock {path} is {held}; gave up after {timeout:.0f} s",
-                    hint=f"wait and retry; a lock older than {STALE_AFTER:.0f} s is treated as stale and broken",
+                    f"the tenctl lock {path} is {held}; gave up after {timeout:.0f} s",
+                    hint=f"retry when it is released; `tenctl lock status` shows every lock, and a lock not "
+                    f"touched for {STALE_AFTER:.0f} s is stale and broken by the next command",
                 ) from None
             time.sleep(POLL)
     holder = {"node": node, "pid": os.getpid(), "command": command, "operator": operator, "time": time.time()}
     (path / HOLDER_FILE).write_text(json.dumps(holder), encoding="utf-8")
     try:
-        yield path
+        yield HeldLock(path)
     finally:
         break_lock(path)
+
+
+@dataclass(frozen=True)
+class SdnLockInfo:
+    """Proxmox's SDN lock as seen in the cluster file system (only on a node, or in the lab)."""
+
+    path: Path
+    age: float
+
+    @property
+    def stale(self) -> bool:
+        return self.age > STALE_AFTER
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "age_seconds": round(self.age, 1), "stale": self.stale}
+
+
+def read_sdn_lock(cluster_dir: str) -> SdnLockInfo | None:
+    path = Path(cluster_dir) / SDN_LOCK_FILE
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None
+    return SdnLockInfo(path, max(0.0, time.time() - mtime))

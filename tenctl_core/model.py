@@ -81,6 +81,15 @@ class Tenant:
             raise TenctlError(f"tenant record {where} has unknown status {tenant.status!r}")
         return tenant
 
+    def unfinished(self) -> str | None:
+        """Why the tenant is mid-operation (a command died or could not undo), or None when consistent."""
+        if self.status in (PROVISIONING, REMOVING):
+            return f"status {self.status}"
+        if self.journal:
+            last = self.journal[-1]
+            return f"journal of {len(self.journal)} step(s), last: {last['action']} ({last['state']})"
+        return None
+
     def note_object(self, ref: str) -> None:
         if ref not in self.created_objects:
             self.created_objects.append(ref)

@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from tenctl_core import access
+from tenctl_core.config import pool_capacity, vlan_capacity
 from tenctl_core.context import Context
-from tenctl_core.errors import ConflictError, TenctlError, UsageError
+from tenctl_core.errors import (
+    AllocationLost,
+    CapacityError,
+    ConflictError,
+    StepFailed,
+    TenctlError,
+    UsageError,
+)
 from tenctl_core.guests import Guest, destroy_step, guests_by_pool, power_step
-from tenctl_core.locking import cluster_lock
+from tenctl_core.locking import HeldLock, cluster_lock, tenant_lock_name
 from tenctl_core.model import ACTIVE, PROVISIONING, REMOVING, SUSPENDED, Tenant, now_text
 from tenctl_core.naming import TenantNames, vnet_id
-from tenctl_core.plan import Plan, Step, apply_plan
+from tenctl_core.plan import Interrupted, Plan, Step, apply_plan
 from tenctl_core.providers import AllocationRequest, NetworkProvisioner
 from tenctl_core.validation import check_cidr, check_vlan
 
@@ -48,11 +57,25 @@ def vlans_in_use(ctx: Context) -> set[int]:
     return taken
 
 
-def journal_to(ctx: Context, tenant: Tenant) -> Callable[[Step, str], None]:
-    """A journal callback that records each step's state in the tenant record, saved at once."""
+def subnets_taken(ctx: Context) -> list[ipaddress.IPv4Network]:
+    """The union of the subnets the records and every plugin report as taken."""
+    taken: set[ipaddress.IPv4Network] = set()
+    for answer in ctx.plugins.hook.tenctl_subnets_in_use(ctx=ctx):
+        taken.update(ipaddress.IPv4Network(str(cidr), strict=False) for cidr in answer)
+    return sorted(taken)
+
+
+def journal_to(ctx: Context, tenant: Tenant, held: HeldLock | None = None) -> Callable[[Step, str], None]:
+    """A journal callback that records each step's state in the tenant record, saved at once.
+
+    It also touches the tenant lock, so a long command is never mistaken for a dead one.
+    """
 
     def note(step: Step, state: str) -> None:
+        if held is not None:
+            held.refresh()
         entry = {
+            "ref": step.ref or "",
             "layer": step.layer,
             "provider": step.provider,
             "action": step.action,
@@ -71,12 +94,68 @@ def journal_to(ctx: Context, tenant: Tenant) -> Callable[[Step, str], None]:
     return note
 
 
+def unfinished(tenant: Tenant) -> str | None:
+    return tenant.unfinished()
+
+
 def check_no_unfinished(tenant: Tenant, command: str) -> None:
-    if tenant.status in (PROVISIONING, REMOVING) and command not in ("remove",):
+    """Refuse to act on a tenant whose last operation did not finish, and say how to fix it."""
+    why = unfinished(tenant)
+    if why and command not in ("remove", "repair"):
         raise TenctlError(
-            f"tenant {tenant.name} has an unfinished operation (status {tenant.status})",
-            hint=f"run `tenctl remove -n {tenant.name}` to remove what it created",
+            f"tenant {tenant.name} has an unfinished operation ({why})",
+            hint=f"run `tenctl repair {tenant.name}` to bring it to a consistent state",
         )
+
+
+@contextmanager
+def tenant_locked(ctx: Context, name: str, command: str) -> Iterator[HeldLock]:
+    """Hold the cluster-wide lock of one tenant while a command changes it."""
+    with cluster_lock(
+        ctx.config.paths.cluster_dir, ctx.node, f"{command} {name}", ctx.operator, name=tenant_lock_name(name)
+    ) as held:
+        yield held
+
+
+def run_plan(ctx: Context, tenant: Tenant, plan: Plan, held: HeldLock | None) -> None:
+    """Apply a plan with the tenant record as journal; the journal is cleared once the tenant is consistent.
+
+    After a failure whose steps were all undone the tenant is as before, so the journal goes too; when
+    something could not be undone it stays, and `tenctl repair` reads it.
+    """
+    try:
+        apply_plan(plan, journal_to(ctx, tenant, held))
+    except StepFailed as exc:
+        if not exc.not_undone:
+            clear_journal(ctx, tenant)
+        raise
+    except Interrupted:
+        clear_journal(ctx, tenant)
+        raise
+    clear_journal(ctx, tenant)
+
+
+def clear_journal(ctx: Context, tenant: Tenant) -> None:
+    if ctx.store.exists(tenant.name):
+        tenant.journal.clear()
+        ctx.store.save(tenant)
+
+
+def apply_change(ctx: Context, planned: Tenant, plan: Plan) -> None:
+    """Apply a modify, suspend or resume plan under the tenant's lock.
+
+    The plan was made (and perhaps confirmed) without the lock; if another command changed the
+    record meanwhile the plan is stale and nothing is done.
+    """
+    snapshot = planned.to_toml_dict()
+    with tenant_locked(ctx, planned.name, plan.command) as held:
+        current = ctx.store.load(planned.name)
+        if current.to_toml_dict() != snapshot:
+            raise ConflictError(
+                f"tenant {planned.name} was changed by another command while this one was being prepared",
+                hint="run the command again",
+            )
+        run_plan(ctx, planned, plan, held)
 
 
 # ----------------------------------------------------------------------------- add
@@ -104,14 +183,12 @@ class AddResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def subnets_in_use(tenants: Iterable[Tenant]) -> tuple[ipaddress.IPv4Network, ...]:
-    return tuple(ipaddress.IPv4Network(t.subnet) for t in tenants)
-
-
-def allocate(ctx: Context, request: AddRequest, tenants: list[Tenant]) -> tuple[int, ipaddress.IPv4Network]:
+def allocate(
+    ctx: Context, request: AddRequest, tenants: list[Tenant], skip_vlans: frozenset[int] = frozenset()
+) -> tuple[int, ipaddress.IPv4Network]:
     alloc = ctx.config.allocation
-    taken_vlans = vlans_in_use(ctx)
-    taken_subnets = subnets_in_use(tenants)
+    taken_vlans = vlans_in_use(ctx) | skip_vlans
+    taken_subnets = tuple(subnets_taken(ctx))
     vlan = subnet = None
     if request.vlan is not None:
         vlan = check_vlan(request.vlan)
@@ -125,6 +202,9 @@ def allocate(ctx: Context, request: AddRequest, tenants: list[Tenant]) -> tuple[
         for other in tenants:
             if ipaddress.IPv4Network(other.subnet).overlaps(subnet):
                 raise ConflictError(f"subnet {subnet} overlaps tenant {other.name}'s subnet {other.subnet}")
+        for used in taken_subnets:
+            if used.overlaps(subnet):
+                raise ConflictError(f"subnet {subnet} overlaps {used}, which is in use on the cluster")
     allocator = ctx.plugins.allocators().get(alloc.allocator)
     result = allocator.allocate(
         AllocationRequest(
@@ -139,7 +219,49 @@ def allocate(ctx: Context, request: AddRequest, tenants: list[Tenant]) -> tuple[
     )
     if result.vlan in taken_vlans and request.vlan is None:
         raise TenctlError(f"allocator {alloc.allocator!r} returned VLAN {result.vlan}, which is in use")
+    warn_when_pools_fill(ctx, len(taken_vlans) + 1, len(taken_subnets) + 1)
     return result.vlan, result.subnet
+
+
+def warn_when_pools_fill(ctx: Context, vlans_used: int, subnets_used: int) -> None:
+    share = ctx.config.capacity.warn_share
+    for what, used, size, key in (
+        ("VLAN ranges", vlans_used, vlan_capacity(ctx.config), "allocation.vlan_ranges"),
+        ("subnet pool", subnets_used, pool_capacity(ctx.config), "allocation.subnet_pool"),
+    ):
+        if used > share * size:
+            ctx.warn(f"the {what} are {100 * used / size:.0f} % used ({used} of {size}); widen {key} soon")
+
+
+# -------------------------------------------------------------------------- capacity
+
+
+def cluster_totals(ctx: Context) -> tuple[int, int]:
+    """CPU cores and RAM (MB) of the online nodes, from the same /cluster/resources answer as the guests."""
+    cores = mem = 0
+    for item in ctx.cached_get("/cluster/resources"):
+        if item.get("type") == "node" and item.get("status") == "online":
+            cores += int(item.get("maxcpu", 0))
+            mem += int(item.get("maxmem", 0)) // (1024 * 1024)
+    return cores, mem
+
+
+def check_capacity(ctx: Context, tenants: Iterable[Tenant], name: str, cpu: int, ram: int) -> None:
+    """The sum of all tenants' CPU and RAM limits, with these for `name`, fits the configured share."""
+    share = ctx.config.capacity.max_share
+    cores, mem = cluster_totals(ctx)
+    others = [t for t in tenants if t.name != name]
+    for what, total, used, wanted, unit in (
+        ("CPU", cores, sum(t.cpu_limit for t in others), cpu, "cores"),
+        ("RAM", mem, sum(t.ram_limit for t in others), ram, "MB"),
+    ):
+        allowed = int(total * share)
+        if used + wanted > allowed:
+            raise CapacityError(
+                f"not enough cluster {what} for tenant {name}: tenants already have {used} {unit} of the "
+                f"{allowed} {unit} allowed ({share:.0%} of {total}); {wanted} more would make {used + wanted}",
+                hint="lower the limits, add nodes, or raise capacity.max_share",
+            )
 
 
 def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.IPv4Network) -> Tenant:
@@ -164,7 +286,7 @@ def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.I
     )
 
 
-def plan_add(ctx: Context, request: AddRequest) -> AddResult:
+def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = frozenset()) -> AddResult:
     """Allocate under the cluster lock and reserve the record (not in dry-run), then plan every step."""
     TenantNames.for_tenant(request.name, request.admin_user)
     store = ctx.store
@@ -176,13 +298,16 @@ def plan_add(ctx: Context, request: AddRequest) -> AddResult:
         )
     if ctx.dry_run:
         tenants = ctx.tenants(refresh=True)
-        vlan, subnet = allocate(ctx, request, tenants)
+        check_capacity(ctx, tenants, request.name, request.cpu, request.ram)
+        vlan, subnet = allocate(ctx, request, tenants, skip_vlans)
         tenant = new_tenant(ctx, request, vlan, subnet)
     else:
         with cluster_lock(ctx.config.paths.cluster_dir, ctx.node, "add " + request.name, ctx.operator):
             tenants = ctx.tenants(refresh=True)
-            vlan, subnet = allocate(ctx, request, tenants)
+            check_capacity(ctx, tenants, request.name, request.cpu, request.ram)
+            vlan, subnet = allocate(ctx, request, tenants, skip_vlans)
             tenant = new_tenant(ctx, request, vlan, subnet)
+            # The reservation: from here every other allocator, on any node, sees this VLAN and subnet.
             store.create(tenant)
     password = request.password or generate_password()
     plan = Plan("add", tenant.name)
@@ -207,18 +332,42 @@ def mark(ctx: Context, tenant: Tenant, status: str) -> None:
 def apply_add(ctx: Context, result: AddResult) -> None:
     """Apply an add plan; on failure everything is undone and the reservation released."""
     tenant = result.tenant
-    try:
-        apply_plan(result.plan, journal_to(ctx, tenant))
-    except BaseException:
-        if not tenant.created_objects:
-            ctx.store.delete(tenant.name)
-        else:
-            tenant.status = PROVISIONING
-            ctx.store.save(tenant)
-        raise
-    tenant.journal.clear()
-    ctx.store.save(tenant)
+    with tenant_locked(ctx, tenant.name, "add") as held:
+        try:
+            run_plan(ctx, tenant, result.plan, held)
+        except BaseException:
+            if not tenant.created_objects:
+                ctx.store.delete(tenant.name)
+            else:
+                tenant.status = PROVISIONING
+                ctx.store.save(tenant)
+            raise
     result.applied = True
+
+
+ADD_ATTEMPTS = 5
+
+
+def add_tenant(ctx: Context, request: AddRequest) -> AddResult:
+    """Plan and apply `add`; a VLAN or subnet lost to another client is replaced and the add tried again."""
+    lost: set[int] = set()
+    for attempt in range(1, ADD_ATTEMPTS + 1):
+        result = plan_add(ctx, request, frozenset(lost))
+        try:
+            apply_add(ctx, result)
+        except StepFailed as exc:
+            retry = isinstance(exc.cause, AllocationLost) and not exc.not_undone and request.vlan is None
+            if not retry or attempt == ADD_ATTEMPTS:
+                raise
+            lost.add(result.tenant.vlan)
+            ctx.info(
+                f"VLAN {result.tenant.vlan} or subnet {result.tenant.subnet} was taken by another client "
+                "meanwhile; allocating again"
+            )
+            ctx.forget("/cluster/sdn")
+            continue
+        return result
+    raise AssertionError("unreachable")
 
 
 # -------------------------------------------------------------------------- modify
@@ -237,6 +386,19 @@ class ModifyRequest:
         return all(v is None for v in (self.cpu, self.ram, self.storage, self.email, self.password))
 
 
+def tenant_usage(ctx: Context, tenant: Tenant) -> dict[str, int]:
+    """What the tenant's guests have allocated: cores, RAM in MB, disk in GB."""
+    guests = guests_by_pool(ctx).get(tenant.pool, [])
+    return {
+        "cpu_limit": sum(g.cpu for g in guests),
+        "ram_limit": sum(g.mem for g in guests) // (1024 * 1024),
+        "storage_limit": sum(g.disk for g in guests) // (1024**3),
+    }
+
+
+LIMIT_WORDS = {"cpu_limit": ("CPU", "cores"), "ram_limit": ("RAM", "MB"), "storage_limit": ("storage", "GB")}
+
+
 def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
     check_no_unfinished(tenant, "modify")
     plan = Plan("modify", tenant.name)
@@ -249,6 +411,29 @@ def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
     ):
         if value is not None and getattr(tenant, attr) != value:
             changes[attr] = value
+    if any(k in changes for k in ("cpu_limit", "ram_limit")):
+        grows = (
+            changes.get("cpu_limit", 0) > tenant.cpu_limit or changes.get("ram_limit", 0) > tenant.ram_limit
+        )
+        if grows:
+            check_capacity(
+                ctx,
+                ctx.tenants(),
+                tenant.name,
+                changes.get("cpu_limit", tenant.cpu_limit),
+                changes.get("ram_limit", tenant.ram_limit),
+            )
+    if changes:
+        usage = tenant_usage(ctx, tenant)
+        for key, value in changes.items():
+            if key in usage and value < usage[key]:
+                what, unit = LIMIT_WORDS[key]
+                note = (
+                    f"the new {what} limit {value} {unit} is below what the tenant's guests already use "
+                    f"({usage[key]} {unit}): {usage[key] - value} {unit} over; nothing is stopped or deleted"
+                )
+                plan.notes.append("warning: " + note)
+                ctx.warn(note)
     if request.email is not None and request.email != tenant.email:
         old_email = tenant.email
         new_email = request.email
@@ -421,8 +606,26 @@ def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests:
 
 
 def apply_remove(ctx: Context, tenant: Tenant, plan: Plan) -> None:
-    """Run a remove plan forward; on failure the record stays in ``removing`` and a re-run finishes the job."""
-    journal = journal_to(ctx, tenant)
+    """Run a remove plan forward under the tenant's lock.
+
+    On failure the record stays in ``removing`` and a re-run finishes the job: every step deletes
+    only what the record says tenctl created, and an object already gone counts as deleted.
+    """
+    snapshot = tenant.to_toml_dict()
+    with tenant_locked(ctx, tenant.name, "remove") as held:
+        if ctx.store.load(tenant.name).to_toml_dict() != snapshot:
+            raise ConflictError(
+                f"tenant {tenant.name} was changed by another command while this one was being prepared",
+                hint="run the command again",
+            )
+        run_remove(ctx, tenant, plan, held)
+
+
+def run_remove(
+    ctx: Context, tenant: Tenant, plan: Plan, held: HeldLock | None, command: str = "remove"
+) -> None:
+    """Run steps forward (each one idempotent), journaling them; stop at the first failure."""
+    journal = journal_to(ctx, tenant, held)
     deleted = False
 
     def note(step: Step, state: str) -> None:
@@ -440,7 +643,9 @@ def apply_remove(ctx: Context, tenant: Tenant, plan: Plan) -> None:
         except Exception as exc:
             note(step, "failed")
             raise TenctlError(
-                f"remove of tenant {tenant.name} stopped at: {step.action}: {exc}",
-                hint=f"the tenant is marked 'removing'; run `tenctl remove -n {tenant.name}` again to finish",
+                f"{command} of tenant {tenant.name} stopped at: {step.action}: {exc}",
+                hint=f"nothing is half-done; run `tenctl {command} -n {tenant.name}` again to finish"
+                if command == "remove"
+                else f"run `tenctl {command} {tenant.name}` again to finish",
             ) from exc
         note(step, "done")

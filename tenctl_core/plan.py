@@ -38,6 +38,9 @@ class Step:
     provider: str = "core"
     diff: str | None = None
     """The backend's own preview of the change, when it can give one."""
+    ref: str | None = None
+    """The object the step creates (``pool:tenant_a``, ``vnet:vn100``...): the journal keeps it, so that
+    `tenctl repair` can find what a crashed command may have left."""
     undo_if_failed: bool = False
     """Undo this step too when it fails: its effect may have happened before the failure (a task that
     ran but whose end could not be read). Only for steps whose undo checks the state first."""
@@ -49,6 +52,7 @@ class Step:
             "action": self.action,
             "undo": self.undo_action if self.undo else None,
             "diff": self.diff,
+            "ref": self.ref,
         }
 
 
@@ -109,8 +113,10 @@ def interrupt_between_steps() -> Iterator[list[int]]:
         if received:
             raise KeyboardInterrupt
         received.append(signum)
-        print("interrupt: finishing the current step, then undoing (Ctrl-C again to stop at once)",
-              file=sys.stderr)
+        print(
+            "interrupt: finishing the current step, then undoing (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+        )
 
     previous = signal.signal(signal.SIGINT, defer)
     try:

@@ -64,6 +64,16 @@ class LabPve(LabAccess, LabSdn, FakePve):
         # request number (counted, see the module doc) -> ('fail', status, message) or ('drop',)
         self._planned_faults: dict[int, tuple] = {}
         self._log_lock = threading.Lock()
+        # The size of each simulated node: hosting-sized, so that capacity checks leave room for many
+        # tenants (fakepve's own nodes have 4 cores and 8 GiB). Tests and benchmarks may change them.
+        self.node_cores = 128
+        self.node_memory = 1024**4
+
+    def _node_stats(self, online):
+        stats = FakePve._node_stats(online)
+        if online:
+            stats.update(maxcpu=self.node_cores, maxmem=self.node_memory)
+        return stats
 
     # ------------------------------------------------------------- faults
 

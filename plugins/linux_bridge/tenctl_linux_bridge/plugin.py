@@ -9,6 +9,7 @@ from tenctl_core import hookimpl
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
+    from tenctl_core.providers import AuditCheck
     from tenctl_core.registry import Registrar
     from tenctl_linux_bridge.sdn import SdnProvisioner
 
@@ -27,3 +28,17 @@ def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
     from tenctl_linux_bridge.sdn import sdn_vlans_in_use
 
     return sdn_vlans_in_use(ctx)
+
+
+@hookimpl
+def tenctl_subnets_in_use(ctx: Context) -> Iterable[str]:
+    from tenctl_linux_bridge.sdn import sdn_subnets_in_use
+
+    return sdn_subnets_in_use(ctx)
+
+
+@hookimpl
+def tenctl_register_audit_checks(register: Registrar[AuditCheck]) -> None:
+    from tenctl_linux_bridge.checks import SdnCheck
+
+    register(SdnCheck())

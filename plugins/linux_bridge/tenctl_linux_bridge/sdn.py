@@ -9,12 +9,15 @@ lock released, so no half-made VNet is left pending.
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from tenctl_core.access import acl_remove_step, acl_step
 from tenctl_core.context import Context
-from tenctl_core.errors import ProxmoxError, TenctlError
+from tenctl_core.errors import AllocationLost, ProxmoxError, TenctlError
+from tenctl_core.locking import read_sdn_lock
 from tenctl_core.model import Tenant
 from tenctl_core.naming import subnet_id
 from tenctl_core.plan import Step
@@ -39,26 +42,78 @@ def sdn_vlans_in_use(ctx: Context) -> list[int]:
 
 def zone_exists(ctx: Context, zone: str) -> bool:
     """The zone is configured (applied or pending creation) and not pending deletion."""
-    return any(z.get("zone") == zone and z.get("state") != "deleted" for z in ctx.cached_get(ZONES, pending=1))
+    return any(
+        z.get("zone") == zone and z.get("state") != "deleted" for z in ctx.cached_get(ZONES, pending=1)
+    )
+
+
+ALIAS_PREFIX = "Network for "
+ALIAS_SUBNET = re.compile(r"\((\d{1,3}(?:\.\d{1,3}){3}/\d{1,2})\)$")
+
+
+def vnet_alias(tenant: Tenant) -> str:
+    """``Network for <name> (<subnet>)``: the subnet in the alias lets every tenctl see it in one listing."""
+    return f"{ALIAS_PREFIX}{tenant.name} ({tenant.subnet})"
+
+
+def alias_of(vnet: dict[str, Any]) -> str:
+    pending = vnet.get("pending") if isinstance(vnet.get("pending"), dict) else {}
+    return str(vnet.get("alias") or pending.get("alias") or "")
+
+
+def sdn_subnets_in_use(ctx: Context) -> list[str]:
+    """The subnets named in tenctl VNet aliases, in every zone: other tenctl installations' tenants included."""
+    found = []
+    for vnet in ctx.cached_get(VNETS, pending=1):
+        match = ALIAS_SUBNET.search(alias_of(vnet))
+        if match:
+            found.append(match.group(1))
+    return found
+
+
+def tenant_of_vnet(vnet: dict[str, Any]) -> str | None:
+    """The tenant a tenctl-made VNet belongs to, from its alias."""
+    alias = alias_of(vnet)
+    if not alias.startswith(ALIAS_PREFIX):
+        return None
+    return alias.removeprefix(ALIAS_PREFIX).split(" ", 1)[0]
 
 
 def refuse_pending_changes(ctx: Context) -> None:
     """Stop before any change when the SDN configuration holds changes someone else has not applied.
 
     Taking the SDN lock would refuse anyway, but only after the Proxmox access objects were made and
-    had to be undone; the listings read for allocation show pending state at no extra request.
+    had to be undone; the listings read for allocation show pending state at no extra request. A
+    pending tenctl VNet is another tenctl's change under way: its lock is waited for later.
     """
     pending = [
         f"{kind} {item.get(key)} ({item['state']})"
         for kind, path, key in (("zone", ZONES, "zone"), ("VNet", VNETS, "vnet"))
         for item in ctx.cached_get(path, pending=1)
-        if item.get("state")
+        if item.get("state") and not (kind == "VNet" and tenant_of_vnet(item))
     ]
     if pending:
         raise TenctlError(
             "the SDN configuration has pending changes that tenctl did not make: " + ", ".join(pending),
             hint="review them in the web UI (Datacenter > SDN) and apply or roll them back",
         )
+
+
+SDN_LOCK_WAIT = 30.0
+
+
+def sdn_lock_held(ctx: Context, detail: str) -> TenctlError:
+    """The error for an SDN lock that stayed held, with its age where the cluster file system shows it."""
+    info = read_sdn_lock(ctx.config.paths.cluster_dir)
+    if info is None:
+        since = "for an unknown time (its age shows only on a cluster node)"
+    else:
+        since = f"for {info.age:.0f} s" + (" (STALE: its holder probably crashed)" if info.stale else "")
+    return TenctlError(
+        f"the Proxmox SDN lock is held by another client {since}; waited {SDN_LOCK_WAIT:.0f} s ({detail.strip()})",
+        hint="retry when it is released; the SDN lock never expires, so if its holder crashed release it "
+        "with `tenctl lock release --sdn --force` (or `pvesh delete /cluster/sdn/lock --force 1`)",
+    )
 
 
 class SdnLock:
@@ -68,23 +123,31 @@ class SdnLock:
         self.ctx = ctx
         self.token: str | None = None
 
-    def acquire(self) -> str:
-        try:
-            self.token = str(self.ctx.proxmox.post("/cluster/sdn/lock"))
-        except ProxmoxError as exc:
-            if "pending" in exc.detail:
-                raise TenctlError(
-                    "the SDN configuration has pending changes that tenctl did not make, so it will not apply them",
-                    hint="review them in the web UI (Datacenter > SDN) and apply or roll them back",
-                ) from None
-            if "lock" in exc.detail:
-                raise TenctlError(
-                    f"the Proxmox SDN lock is held by another client ({exc.detail.strip()})",
-                    hint="retry when it is released; a crashed holder's lock never expires: "
-                    "release it with `pvesh delete /cluster/sdn/lock --force 1`",
-                ) from None
-            raise
-        return self.token
+    def acquire(self, allow_pending: bool = False) -> str:
+        """Take the lock, waiting up to SDN_LOCK_WAIT seconds while another client holds it."""
+        deadline = time.monotonic() + SDN_LOCK_WAIT
+        delay = 0.1
+        while True:
+            try:
+                self.token = str(
+                    self.ctx.proxmox.post(
+                        "/cluster/sdn/lock", **{"allow-pending": 1 if allow_pending else None}
+                    )
+                )
+                return self.token
+            except ProxmoxError as exc:
+                if "pending" in exc.detail:
+                    raise TenctlError(
+                        "the SDN configuration has pending changes that tenctl did not make, so it will not "
+                        "apply them",
+                        hint="review them in the web UI (Datacenter > SDN) and apply or roll them back",
+                    ) from None
+                if "lock" not in exc.detail:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise sdn_lock_held(self.ctx, exc.detail) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def apply(self) -> None:
         self.ctx.proxmox.put("/cluster/sdn", **{"lock-token": self.token, "release-lock": 1})
@@ -103,9 +166,9 @@ class SdnLock:
                 pass
         self.token = None
 
-    def run(self, changes: Callable[[str], Any]) -> None:
+    def run(self, changes: Callable[[str], Any], allow_pending: bool = False) -> None:
         """Lock, make the changes with the token, apply once; roll back and release on failure."""
-        token = self.acquire()
+        token = self.acquire(allow_pending)
         try:
             changes(token)
             self.apply()
@@ -157,7 +220,7 @@ class SdnProvisioner(NetworkProvisioner):
                 vnet=tenant.vnet,
                 zone=tenant.zone,
                 tag=tenant.vlan,
-                alias=f"Network for {tenant.name}",
+                alias=vnet_alias(tenant),
                 **{"lock-token": token},
             )
             px.post(
@@ -173,10 +236,9 @@ class SdnProvisioner(NetworkProvisioner):
                 SdnLock(ctx).run(create)
             except ProxmoxError as exc:
                 if "already" in exc.detail:
-                    raise TenctlError(
-                        f"VNet {tenant.vnet} (VLAN {tenant.vlan}) or subnet {tenant.subnet} was taken meanwhile: "
-                        f"{exc.detail}",
-                        hint="run the command again to allocate another VLAN",
+                    raise AllocationLost(
+                        f"VNet {tenant.vnet} (VLAN {tenant.vlan}) or subnet {tenant.subnet} was taken by another "
+                        f"client meanwhile: {exc.detail}"
                     ) from None
                 raise
             tenant.note_object(f"vnet:{tenant.vnet}")
@@ -194,6 +256,7 @@ class SdnProvisioner(NetworkProvisioner):
                 undo,
                 f"delete VNet {tenant.vnet} and its subnet, apply SDN",
                 provider=self.name,
+                ref=f"vnet:{tenant.vnet}",
             ),
             acl_step(ctx, tenant, f"/sdn/zones/{tenant.zone}/{tenant.vnet}", SDN_ROLE, provider=self.name),
         ]
@@ -229,7 +292,9 @@ def delete_vnet(ctx: Context, tenant: Tenant) -> None:
                 if not is_missing(exc):
                     raise
 
-    SdnLock(ctx).run(delete)
+    # A crashed tenctl may have left this tenant's VNet pending: that is the one pending change allowed.
+    refuse_pending_changes(ctx)
+    SdnLock(ctx).run(delete, allow_pending=True)
     tenant.forget_object(f"subnet:{sid}")
     tenant.forget_object(f"vnet:{tenant.vnet}")
 

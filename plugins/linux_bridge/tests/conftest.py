@@ -19,7 +19,9 @@ def pytest_configure(config: Any) -> None:
 
 def ok(result: Any) -> Any:
     """The result of a tenctl run that must have succeeded."""
-    assert result.exit_code == 0, f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.exit_code == 0, (
+        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
     return result
 
 
@@ -35,7 +37,7 @@ def calls(lab: Any, mark: int) -> list[tuple[str, str]]:
     for entry in lab.requests_log_since(mark):
         path = entry["path"]
         if path.startswith(API_PREFIX):
-            path = path[len(API_PREFIX):]
+            path = path[len(API_PREFIX) :]
         out.append((entry["method"], path))
     return out
 
@@ -50,7 +52,9 @@ def count(lab: Any, mark: int, method: str, path: str) -> int:
 
 
 def group_acl(lab: Any, group: str) -> list[tuple[str, str]]:
-    return sorted((e["path"], e["roleid"]) for e in lab.pve.lab_acl if e["type"] == "group" and e["ugid"] == group)
+    return sorted(
+        (e["path"], e["roleid"]) for e in lab.pve.lab_acl if e["type"] == "group" and e["ugid"] == group
+    )
 
 
 def records(lab: Any) -> list[str]:

@@ -75,8 +75,11 @@ def test_init_creates_the_zone_with_one_lock_and_one_apply(lab):
 
 
 def test_init_vxlan_zone_gets_the_nodes_as_peers(lab, other):
-    nodes = {item["ip"] for item in other.call("GET", "/cluster/status")
-             if item.get("type") == "node" and item.get("online")}
+    nodes = {
+        item["ip"]
+        for item in other.call("GET", "/cluster/status")
+        if item.get("type") == "node" and item.get("online")
+    }
     assert len(nodes) == 3
     mark = lab.mark()
     ok(lab.run("init", "-t", "vxlan", "-z", "tnx"))
@@ -112,7 +115,10 @@ def test_add_creates_vnet_subnet_and_acl_with_one_lock_and_one_apply(cluster):
     ok(lab.run("add", "-n", "acme"))
     # One lock, the two writes under it, one apply that releases it.
     assert sdn_writes(lab, mark) == [
-        LOCK, ("POST", "/cluster/sdn/vnets"), ("POST", "/cluster/sdn/vnets/vn100/subnets"), APPLY,
+        LOCK,
+        ("POST", "/cluster/sdn/vnets"),
+        ("POST", "/cluster/sdn/vnets/vn100/subnets"),
+        APPLY,
     ]
     assert pve.sdn_lock is None and not pve.sdn_pending()
     vnet = pve.sdn_running["vnets"]["vn100"]
@@ -153,7 +159,10 @@ def test_vlans_of_other_zones_are_skipped_by_allocation(cluster, other, how):
     assert record(lab, "acme")["vlan"] == 101
     assert int(pve.sdn_running["vnets"]["vn101"]["tag"]) == 101
     assert "vn100" not in pve.sdn_running["vnets"]
-    assert pve.sdn_running["vnets"]["vnx"]["zone"] == "other" and int(pve.sdn_running["vnets"]["vnx"]["tag"]) == 100
+    assert (
+        pve.sdn_running["vnets"]["vnx"]["zone"] == "other"
+        and int(pve.sdn_running["vnets"]["vnx"]["tag"]) == 100
+    )
     assert sdn_acl(lab, "group_acme") == [(f"/sdn/zones/{ZONE}/vn101", "PVESDNUser")]
 
 
@@ -205,7 +214,9 @@ def test_remove_deletes_vnet_subnet_and_acl_and_applies_once(cluster):
     mark = lab.mark()
     ok(lab.run("remove", "-n", "acme", "-f"))
     assert sdn_writes(lab, mark) == [
-        LOCK, ("DELETE", f"/cluster/sdn/vnets/vn100/subnets/{SUBNET_100}"), ("DELETE", "/cluster/sdn/vnets/vn100"),
+        LOCK,
+        ("DELETE", f"/cluster/sdn/vnets/vn100/subnets/{SUBNET_100}"),
+        ("DELETE", "/cluster/sdn/vnets/vn100"),
         APPLY,
     ]
     for state in (pve.sdn_config, pve.sdn_running):
