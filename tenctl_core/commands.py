@@ -102,6 +102,15 @@ def show_plan(plan: Plan, as_json: bool) -> None:
         print("Dry run: nothing was changed.")
 
 
+def check_limits(cpu: int | None, ram: int | None, storage: int | None, email: str | None) -> None:
+    """Check the limits and email a command was given (None: not given)."""
+    for value, check in ((cpu, check_cpu), (ram, check_ram), (storage, check_storage)):
+        if value is not None:
+            check(value)
+    if email is not None:
+        check_email(email)
+
+
 def confirm(question: str, force: bool) -> None:
     if force:
         return
@@ -251,16 +260,9 @@ def add(
     """Create a tenant: pool, group, admin user, ACLs, VLAN and subnet, and every plugin's part."""
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
-        for value, check in (
-            (cpu, check_cpu),
-            (ram, check_ram),
-            (storage, check_storage),
-            (vlan, check_vlan),
-        ):
-            if value is not None:
-                check(value)
-        if email is not None:
-            check_email(email)
+        check_limits(cpu, ram, storage, email)
+        if vlan is not None:
+            check_vlan(vlan)
         if subnet is not None:
             check_cidr(subnet)
         if user is not None:
@@ -413,11 +415,7 @@ def modify(
     """Change a tenant's limits, email or admin password; every other field of the record is kept."""
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
-        for value, check in ((cpu, check_cpu), (ram, check_ram), (storage, check_storage)):
-            if value is not None:
-                check(value)
-        if email is not None:
-            check_email(email)
+        check_limits(cpu, ram, storage, email)
         new_password = choose_password(password, password_file)
         ctx = open_context(tctx, "modify", dry_run)
         tenant = ctx.store.load(name)

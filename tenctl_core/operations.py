@@ -596,13 +596,20 @@ def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests:
         Step("record", f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING))
     )
     plan.add(*(destroy_step(ctx, g) for g in guests))
+    plan.add(*teardown_steps(ctx, tenant))
+    return plan
+
+
+def teardown_steps(ctx: Context, tenant: Tenant) -> list[Step]:
+    """Delete what the record says tenctl created, providers first (in reverse), then core's, then the record."""
+    steps: list[Step] = []
     for provider in reversed(providers(ctx)):
-        plan.add(*provider.plan_remove(ctx, tenant))
-    plan.add(*access.remove_steps(ctx, tenant))
-    plan.add(
+        steps.extend(provider.plan_remove(ctx, tenant))
+    steps.extend(access.remove_steps(ctx, tenant))
+    steps.append(
         Step("record", f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name))
     )
-    return plan
+    return steps
 
 
 def apply_remove(ctx: Context, tenant: Tenant, plan: Plan) -> None:

@@ -26,8 +26,8 @@ from tenctl_core.model import ACTIVE, PROVISIONING, REMOVING, Tenant
 from tenctl_core.operations import (
     enable_step,
     plan_remove,
-    providers,
     run_remove,
+    teardown_steps,
     tenant_guests,
     tenant_locked,
     tenant_users,
@@ -65,12 +65,7 @@ def plan_rollback_add(ctx: Context, tenant: Tenant, why: str) -> Plan:
             tenant.note_object(ref)
     plan = Plan("repair", tenant.name)
     plan.notes.append(f"rolling back the unfinished add of tenant {tenant.name} ({why})")
-    for provider in reversed(providers(ctx)):
-        plan.add(*provider.plan_remove(ctx, tenant))
-    plan.add(*access.remove_steps(ctx, tenant))
-    plan.add(
-        Step("record", f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name))
-    )
+    plan.add(*teardown_steps(ctx, tenant))
     return plan
 
 
