@@ -376,6 +376,9 @@ def show(tctx: typer.Context, name: NameOption, as_json: JsonFlag = False) -> No
         check_tenant_name(name)
         ctx = open_context(tctx, "show")
         rows = tenant_rows(ctx, name)
+        why = ctx.store.load(name).unfinished()
+        if why:
+            ctx.warn(f"tenant {name} has an unfinished operation ({why}): run `tenctl repair {name}`")
         if as_json:
             output.print_json(rows[0])
         else:

@@ -116,3 +116,121 @@ def seed_tenants(lab: Any, count: int, start_vlan: int = 500) -> list[str]:
             }
         names.append(name)
     return names
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers of the concurrency, crash, network-fault, lock, capacity and input-property tests.
+
+
+def tenants_dir(lab: Any) -> Any:
+    return lab.dir / "etc-pve" / "tenants"
+
+
+def lock_entries(lab: Any) -> list[str]:
+    """The names in <lab>/etc-pve/priv/lock (tenctl's cluster-wide locks)."""
+    directory = lab.dir / "etc-pve" / "priv" / "lock"
+    return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+
+
+def audit_events(lab: Any) -> list[dict[str, Any]]:
+    """The audit trail <lab>/log/tenant-management.log, one dict per line."""
+    path = lab.dir / "log" / "tenant-management.log"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def health_of(lab: Any, **run_kwargs: Any) -> dict[str, Any]:
+    """`tenctl health --json`, parsed (whatever its exit code)."""
+    result = lab.run("health", "--json", **run_kwargs)
+    assert result.exit_code in (0, 1), (result.exit_code, result.stdout, result.stderr)
+    return json.loads(result.stdout)
+
+
+def check_named(health: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [c for c in health["checks"] if c["check"] == name]
+
+
+def load_records(directory: Any) -> dict[str, Any]:
+    """Every tenant record in a tenants directory, by name (tenctl's own reader)."""
+    from pathlib import Path
+
+    from tenctl_core.store import TenantStore
+
+    return {t.name: t for t in TenantStore(Path(directory)).all()}
+
+
+def settle_requests(lab: Any, timeout: float = 30.0) -> None:
+    """Wait until the lab has answered (and logged) every request it received.
+
+    A killed client may leave a request in flight; the lab still finishes it. Bounded poll: the lab counts
+    each request when it arrives and logs it when it is answered.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while lab.pve.requests_seen() > len(lab._log_lines()):
+        assert time.monotonic() < deadline, "the lab did not finish the requests it received"
+        time.sleep(0.02)
+
+
+def assert_cluster_matches_records(lab: Any, records: dict[str, Any], zone: str = "tenants") -> None:
+    """Every record has its objects on the lab and every tenant-like object on the lab has a record.
+
+    Also: VLANs and subnets are distinct across records, VNet tags and SDN subnets, and SDN holds no
+    pending change and no lock.
+    """
+    import ipaddress
+
+    pve = lab.pve
+    assert pve.sdn_lock is None, pve.sdn_lock
+    assert not pve.sdn_pending(), (pve.sdn_config, pve.sdn_running)
+    running_vnets = {k: v for k, v in pve.sdn_running["vnets"].items() if v.get("zone") == zone}
+    running_subnets = {k: v for k, v in pve.sdn_running["subnets"].items() if k.startswith(zone + "-")}
+    for tenant in records.values():
+        assert tenant.status == "active", (tenant.name, tenant.status)
+        assert not tenant.journal, (tenant.name, tenant.journal)
+        assert tenant.pool in pve.pools, tenant.name
+        assert tenant.group in pve.lab_groups, tenant.name
+        user = pve.lab_users.get(tenant.admin_user)
+        assert user is not None and tenant.group in user["groups"], tenant.name
+        vnet = running_vnets.get(tenant.vnet)
+        assert vnet is not None and int(vnet["tag"]) == tenant.vlan, (tenant.name, vnet)
+        assert tenant.subnet in vnet.get("alias", ""), (tenant.name, vnet)
+        network = ipaddress.IPv4Network(tenant.subnet)
+        sid = f"{zone}-{network.network_address}-{network.prefixlen}"
+        assert running_subnets.get(sid, {}).get("vnet") == tenant.vnet, (tenant.name, sid)
+    # No orphans.
+    assert {p for p in pve.pools if p.startswith("tenant_")} == {t.pool for t in records.values()}
+    assert {g for g in pve.lab_groups if g.startswith("group_")} == {t.group for t in records.values()}
+    assert {u for u in pve.lab_users if u.startswith("admin_")} == {t.admin_user for t in records.values()}
+    assert set(running_vnets) == {t.vnet for t in records.values()}
+    assert {s["vnet"] for s in running_subnets.values()} == {t.vnet for t in records.values()}
+    # Distinct VLANs and subnets.
+    vlans = [t.vlan for t in records.values()]
+    assert len(vlans) == len(set(vlans)), sorted(vlans)
+    tags = [int(v["tag"]) for v in running_vnets.values()]
+    assert len(tags) == len(set(tags)), sorted(tags)
+    networks = sorted(ipaddress.IPv4Network(t.subnet) for t in records.values())
+    for a, b in zip(networks, networks[1:]):
+        assert not a.overlaps(b), (a, b)
+    assert len(running_subnets) == len(records)
+    # ACLs: each tenant's group has exactly its grants, and no tenant-like path is granted to anyone else.
+    for tenant in records.values():
+        granted = sorted(
+            (e["path"], e["roleid"]) for e in pve.lab_acl if e["type"] == "group" and e["ugid"] == tenant.group
+        )
+        assert granted == sorted(
+            [
+                (f"/pool/{tenant.pool}", "PVEPoolAdmin"),
+                (f"/pool/{tenant.pool}", "PVEVMAdmin"),
+                (f"/sdn/zones/{zone}/{tenant.vnet}", "PVESDNUser"),
+                ("/storage/local-lvm", "PVEDatastoreUser"),
+            ]
+        ), (tenant.name, granted)
+    owners = {t.group for t in records.values()}
+    for entry in pve.lab_acl:
+        if entry["path"].startswith(("/pool/tenant_", f"/sdn/zones/{zone}/")) or entry["ugid"].startswith(
+            "group_"
+        ):
+            assert entry["ugid"] in owners, entry
