@@ -5,7 +5,7 @@ Plugins import :data:`hookimpl` from here to mark their hook implementations.
 
 import pluggy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 PROJECT_NAME = "tenctl"
 """The pluggy project name and the entry point group plugins register under."""

@@ -740,7 +740,12 @@ def repair(
         ctx = open_context(tctx, "repair", dry_run)
         names = [name] if name is not None else repairs.tenants_to_repair(ctx)
         if not names:
-            print("nothing to repair: every tenant is consistent")
+            if as_json:
+                from tenctl_core.output import print_json
+
+                print_json([])
+            else:
+                print("nothing to repair: every tenant is consistent")
             return
         results = []
         for tenant_name in names:
@@ -841,6 +846,9 @@ def lock_release(
         ctx = open_context(tctx, "lock release")
         if sdn:
             age = read_sdn_lock(ctx.config.paths.cluster_dir)
+            if age is None and (Path(ctx.config.paths.cluster_dir) / "sdn").is_dir():
+                print("Proxmox's SDN lock is not held")
+                return
             with audited(
                 ctx, "lock release", None, {"lock": "sdn", "age_seconds": round(age.age) if age else None}
             ):

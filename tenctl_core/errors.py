@@ -94,8 +94,8 @@ class StepFailed(TenctlError):
             lines.append("undone: " + "; ".join(undone))
         if not_undone:
             lines.append(
-                "COULD NOT BE UNDONE (the tenant record lists what remains; fix it by hand or run "
-                "`tenctl remove -n <name>` to clean up): " + "; ".join(not_undone)
+                "COULD NOT BE UNDONE (the tenant's journal lists it; fix the cause, then run "
+                "`tenctl repair <name>`): " + "; ".join(not_undone)
             )
         elif not undone:
             lines.append("nothing had been changed")

@@ -5,8 +5,8 @@ They follow Proxmox's own locks on pmxcfs (``/etc/pve/priv/lock/<name>``):
 succeeds holds the lock. A lock is waited for up to :data:`ACQUIRE_TIMEOUT`
 seconds; one whose directory was not touched for :data:`STALE_AFTER` seconds is
 stale (its holder died) and is broken, with a warning. A holder touches its lock
-after every step (:meth:`HeldLock.refresh`), so a long command is never taken
-for a dead one. Inside each lock directory a small JSON file names the holder.
+every :data:`HEARTBEAT` seconds and after every step, so a long command is never
+taken for a dead one. Inside each lock directory a small JSON file names the holder.
 
 The allocation lock (``tenctl``) is held only while VLAN and subnet are chosen
 and the record reserved: a few seconds. A tenant lock (``tenctl-tenant-<name>``)
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,10 +54,10 @@ class LockInfo:
         return self.age > STALE_AFTER
 
     def describe(self) -> str:
-        state = "stale" if self.stale else "held"
+        state = "stale (its holder seems gone)" if self.stale else "held"
         return (
-            f"{state}: held by {self.operator} on node {self.node} (pid {self.pid}, command {self.command!r}) "
-            f"for {self.age:.0f} s"
+            f"{state}: taken by {self.operator} on node {self.node} (pid {self.pid}, command {self.command!r}), "
+            f"last touched {self.age:.0f} s ago"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -122,11 +123,25 @@ def break_lock(path: Path) -> None:
         pass
 
 
+HEARTBEAT = STALE_AFTER / 4
+
+
 class HeldLock:
-    """A lock this process holds."""
+    """A lock this process holds, touched every HEARTBEAT seconds while it is held.
+
+    A thread does the touching, so that one long step (a guest deleted, a slow task) never lets the
+    lock look stale; a dead process stops touching it, and after STALE_AFTER seconds it is broken.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._released = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{path.name}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._released.wait(HEARTBEAT):
+            self.refresh()
 
     def refresh(self) -> None:
         """Show the lock's holder is alive: a lock touched within STALE_AFTER seconds is never broken."""
@@ -134,6 +149,10 @@ class HeldLock:
             os.utime(self.path)
         except FileNotFoundError:
             pass
+
+    def release(self) -> None:
+        self._released.set()
+        break_lock(self.path)
 
 
 @contextmanager
@@ -159,19 +178,20 @@ def cluster_lock(
                 break_lock(path)
                 continue
             if time.monotonic() >= deadline:
-                held = info.describe() if info else "held"
+                holder_text = info.describe() if info else "held"
                 raise LockError(
-                    f"the tenctl lock {path} is {held}; gave up after {timeout:.0f} s",
+                    f"the tenctl lock {path} is {holder_text}; waited {timeout:.0f} s",
                     hint=f"retry when it is released; `tenctl lock status` shows every lock, and a lock not "
                     f"touched for {STALE_AFTER:.0f} s is stale and broken by the next command",
                 ) from None
             time.sleep(POLL)
     holder = {"node": node, "pid": os.getpid(), "command": command, "operator": operator, "time": time.time()}
     (path / HOLDER_FILE).write_text(json.dumps(holder), encoding="utf-8")
+    held = HeldLock(path)
     try:
-        yield HeldLock(path)
+        yield held
     finally:
-        break_lock(path)
+        held.release()
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,9 @@ def run_plan(ctx: Context, tenant: Tenant, plan: Plan, held: HeldLock | None) ->
         if not exc.not_undone:
             clear_journal(ctx, tenant)
         raise
-    except Interrupted:
-        clear_journal(ctx, tenant)
+    except Interrupted as exc:
+        if not exc.not_undone:
+            clear_journal(ctx, tenant)
         raise
     clear_journal(ctx, tenant)
 
@@ -219,18 +220,23 @@ def allocate(
     )
     if result.vlan in taken_vlans and request.vlan is None:
         raise TenctlError(f"allocator {alloc.allocator!r} returned VLAN {result.vlan}, which is in use")
-    warn_when_pools_fill(ctx, len(taken_vlans) + 1, len(taken_subnets) + 1)
+    in_ranges = sum(
+        1 for v in taken_vlans | {result.vlan} if any(lo <= v <= hi for lo, hi in alloc.vlan_ranges)
+    )
+    in_pool = sum(1 for n in (*taken_subnets, result.subnet) if n.subnet_of(alloc.pool))
+    warn_when_pools_fill(ctx, in_ranges, in_pool)
     return result.vlan, result.subnet
 
 
 def warn_when_pools_fill(ctx: Context, vlans_used: int, subnets_used: int) -> None:
+    """Warn when the VLAN ranges or the subnet pool are fuller than capacity.warn_share."""
     share = ctx.config.capacity.warn_share
     for what, used, size, key in (
-        ("VLAN ranges", vlans_used, vlan_capacity(ctx.config), "allocation.vlan_ranges"),
-        ("subnet pool", subnets_used, pool_capacity(ctx.config), "allocation.subnet_pool"),
+        ("the VLAN ranges are", vlans_used, vlan_capacity(ctx.config), "allocation.vlan_ranges"),
+        ("the subnet pool is", subnets_used, pool_capacity(ctx.config), "allocation.subnet_pool"),
     ):
         if used > share * size:
-            ctx.warn(f"the {what} are {100 * used / size:.0f} % used ({used} of {size}); widen {key} soon")
+            ctx.warn(f"{what} {100 * used / size:.0f} % used ({used} of {size}); widen {key} soon")
 
 
 # -------------------------------------------------------------------------- capacity
@@ -250,16 +256,19 @@ def check_capacity(ctx: Context, tenants: Iterable[Tenant], name: str, cpu: int,
     """The sum of all tenants' CPU and RAM limits, with these for `name`, fits the configured share."""
     share = ctx.config.capacity.max_share
     cores, mem = cluster_totals(ctx)
+    tenants = list(tenants)
+    current = next((t for t in tenants if t.name == name), None)
     others = [t for t in tenants if t.name != name]
-    for what, total, used, wanted, unit in (
-        ("CPU", cores, sum(t.cpu_limit for t in others), cpu, "cores"),
-        ("RAM", mem, sum(t.ram_limit for t in others), ram, "MB"),
+    for what, total, used, wanted, before, unit in (
+        ("CPU", cores, sum(t.cpu_limit for t in others), cpu, current.cpu_limit if current else 0, "cores"),
+        ("RAM", mem, sum(t.ram_limit for t in others), ram, current.ram_limit if current else 0, "MB"),
     ):
         allowed = int(total * share)
         if used + wanted > allowed:
             raise CapacityError(
-                f"not enough cluster {what} for tenant {name}: tenants already have {used} {unit} of the "
-                f"{allowed} {unit} allowed ({share:.0%} of {total}); {wanted} more would make {used + wanted}",
+                f"not enough cluster {what} for tenant {name}: the tenants' limits would total {used + wanted} "
+                f"{unit} ({wanted - before} more than now) but only {allowed} {unit} are allowed ({share:.0%} of "
+                f"the online nodes' {total} {unit})",
                 hint="lower the limits, add nodes, or raise capacity.max_share",
             )
 
@@ -329,19 +338,18 @@ def mark(ctx: Context, tenant: Tenant, status: str) -> None:
     ctx.store.save(tenant)
 
 
-def apply_add(ctx: Context, result: AddResult) -> None:
+def apply_add(ctx: Context, result: AddResult, held: HeldLock | None = None) -> None:
     """Apply an add plan; on failure everything is undone and the reservation released."""
     tenant = result.tenant
-    with tenant_locked(ctx, tenant.name, "add") as held:
-        try:
-            run_plan(ctx, tenant, result.plan, held)
-        except BaseException:
-            if not tenant.created_objects:
-                ctx.store.delete(tenant.name)
-            else:
-                tenant.status = PROVISIONING
-                ctx.store.save(tenant)
-            raise
+    try:
+        run_plan(ctx, tenant, result.plan, held)
+    except BaseException:
+        if not tenant.created_objects:
+            ctx.store.delete(tenant.name)
+        else:
+            tenant.status = PROVISIONING
+            ctx.store.save(tenant)
+        raise
     result.applied = True
 
 
@@ -352,9 +360,12 @@ def add_tenant(ctx: Context, request: AddRequest) -> AddResult:
     """Plan and apply `add`; a VLAN or subnet lost to another client is replaced and the add tried again."""
     lost: set[int] = set()
     for attempt in range(1, ADD_ATTEMPTS + 1):
-        result = plan_add(ctx, request, frozenset(lost))
         try:
-            apply_add(ctx, result)
+            # The tenant's lock first, then (inside plan_add) the allocation lock: from the reservation to
+            # the last step no other command, `repair` included, can act on this tenant.
+            with tenant_locked(ctx, request.name, "add") as held:
+                result = plan_add(ctx, request, frozenset(lost))
+                apply_add(ctx, result, held)
         except StepFailed as exc:
             retry = isinstance(exc.cause, AllocationLost) and not exc.not_undone and request.vlan is None
             if not retry or attempt == ADD_ATTEMPTS:

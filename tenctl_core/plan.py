@@ -96,6 +96,10 @@ JournalCallback = Callable[[Step, str], None]
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C arrived during a plan: the step under way was finished, then the done steps undone."""
 
+    def __init__(self, not_undone: list[str]) -> None:
+        super().__init__()
+        self.not_undone = not_undone
+
 
 @contextmanager
 def interrupt_between_steps() -> Iterator[list[int]]:
@@ -135,8 +139,7 @@ def apply_plan(plan: Plan, journal: JournalCallback | None = None) -> list[Step]
     with interrupt_between_steps() as interrupted:
         for step in plan.steps:
             if interrupted:
-                undo_steps(done, note)
-                raise Interrupted
+                raise Interrupted(undo_steps(done, note)[1])
             note(step, "applying")
             try:
                 step.apply()
@@ -149,8 +152,7 @@ def apply_plan(plan: Plan, journal: JournalCallback | None = None) -> list[Step]
             done.append(step)
             note(step, "done")
         if interrupted:
-            undo_steps(done, note)
-            raise Interrupted
+            raise Interrupted(undo_steps(done, note)[1])
     return done
 
 

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from tenctl_core import access
 from tenctl_core.context import Context
+from tenctl_core.errors import TenctlError
 from tenctl_core.model import ACTIVE, PROVISIONING, REMOVING, Tenant
 from tenctl_core.operations import (
     enable_step,
     plan_remove,
+    providers,
     run_remove,
     teardown_steps,
     tenant_guests,
@@ -35,7 +37,7 @@ from tenctl_core.operations import (
 )
 from tenctl_core.plan import Plan, Step
 
-MAYBE_CREATED = ("applying", "done", "undo-failed", "failed-uncertain")
+MAYBE_CREATED = ("applying", "done", "undo-failed")
 
 
 def plan_repair(ctx: Context, tenant: Tenant) -> Plan:
@@ -46,7 +48,15 @@ def plan_repair(ctx: Context, tenant: Tenant) -> Plan:
         plan.notes.append(f"tenant {tenant.name} is consistent: nothing to repair")
         return plan
     if tenant.status == REMOVING:
-        plan = plan_remove(ctx, tenant, tenant_guests(ctx, tenant), purge_guests=False)
+        guests = tenant_guests(ctx, tenant)
+        if guests:
+            listing = ", ".join(f"{g.type} {g.vmid}" for g in guests)
+            raise TenctlError(
+                f"tenant {tenant.name} is being removed but still has guest(s): {listing}",
+                hint=f"finish with `tenctl remove -n {tenant.name} --purge-guests`, or move the guests out "
+                "of its pool and run `tenctl repair` again",
+            )
+        plan = plan_remove(ctx, tenant, guests, purge_guests=False)
         plan.command = "repair"
         plan.notes.append(f"finishing the removal of tenant {tenant.name} ({why})")
         return plan
@@ -77,6 +87,8 @@ def plan_converge(ctx: Context, tenant: Tenant, why: str) -> Plan:
     )
     enable = tenant.status == ACTIVE
     plan.add(*(enable_step(ctx, user, enable) for user in tenant_users(ctx, tenant)))
+    for provider in providers(ctx):
+        plan.add(*(provider.plan_resume(ctx, tenant) if enable else provider.plan_suspend(ctx, tenant)))
     px = ctx.proxmox
     email = tenant.email or None
     plan.add(

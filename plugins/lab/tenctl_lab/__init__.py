@@ -5,4 +5,4 @@ Modules: ``pve`` (LabPve, the stateful fake), ``server`` (the lab process), ``la
 Nothing is imported here, so loading the plugin costs nothing.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,3 +1,3 @@
 """tenctl plugin: each tenant's VLAN as a Proxmox SDN VNet with a subnet."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
