@@ -750,16 +750,18 @@ def repair(
         results = []
         for tenant_name in names:
             if dry_run:
-                plan = repairs.plan_repair(ctx, ctx.store.load(tenant_name))
+                plan = (
+                    repairs.plan_abandoned(ctx, tenant_name)
+                    if ctx.store.is_abandoned(tenant_name)
+                    else repairs.plan_repair(ctx, ctx.store.load(tenant_name))
+                )
                 results.append({"dry_run": True, **plan.as_dict()})
                 if not as_json:
                     show_plan(plan, False)
                 continue
             with audited(ctx, "repair", tenant_name) as info:
-                plan = repairs.plan_repair(ctx, ctx.store.load(tenant_name))
+                plan = repairs.repair_tenant(ctx, tenant_name)
                 info["steps"] = [s.action for s in plan.steps]
-                if plan.steps:
-                    plan = repairs.repair_tenant(ctx, tenant_name)
             results.append(plan.as_dict())
             if not as_json:
                 for note in plan.notes:

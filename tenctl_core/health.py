@@ -43,9 +43,18 @@ class RecordsCheck(AuditCheck):
         if store.directory.is_dir():
             for path in sorted(store.directory.glob("*.toml")):
                 count += 1
-                mode = path.stat().st_mode
+                try:
+                    info = path.stat()
+                except FileNotFoundError:
+                    continue  # removed by a command running meanwhile
+                mode = info.st_mode
                 if mode & stat.S_IROTH or mode & stat.S_IWOTH or mode & stat.S_IWGRP:
                     problems.append(f"{path} has mode {stat.filemode(mode)}: chmod 640 {path}")
+                if info.st_size == 0:
+                    unfinished.append(
+                        f"{path.stem}: empty record left by an add that died (run `tenctl repair {path.stem}`)"
+                    )
+                    continue
                 try:
                     tenant = store.load(path.stem)
                 except TenctlError as exc:

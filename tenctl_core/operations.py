@@ -299,7 +299,7 @@ def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = fro
     """Allocate under the cluster lock and reserve the record (not in dry-run), then plan every step."""
     TenantNames.for_tenant(request.name, request.admin_user)
     store = ctx.store
-    if store.exists(request.name):
+    if store.exists(request.name) and not store.is_abandoned(request.name):
         existing = store.load(request.name)
         check_no_unfinished(existing, "add")
         raise ConflictError(
@@ -312,6 +312,9 @@ def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = fro
         tenant = new_tenant(ctx, request, vlan, subnet)
     else:
         with cluster_lock(ctx.config.paths.cluster_dir, ctx.node, "add " + request.name, ctx.operator):
+            if store.is_abandoned(request.name):
+                # Records are only created under this lock, so an empty one is not being written now.
+                store.delete(request.name)
             tenants = ctx.tenants(refresh=True)
             check_capacity(ctx, tenants, request.name, request.cpu, request.ram)
             vlan, subnet = allocate(ctx, request, tenants, skip_vlans)

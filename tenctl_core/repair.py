@@ -110,6 +110,8 @@ def clear(ctx: Context, tenant: Tenant) -> None:
 def repair_tenant(ctx: Context, name: str) -> Plan:
     """Repair one tenant under its lock; returns the plan that was applied."""
     with tenant_locked(ctx, name, "repair") as held:
+        if ctx.store.is_abandoned(name):
+            return delete_abandoned(ctx, name)
         tenant = ctx.store.load(name)
         plan = plan_repair(ctx, tenant)
         if plan.steps:
@@ -119,5 +121,24 @@ def repair_tenant(ctx: Context, name: str) -> Plan:
         return plan
 
 
+def plan_abandoned(ctx: Context, name: str) -> Plan:
+    """An empty record: its `add` died before writing it, so nothing was created; only the file goes."""
+    plan = Plan("repair", name)
+    plan.notes.append(f"the record of {name} is empty: its add died before reserving anything")
+    plan.add(Step("record", f"delete the empty record of {name}", lambda: ctx.store.delete(name)))
+    return plan
+
+
+def delete_abandoned(ctx: Context, name: str) -> Plan:
+    plan = plan_abandoned(ctx, name)
+    for step in plan.steps:
+        step.apply()
+    return plan
+
+
 def tenants_to_repair(ctx: Context) -> list[str]:
-    return [t.name for t in ctx.tenants(refresh=True) if unfinished(t)]
+    store = ctx.store
+    abandoned = []
+    if store.directory.is_dir():
+        abandoned = [p.stem for p in sorted(store.directory.glob("*.toml")) if p.stat().st_size == 0]
+    return abandoned + [t.name for t in ctx.tenants(refresh=True) if unfinished(t)]

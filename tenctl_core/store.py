@@ -34,9 +34,10 @@ class TenantStore:
 
     def load(self, name: str) -> Tenant:
         path = self.path(name)
-        if not path.exists():
-            raise NotFoundError(f"tenant {name!r} does not exist (no record {path})")
-        return self._read(path)
+        try:
+            return self._read(path)
+        except FileNotFoundError:
+            raise NotFoundError(f"tenant {name!r} does not exist (no record {path})") from None
 
     def _read(self, path: Path) -> Tenant:
         try:
@@ -44,18 +45,39 @@ class TenantStore:
                 data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise TenctlError(f"tenant record {path} is not valid TOML: {exc}") from None
+        except FileNotFoundError:
+            raise
         except OSError as exc:
             raise TenctlError(f"cannot read tenant record {path}: {exc.strerror}") from None
         return Tenant.from_toml_dict(data, str(path))
 
     def all(self) -> list[Tenant]:
-        """Every record, sorted by name (one directory listing, no API call)."""
+        """Every record, sorted by name (one directory listing, no API call).
+
+        An empty file is a reservation whose creator died before writing it (see :meth:`create`): it
+        reserves nothing and is skipped; `tenctl repair` and the next `add` of that name delete it.
+        """
         if not self.directory.is_dir():
             return []
         paths = sorted(
             p for p in self.directory.iterdir() if p.suffix == RECORD_SUFFIX and not p.name.startswith(".")
         )
-        return [self._read(path) for path in paths]
+        tenants = []
+        for path in paths:
+            try:
+                if path.stat().st_size > 0:
+                    tenants.append(self._read(path))
+            except FileNotFoundError:
+                continue  # removed by another command between the listing and the read
+        return tenants
+
+    def is_abandoned(self, name: str) -> bool:
+        """The record exists but is empty: its creator died between creating and writing it."""
+        path = self.path(name)
+        try:
+            return path.stat().st_size == 0
+        except FileNotFoundError:
+            return False
 
     def save(self, tenant: Tenant) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
@@ -74,15 +96,22 @@ class TenantStore:
             raise
 
     def create(self, tenant: Tenant) -> None:
-        """Write a new record; ConflictError if one exists (exclusive create, so two adders cannot both win)."""
+        """Write a new record; ConflictError if one exists (exclusive create, so two adders cannot both win).
+
+        The content goes into the exclusively created file at once; a process killed in the instant
+        between creating and writing leaves an empty file, which :meth:`is_abandoned` recognises.
+        """
         self.directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         path = self.path(tenant.name)
+        data = tomli_w.dumps(tenant.to_toml_dict()).encode()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         except FileExistsError:
             raise ConflictError(f"tenant {tenant.name!r} already exists (record {path})") from None
-        os.close(fd)
-        self.save(tenant)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)

@@ -212,13 +212,15 @@ def assert_cluster_matches_records(lab: Any, records: dict[str, Any], zone: str 
     tags = [int(v["tag"]) for v in running_vnets.values()]
     assert len(tags) == len(set(tags)), sorted(tags)
     networks = sorted(ipaddress.IPv4Network(t.subnet) for t in records.values())
-    for a, b in zip(networks, networks[1:]):
+    for a, b in zip(networks, networks[1:], strict=False):
         assert not a.overlaps(b), (a, b)
     assert len(running_subnets) == len(records)
     # ACLs: each tenant's group has exactly its grants, and no tenant-like path is granted to anyone else.
     for tenant in records.values():
         granted = sorted(
-            (e["path"], e["roleid"]) for e in pve.lab_acl if e["type"] == "group" and e["ugid"] == tenant.group
+            (e["path"], e["roleid"])
+            for e in pve.lab_acl
+            if e["type"] == "group" and e["ugid"] == tenant.group
         )
         assert granted == sorted(
             [

@@ -21,11 +21,16 @@ def test_interrupted_add_is_undone_and_exits_130(cluster):
     lab.pve.slow_network(0.3)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tenctl_core", "add", "-n", "acme"],
-        env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=lab.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + WAIT
-        while "tenant_acme" not in lab.pve.pools:  # wait for the first object; a bounded poll, not a timing check
+        while (
+            "tenant_acme" not in lab.pve.pools
+        ):  # wait for the first object; a bounded poll, not a timing check
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "add did not reach its first step"
             time.sleep(0.02)
@@ -40,5 +45,7 @@ def test_interrupted_add_is_undone_and_exits_130(cluster):
     assert "interrupted" in stderr
     assert lab_snapshot(lab) == before
     assert not (lab.dir / "etc-pve" / "tenants" / "acme.toml").exists()
-    events = [json.loads(line) for line in (lab.dir / "log" / "tenant-management.log").read_text().splitlines()]
+    events = [
+        json.loads(line) for line in (lab.dir / "log" / "tenant-management.log").read_text().splitlines()
+    ]
     assert events[-1]["command"] == "add" and events[-1]["outcome"] == "interrupted"

@@ -62,7 +62,11 @@ def test_add_builds_every_object_with_exact_acls(cluster):
     # Nothing is granted to the user directly: every right goes through the group.
     assert not [e for e in pve.lab_acl if e["type"] == "user"]
     vnet = pve.sdn_running["vnets"]["vn100"]
-    assert vnet["zone"] == "tenants" and int(vnet["tag"]) == 100 and vnet["alias"] == "Network for acme (10.100.0.0/24)"
+    assert (
+        vnet["zone"] == "tenants"
+        and int(vnet["tag"]) == 100
+        and vnet["alias"] == "Network for acme (10.100.0.0/24)"
+    )
     subnet = pve.sdn_running["subnets"]["tenants-10.100.0.0-24"]
     assert subnet["gateway"] == "10.100.0.1" and subnet["vnet"] == "vn100"
     assert pve.sdn_lock is None and not pve.sdn_pending()

@@ -110,7 +110,7 @@ def sdn_lock_held(ctx: Context, detail: str) -> TenctlError:
     else:
         since = f"for {info.age:.0f} s" + (" (STALE: its holder probably crashed)" if info.stale else "")
     return TenctlError(
-        f"the Proxmox SDN lock is held by another client {since}; waited {SDN_LOCK_WAIT:.0f} s ({detail.strip()})",
+        f"the Proxmox SDN lock is held by another client {since} ({detail.strip()})",
         hint="retry when it is released; the SDN lock never expires, so if its holder crashed release it "
         "with `tenctl lock release --sdn --force` (or `pvesh delete /cluster/sdn/lock --force 1`)",
     )
@@ -144,7 +144,8 @@ class SdnLock:
                     ) from None
                 if "lock" not in exc.detail:
                     raise
-                if time.monotonic() >= deadline:
+                held = read_sdn_lock(self.ctx.config.paths.cluster_dir)
+                if time.monotonic() >= deadline or (held is not None and held.stale):
                     raise sdn_lock_held(self.ctx, exc.detail) from None
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
