@@ -15,7 +15,6 @@ time of ``tenctl --help`` against ``python -c "import napalm, netmiko"`` (median
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import statistics
 import subprocess
@@ -60,61 +59,9 @@ def widen_allocation(config: Path) -> None:
     config.write_text(tomli_w.dumps(document), encoding="utf-8")
 
 
-def seed(lab, count: int) -> None:
-    """Put `count` active tenants and everything `add` creates for them directly into the lab."""
-    from tenctl_core.model import ACTIVE, Tenant
-    from tenctl_core.naming import subnet_id
-    from tenctl_core.store import TenantStore
-
-    pve = lab.pve
-    zone = {"type": "vlan", "bridge": "vmbr0"}
-    pve.sdn_config["zones"]["tenants"] = dict(zone)
-    pve.sdn_running["zones"]["tenants"] = dict(zone)
-    store = TenantStore(lab.dir / "etc-pve" / "tenants")
-    subnets = ipaddress.IPv4Network(SUBNET_POOL).subnets(new_prefix=PREFIX)
-    for index in range(count):
-        name = f"seed{index:05d}"
-        vlan = VLAN_RANGE[0] + index
-        subnet = next(subnets)
-        gateway = str(subnet.network_address + 1)
-        tenant = Tenant(
-            name=name,
-            pool=f"tenant_{name}",
-            group=f"group_{name}",
-            admin_user=f"admin_{name}@pve",
-            vlan=vlan,
-            subnet=str(subnet),
-            gateway=gateway,
-            zone="tenants",
-            vnet=f"vn{vlan}",
-            cpu_limit=2,
-            ram_limit=2048,
-            storage_limit=20,
-            status=ACTIVE,
-            storages=["local-lvm"],
-            created_objects=[
-                f"pool:tenant_{name}",
-                f"group:group_{name}",
-                f"user:admin_{name}@pve",
-                f"vnet:vn{vlan}",
-                f"subnet:{subnet_id('tenants', str(subnet))}",
-            ],
-        )
-        store.save(tenant)
-        pve.pools[tenant.pool] = set()
-        pve.pool_info[tenant.pool] = {"comment": f"tenctl tenant {name}", "storage": set()}
-        pve.lab_groups[tenant.group] = {"comment": f"tenctl tenant {name}"}
-        pve.lab_users[tenant.admin_user] = pve._new_user_record(groups={tenant.group})
-        vnet = {"zone": "tenants", "tag": vlan, "alias": f"Network for {name}", "type": "vnet"}
-        sid = subnet_id("tenants", str(subnet))
-        sub = {"gateway": gateway, "type": "subnet", "vnet": tenant.vnet}
-        for state in (pve.sdn_config, pve.sdn_running):
-            state["vnets"][tenant.vnet] = dict(vnet)
-            state["subnets"][sid] = dict(sub)
-
-
 def measure_size(count: int, workdir: Path, pki: tuple[str, str], repeat: int) -> list[tuple]:
     from tenctl_lab.pytest_plugin import start_lab
+    from tenctl_lab.seed import seed_tenants
 
     lab = start_lab(workdir / f"lab-{count}", pki)
     # Room for every seeded tenant's limits under the capacity check (80 % of the cluster).
@@ -124,7 +71,7 @@ def measure_size(count: int, workdir: Path, pki: tuple[str, str], repeat: int) -
     try:
         widen_allocation(lab.config)
         started = time.perf_counter()
-        seed(lab, count)
+        seed_tenants(lab, count, first_vlan=VLAN_RANGE[0])
         seeded = time.perf_counter() - started
         env = tenctl_env(lab.env)
         tenctl = [sys.executable, "-m", "tenctl_core"]

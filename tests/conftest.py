@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any
 
 import pytest
-
-
-def pytest_configure(config: Any) -> None:
-    # The suite runs tenctl in hundreds of subprocesses: let them cache bytecode even where the
-    # environment turns that off, or each start-up recompiles every module it imports.
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-
 
 LAB_FIXTURES = {"lab", "lab_session", "cluster", "shared_cluster"}
 
@@ -68,58 +60,10 @@ def cluster(lab: Any) -> Any:
 
 
 def seed_tenants(lab: Any, count: int, start_vlan: int = 500) -> list[str]:
-    """Put `count` complete tenants straight into the lab and the tenants directory, as tenctl would leave them.
+    """Put `count` complete tenants straight into the lab (see tenctl_lab.seed)."""
+    from tenctl_lab.seed import seed_tenants as seed
 
-    Building them through the command line would take minutes; the objects are the same ones `add` makes.
-    """
-    import ipaddress
-
-    from tenctl_core.model import ACTIVE, Tenant
-    from tenctl_core.store import TenantStore
-
-    store = TenantStore(lab.dir / "etc-pve" / "tenants")
-    pve = lab.pve
-    names = []
-    pool = ipaddress.IPv4Network("10.200.0.0/16").subnets(new_prefix=26)
-    for i in range(count):
-        name = f"seed{i:04d}"
-        vlan = start_vlan + i
-        subnet = next(pool)
-        tenant = Tenant(
-            name=name,
-            pool=f"tenant_{name}",
-            group=f"group_{name}",
-            admin_user=f"admin_{name}@pve",
-            vlan=vlan,
-            subnet=str(subnet),
-            gateway=str(subnet.network_address + 1),
-            zone="tenants",
-            vnet=f"vn{vlan}",
-            cpu_limit=1,
-            ram_limit=512,
-            storage_limit=1,
-            status=ACTIVE,
-            storages=["local-lvm"],
-            created_objects=[f"pool:tenant_{name}", f"group:group_{name}", f"user:admin_{name}@pve"],
-        )
-        store.save(tenant)
-        pve.pools[tenant.pool] = set()
-        pve.pool_info[tenant.pool] = {"comment": None, "storage": set()}
-        pve.lab_groups[tenant.group] = {"comment": ""}
-        pve.lab_users[tenant.admin_user] = {"enable": 1, "expire": 0, "groups": {tenant.group}}
-        for key in ("sdn_config", "sdn_running"):
-            getattr(pve, key)["vnets"][tenant.vnet] = {
-                "vnet": tenant.vnet,
-                "zone": "tenants",
-                "tag": vlan,
-                "type": "vnet",
-            }
-        names.append(name)
-    return names
-
-
-# ----------------------------------------------------------------------------------------------------
-# Helpers of the concurrency, crash, network-fault, lock, capacity and input-property tests.
+    return seed(lab, count, first_vlan=start_vlan)
 
 
 def tenants_dir(lab: Any) -> Any:

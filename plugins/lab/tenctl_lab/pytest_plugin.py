@@ -182,6 +182,9 @@ def _time_scale(request) -> float:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "lab(time_scale=0): options for the tenctl lab fixture")
+    # Suites that use the lab run tenctl in many subprocesses: let them cache bytecode even where the
+    # environment turns that off, or every start-up recompiles what it imports.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture(scope="session")

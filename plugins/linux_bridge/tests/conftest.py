@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from typing import Any
 
@@ -10,11 +9,6 @@ import pytest
 import requests
 
 API_PREFIX = "/api2/json"
-
-
-def pytest_configure(config: Any) -> None:
-    # Every test runs tenctl in subprocesses: let them reuse compiled bytecode.
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def ok(result: Any) -> Any:

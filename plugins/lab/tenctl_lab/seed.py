@@ -1,0 +1,67 @@
+"""Complete tenants put straight into a lab, for tests and benchmarks that need many of them.
+
+Building hundreds of tenants through the command line would take minutes; these are the same
+objects `tenctl add` leaves behind: a record, pool, group, admin user, VNet and subnet (in the
+pending and the running SDN configuration), named after their VLAN so that repeated calls with
+different VLANs never collide.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+SEED_POOL = ipaddress.IPv4Network("10.200.0.0/16")
+SEED_PREFIX = 28  # 4096 subnets: one per possible VLAN
+
+
+def seed_subnet(vlan: int) -> ipaddress.IPv4Network:
+    size = 2 ** (32 - SEED_PREFIX)
+    return ipaddress.IPv4Network((int(SEED_POOL.network_address) + vlan * size, SEED_PREFIX))
+
+
+def seed_tenants(lab: Any, count: int, first_vlan: int = 500, zone: str = "tenants") -> list[str]:
+    """Add `count` active tenants on VLANs first_vlan.. (each with cpu 1, RAM 512 MB, storage 1 GB)."""
+    from tenctl_core.model import ACTIVE, Tenant
+    from tenctl_core.naming import subnet_id
+    from tenctl_core.store import TenantStore
+
+    pve = lab.pve
+    for state in (pve.sdn_config, pve.sdn_running):
+        state["zones"].setdefault(zone, {"type": "vlan", "bridge": "vmbr0"})
+    store = TenantStore(lab.dir / "etc-pve" / "tenants")
+    names = []
+    for vlan in range(first_vlan, first_vlan + count):
+        name = f"seed{vlan}"
+        subnet = seed_subnet(vlan)
+        sid = subnet_id(zone, str(subnet))
+        tenant = Tenant(
+            name=name,
+            pool=f"tenant_{name}",
+            group=f"group_{name}",
+            admin_user=f"admin_{name}@pve",
+            vlan=vlan,
+            subnet=str(subnet),
+            gateway=str(subnet.network_address + 1),
+            zone=zone,
+            vnet=f"vn{vlan}",
+            cpu_limit=1,
+            ram_limit=512,
+            storage_limit=1,
+            status=ACTIVE,
+            storages=["local-lvm"],
+            created_objects=[f"pool:tenant_{name}", f"group:group_{name}", f"user:admin_{name}@pve",
+                             f"vnet:vn{vlan}", f"subnet:{sid}"],
+        )
+        store.save(tenant)
+        pve.pools[tenant.pool] = set()
+        pve.pool_info[tenant.pool] = {"comment": f"tenctl tenant {name}", "storage": set()}
+        pve.lab_groups[tenant.group] = {"comment": f"tenctl tenant {name}"}
+        pve.lab_users[tenant.admin_user] = pve._new_user_record(groups={tenant.group})
+        vnet = {"zone": zone, "tag": vlan, "alias": f"Network for {name} ({subnet})", "type": "vnet"}
+        sub = {"gateway": tenant.gateway, "type": "subnet", "vnet": tenant.vnet}
+        for state in (pve.sdn_config, pve.sdn_running):
+            state["vnets"][tenant.vnet] = dict(vnet)
+            state["subnets"][sid] = dict(sub)
+        names.append(name)
+    return names
