@@ -36,6 +36,7 @@ from tenctl_core.validation import (
 NameOption = Annotated[str, typer.Option("--name", "-n", help="Tenant name.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the plan and change nothing.")]
 JsonFlag = Annotated[bool, typer.Option("--json", "-j", help="Print JSON for scripts.")]
+ForceOption = Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")]
 
 
 def options(tctx: typer.Context) -> Options:
@@ -411,7 +412,7 @@ def modify(
     show_current: Annotated[
         bool, typer.Option("--show-current", help="Show the current values and exit.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    force: ForceOption = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -449,7 +450,7 @@ def suspend(
     stop_vms: Annotated[
         bool, typer.Option("--stop-vms", help="Also stop the tenant's running guests.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    force: ForceOption = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -473,7 +474,7 @@ def resume(
     start_vms: Annotated[
         bool, typer.Option("--start-vms", help="Also start the tenant's stopped guests.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    force: ForceOption = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -510,7 +511,7 @@ def run_state_change(
 def remove(
     tctx: typer.Context,
     name: NameOption,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+    force: ForceOption = False,
     purge_guests: Annotated[
         bool, typer.Option("--purge-guests", help="Stop and delete the tenant's guests too.")
     ] = False,
