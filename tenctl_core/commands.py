@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from tenctl_core import operations
-from tenctl_core.cli import Options, fail, reported_errors
+from tenctl_core.cli import Options, reported_errors
 from tenctl_core.config import load_config, pool_capacity, vlan_capacity
 from tenctl_core.context import Context
 from tenctl_core.errors import EXIT_USAGE, TenctlError, UsageError
@@ -884,5 +884,3 @@ def register(app: typer.Typer) -> None:
     app.command("plugins")(plugins_command)
     app.add_typer(config_app, name="config")
 
-
-__all__ = ["fail", "register"]
