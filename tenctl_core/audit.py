@@ -28,18 +28,6 @@ def append_event(log_file: Path, event: TenantEvent) -> None:
         os.close(fd)
 
 
-def read_events(log_file: Path) -> list[dict[str, object]]:
-    if not log_file.exists():
-        return []
-    events = []
-    for line in log_file.read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue
-    return events
-
-
 @hookimpl
 def tenctl_tenant_event(event: TenantEvent) -> None:
     """Core's listener: append the event to the audit trail."""

@@ -41,7 +41,6 @@ class Context:
     operator: str = field(default_factory=operator_name)
     cache: dict[str, Any] = field(default_factory=dict)
     """Answers read once per command and shared by core and plugins (see :meth:`cached_get`)."""
-    warnings: list[str] = field(default_factory=list)
     _proxmox: ProxmoxClient | None = None
 
     @property
@@ -91,7 +90,6 @@ class Context:
             del self.cache[key]
 
     def warn(self, message: str) -> None:
-        self.warnings.append(message)
         print(f"warning: {message}", file=sys.stderr)
 
     def info(self, message: str) -> None:

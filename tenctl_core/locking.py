@@ -4,8 +4,8 @@ They follow Proxmox's own locks on pmxcfs (``/etc/pve/priv/lock/<name>``):
 ``mkdir`` is atomic across the cluster, so the process whose ``mkdir``
 succeeds holds the lock. A lock is waited for up to :data:`ACQUIRE_TIMEOUT`
 seconds; one whose directory was not touched for :data:`STALE_AFTER` seconds is
-stale (its holder died) and is broken, with a warning. A holder touches its lock
-every :data:`HEARTBEAT` seconds and after every step, so a long command is never
+stale (its holder died) and is broken, with a warning. A thread of the holder
+touches its lock every :data:`HEARTBEAT` seconds, so a long command is never
 taken for a dead one. Inside each lock directory a small JSON file names the holder.
 
 The allocation lock (``tenctl``) is held only while VLAN and subnet are chosen

@@ -12,7 +12,7 @@ import ipaddress
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tenctl_core import access
@@ -65,15 +65,10 @@ def subnets_taken(ctx: Context) -> list[ipaddress.IPv4Network]:
     return sorted(taken)
 
 
-def journal_to(ctx: Context, tenant: Tenant, held: HeldLock | None = None) -> Callable[[Step, str], None]:
-    """A journal callback that records each step's state in the tenant record, saved at once.
-
-    It also touches the tenant lock, so a long command is never mistaken for a dead one.
-    """
+def journal_to(ctx: Context, tenant: Tenant) -> Callable[[Step, str], None]:
+    """A journal callback that records each step's state in the tenant record, saved at once."""
 
     def note(step: Step, state: str) -> None:
-        if held is not None:
-            held.refresh()
         entry = {
             "ref": step.ref or "",
             "layer": step.layer,
@@ -94,13 +89,9 @@ def journal_to(ctx: Context, tenant: Tenant, held: HeldLock | None = None) -> Ca
     return note
 
 
-def unfinished(tenant: Tenant) -> str | None:
-    return tenant.unfinished()
-
-
 def check_no_unfinished(tenant: Tenant, command: str) -> None:
     """Refuse to act on a tenant whose last operation did not finish, and say how to fix it."""
-    why = unfinished(tenant)
+    why = tenant.unfinished()
     if why and command not in ("remove", "repair"):
         raise TenctlError(
             f"tenant {tenant.name} has an unfinished operation ({why})",
@@ -117,14 +108,14 @@ def tenant_locked(ctx: Context, name: str, command: str) -> Iterator[HeldLock]:
         yield held
 
 
-def run_plan(ctx: Context, tenant: Tenant, plan: Plan, held: HeldLock | None) -> None:
+def run_plan(ctx: Context, tenant: Tenant, plan: Plan) -> None:
     """Apply a plan with the tenant record as journal; the journal is cleared once the tenant is consistent.
 
     After a failure whose steps were all undone the tenant is as before, so the journal goes too; when
     something could not be undone it stays, and `tenctl repair` reads it.
     """
     try:
-        apply_plan(plan, journal_to(ctx, tenant, held))
+        apply_plan(plan, journal_to(ctx, tenant))
     except StepFailed as exc:
         if not exc.not_undone:
             clear_journal(ctx, tenant)
@@ -149,14 +140,14 @@ def apply_change(ctx: Context, planned: Tenant, plan: Plan) -> None:
     record meanwhile the plan is stale and nothing is done.
     """
     snapshot = planned.to_toml_dict()
-    with tenant_locked(ctx, planned.name, plan.command) as held:
+    with tenant_locked(ctx, planned.name, plan.command):
         current = ctx.store.load(planned.name)
         if current.to_toml_dict() != snapshot:
             raise ConflictError(
                 f"tenant {planned.name} was changed by another command while this one was being prepared",
                 hint="run the command again",
             )
-        run_plan(ctx, planned, plan, held)
+        run_plan(ctx, planned, plan)
 
 
 # ----------------------------------------------------------------------------- add
@@ -180,8 +171,6 @@ class AddResult:
     tenant: Tenant
     plan: Plan
     password: str | None = None
-    applied: bool = False
-    warnings: list[str] = field(default_factory=list)
 
 
 def allocate(
@@ -341,11 +330,11 @@ def mark(ctx: Context, tenant: Tenant, status: str) -> None:
     ctx.store.save(tenant)
 
 
-def apply_add(ctx: Context, result: AddResult, held: HeldLock | None = None) -> None:
+def apply_add(ctx: Context, result: AddResult) -> None:
     """Apply an add plan; on failure everything is undone and the reservation released."""
     tenant = result.tenant
     try:
-        run_plan(ctx, tenant, result.plan, held)
+        run_plan(ctx, tenant, result.plan)
     except BaseException:
         if not tenant.created_objects:
             ctx.store.delete(tenant.name)
@@ -353,7 +342,6 @@ def apply_add(ctx: Context, result: AddResult, held: HeldLock | None = None) -> 
             tenant.status = PROVISIONING
             ctx.store.save(tenant)
         raise
-    result.applied = True
 
 
 ADD_ATTEMPTS = 5
@@ -366,9 +354,9 @@ def add_tenant(ctx: Context, request: AddRequest) -> AddResult:
         try:
             # The tenant's lock first, then (inside plan_add) the allocation lock: from the reservation to
             # the last step no other command, `repair` included, can act on this tenant.
-            with tenant_locked(ctx, request.name, "add") as held:
+            with tenant_locked(ctx, request.name, "add"):
                 result = plan_add(ctx, request, frozenset(lost))
-                apply_add(ctx, result, held)
+                apply_add(ctx, result)
         except StepFailed as exc:
             retry = isinstance(exc.cause, AllocationLost) and not exc.not_undone and request.vlan is None
             if not retry or attempt == ADD_ATTEMPTS:
@@ -633,20 +621,18 @@ def apply_remove(ctx: Context, tenant: Tenant, plan: Plan) -> None:
     only what the record says tenctl created, and an object already gone counts as deleted.
     """
     snapshot = tenant.to_toml_dict()
-    with tenant_locked(ctx, tenant.name, "remove") as held:
+    with tenant_locked(ctx, tenant.name, "remove"):
         if ctx.store.load(tenant.name).to_toml_dict() != snapshot:
             raise ConflictError(
                 f"tenant {tenant.name} was changed by another command while this one was being prepared",
                 hint="run the command again",
             )
-        run_remove(ctx, tenant, plan, held)
+        run_remove(ctx, tenant, plan)
 
 
-def run_remove(
-    ctx: Context, tenant: Tenant, plan: Plan, held: HeldLock | None, command: str = "remove"
-) -> None:
+def run_remove(ctx: Context, tenant: Tenant, plan: Plan, command: str = "remove") -> None:
     """Run steps forward (each one idempotent), journaling them; stop at the first failure."""
-    journal = journal_to(ctx, tenant, held)
+    journal = journal_to(ctx, tenant)
     deleted = False
 
     def note(step: Step, state: str) -> None:

@@ -33,7 +33,6 @@ from tenctl_core.operations import (
     tenant_guests,
     tenant_locked,
     tenant_users,
-    unfinished,
 )
 from tenctl_core.plan import Plan, Step
 
@@ -42,7 +41,7 @@ MAYBE_CREATED = ("applying", "done", "undo-failed")
 
 def plan_repair(ctx: Context, tenant: Tenant) -> Plan:
     """The idempotent steps that make the tenant consistent again (none when it already is)."""
-    why = unfinished(tenant)
+    why = tenant.unfinished()
     if why is None:
         plan = Plan("repair", tenant.name)
         plan.notes.append(f"tenant {tenant.name} is consistent: nothing to repair")
@@ -109,13 +108,13 @@ def clear(ctx: Context, tenant: Tenant) -> None:
 
 def repair_tenant(ctx: Context, name: str) -> Plan:
     """Repair one tenant under its lock; returns the plan that was applied."""
-    with tenant_locked(ctx, name, "repair") as held:
+    with tenant_locked(ctx, name, "repair"):
         if ctx.store.is_abandoned(name):
             return delete_abandoned(ctx, name)
         tenant = ctx.store.load(name)
         plan = plan_repair(ctx, tenant)
         if plan.steps:
-            run_remove(ctx, tenant, plan, held, command="repair")
+            run_remove(ctx, tenant, plan, command="repair")
             if ctx.store.exists(name):
                 clear(ctx, ctx.store.load(name))
         return plan
@@ -141,4 +140,4 @@ def tenants_to_repair(ctx: Context) -> list[str]:
     abandoned = []
     if store.directory.is_dir():
         abandoned = [p.stem for p in sorted(store.directory.glob("*.toml")) if p.stat().st_size == 0]
-    return abandoned + [t.name for t in ctx.tenants(refresh=True) if unfinished(t)]
+    return abandoned + [t.name for t in ctx.tenants(refresh=True) if t.unfinished()]
