@@ -1,26 +1,34 @@
-"""Plan steps for a tenant's Proxmox access objects: pool, group, admin user and ACLs.
+"""Core's provider of a tenant's Proxmox access: pool, group, admin user and the group's ACL entries.
 
-Create steps refuse to adopt an object that exists already (the error names
-it), so an undo only ever deletes what this run created. Each created object
-is noted in the record's ``created_objects``; remove steps delete only what is
-noted there and treat an object that is already gone as removed.
+Pool, group and user carry the ownership marker in their ``comment``; ACL entries are owned through the
+tenant's group. The group's ACL entries are every grant a provider asks for (:meth:`Provider.grants`):
+the configured admin role and ``PVEVMAdmin`` on the pool, ``PVEDatastoreUser`` on the allowed storages,
+and whatever the network layers need (``PVESDNUser`` on the tenant's VNet...), so that the least
+privilege a tenant holds is decided in one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from tenctl_core.context import Context
+from tenctl_core import hookimpl
 from tenctl_core.errors import ConflictError, ProxmoxError
-from tenctl_core.model import Tenant
-from tenctl_core.plan import Step
+from tenctl_core.model import SUSPENDED
+from tenctl_core.ownership import Marker, legacy_owner, parse_marker
+from tenctl_core.providers import Key, Observed, Provider, Resource
 from tenctl_core.proxmox import is_already_exists, is_missing
 
-PROXMOX = "proxmox"
+if TYPE_CHECKING:
+    from tenctl_core.context import Context
+    from tenctl_core.model import Tenant
+    from tenctl_core.registry import Registrar
+
+PROVIDER = "proxmox-access"
 POOL_ROLES = ("PVEVMAdmin",)
 STORAGE_ROLE = "PVEDatastoreUser"
+POOL, GROUP, USER, ACL = "pool", "group", "user", "acl"
 
 
 def q(value: str) -> str:
@@ -28,185 +36,235 @@ def q(value: str) -> str:
     return quote(value, safe="")
 
 
-def create_step(
-    ctx: Context,
-    tenant: Tenant,
-    ref: str,
-    action: str,
-    create: Callable[[], Any],
-    delete: Callable[[], Any],
-    layer: str = PROXMOX,
-    provider: str = "core",
-) -> Step:
-    """A step that creates one object, notes it in the record, and deletes it on undo."""
-    kind, _, ident = ref.partition(":")
+def acl_id(group: str, path: str, role: str) -> str:
+    return f"{group}:{path}:{role}"
 
-    def apply() -> None:
+
+def split_acl_id(ident: str) -> tuple[str, str, str]:
+    group, _, rest = ident.partition(":")
+    path, _, role = rest.rpartition(":")
+    return group, path, role
+
+
+def pool_label(tenant: str) -> str:
+    return f"Tenant {tenant}"
+
+
+def user_label(tenant: str) -> str:
+    return f"Administrator of tenant {tenant}"
+
+
+class AccessProvider(Provider):
+    name = PROVIDER
+    description = "Proxmox pool, group, admin user and the group's ACL entries"
+    layer = "proxmox"
+
+    def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
+        roles = tuple(dict.fromkeys((ctx.config.permissions.admin_role, *POOL_ROLES)))
+        grants = [(f"/pool/{tenant.pool}", role) for role in roles]
+        grants += [(f"/storage/{storage}", STORAGE_ROLE) for storage in tenant.storages]
+        return grants
+
+    def desired(self, ctx: Context, tenant: Tenant) -> list[Resource]:
+        from tenctl_core.engine import tenant_providers
+
+        marker = ctx.marker(tenant)
+        comment = marker.label(pool_label(tenant.name))
+        password = ctx.initial_passwords.get(tenant.name)
+        resources = [
+            Resource(POOL, tenant.pool, {"comment": comment}),
+            Resource(GROUP, tenant.group, {"comment": comment}),
+            Resource(
+                USER,
+                tenant.admin_user,
+                {
+                    "comment": marker.label(user_label(tenant.name)),
+                    "email": tenant.email,
+                    "enable": 0 if tenant.status == SUSPENDED else 1,
+                    "groups": [tenant.group],
+                },
+                create_only={"password": password} if password else {},
+            ),
+        ]
+        grants: list[tuple[str, str]] = []
+        for provider in tenant_providers(ctx):
+            grants.extend(provider.grants(ctx, tenant))
+        for path, role in dict.fromkeys(grants):
+            resources.append(
+                Resource(
+                    ACL,
+                    acl_id(tenant.group, path, role),
+                    {"path": path, "roleid": role, "group": tenant.group},
+                    parent=(GROUP, tenant.group),
+                    label=acl_label(tenant.group, path, role),
+                )
+            )
+        return resources
+
+    # ------------------------------------------------------------------ reading
+
+    def observe(self, ctx: Context, tenants: Sequence[Tenant]) -> list[Observed]:
+        found = [pool_observed(p) for p in ctx.cached_get("/pools")]
+        found += [group_observed(g) for g in ctx.cached_get("/access/groups")]
+        found += [user_observed(u) for u in ctx.cached_get("/access/users")]
+        found += [acl_observed(e) for e in ctx.cached_get("/access/acl") if e.get("type") == "group"]
+        return found
+
+    def read(self, ctx: Context, key: Key) -> Observed | None:
+        kind, ident = key
+        px = ctx.proxmox
         try:
-            create()
+            if kind == POOL:
+                answer = px.get("/pools", poolid=ident)
+                items = [p for p in answer or [] if p.get("poolid") == ident]
+                return pool_observed(items[0]) if items else None
+            if kind == GROUP:
+                group = px.get(f"/access/groups/{q(ident)}")
+                return group_observed({"groupid": ident, **(group or {})})
+            if kind == USER:
+                user = px.get(f"/access/users/{q(ident)}")
+                return user_observed({"userid": ident, **(user or {})})
+        except ProxmoxError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        group, path, role = split_acl_id(ident)
+        for entry in px.get("/access/acl"):
+            if (entry.get("type"), entry.get("ugid"), entry.get("path"), entry.get("roleid")) == (
+                "group",
+                group,
+                path,
+                role,
+            ):
+                return acl_observed(entry)
+        return None
+
+    # ----------------------------------------------------------------- changing
+
+    def create(self, ctx: Context, resource: Resource, marker: Marker) -> None:
+        px = ctx.proxmox
+        attrs: dict[str, Any] = dict(resource.attrs)
+        try:
+            if resource.kind == POOL:
+                px.post("/pools", poolid=resource.id, comment=attrs["comment"])
+            elif resource.kind == GROUP:
+                px.post("/access/groups", groupid=resource.id, comment=attrs["comment"])
+            elif resource.kind == USER:
+                px.post(
+                    "/access/users",
+                    userid=resource.id,
+                    comment=attrs["comment"],
+                    email=attrs["email"] or None,
+                    enable=attrs["enable"],
+                    groups=",".join(attrs["groups"]),
+                    **resource.create_only,
+                )
+            else:
+                set_acl(ctx, attrs["path"], attrs["roleid"], attrs["group"])
         except ProxmoxError as exc:
             if is_already_exists(exc):
                 raise ConflictError(
-                    f"{kind} {ident} already exists in Proxmox and was not created by this command; "
+                    f"{resource.describe()} already exists in Proxmox and was not created by this command; "
                     "tenctl will not adopt or delete it",
-                    hint="remove it or choose another tenant name",
+                    hint="remove it or choose another name",
                 ) from None
             raise
-        tenant.note_object(ref)
 
-    def undo() -> None:
-        delete_if_present(delete)
-        tenant.forget_object(ref)
+    def update(self, ctx: Context, resource: Resource, observed: Observed, marker: Marker) -> None:
+        px = ctx.proxmox
+        attrs = dict(resource.attrs)
+        if resource.kind == POOL:
+            px.put("/pools", poolid=resource.id, comment=attrs["comment"])
+        elif resource.kind == GROUP:
+            px.put(f"/access/groups/{q(resource.id)}", comment=attrs["comment"])
+        elif resource.kind == USER:
+            groups = attrs.get("groups")
+            px.put(
+                f"/access/users/{q(resource.id)}",
+                comment=attrs.get("comment"),
+                email=attrs.get("email") if "email" in attrs else None,
+                enable=attrs.get("enable"),
+                groups=",".join(groups) if isinstance(groups, list | tuple) else groups,
+            )
+        else:
+            set_acl(ctx, attrs["path"], attrs["roleid"], attrs["group"])
 
-    return Step(layer, action, apply, undo, f"delete {kind} {ident}", provider=provider, ref=ref)
-
-
-def remove_step(
-    tenant: Tenant,
-    ref: str,
-    action: str,
-    delete: Callable[[], Any],
-    layer: str = PROXMOX,
-    provider: str = "core",
-) -> Step:
-    """A step that deletes one object tenctl created; an object already gone counts as deleted."""
-
-    def apply() -> None:
-        delete_if_present(delete)
-        tenant.forget_object(ref)
-
-    return Step(layer, action, apply, provider=provider)
-
-
-def delete_if_present(delete: Callable[[], Any]) -> None:
-    try:
-        delete()
-    except ProxmoxError as exc:
-        if not is_missing(exc):
-            raise
-
-
-def acl_roles(ctx: Context) -> tuple[str, ...]:
-    """The tenant group's roles on its pool: the configured admin role and PVEVMAdmin."""
-    return tuple(dict.fromkeys((ctx.config.permissions.admin_role, *POOL_ROLES)))
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        px = ctx.proxmox
+        try:
+            if observed.kind == POOL:
+                px.delete("/pools", poolid=observed.id)
+            elif observed.kind == GROUP:
+                px.delete(f"/access/groups/{q(observed.id)}")
+            elif observed.kind == USER:
+                px.delete(f"/access/users/{q(observed.id)}")
+            else:
+                attrs = observed.attrs
+                set_acl(ctx, attrs["path"], attrs["roleid"], attrs["group"], delete=True)
+        except ProxmoxError as exc:
+            if not is_missing(exc):
+                raise
 
 
-def set_acl(ctx: Context, path: str, roles: tuple[str, ...], group: str, delete: bool = False) -> None:
+def acl_label(group: str, path: str, role: str) -> str:
+    return f"ACL {role} on {path} for group {group}"
+
+
+def set_acl(ctx: Context, path: str, role: str, group: str, delete: bool = False) -> None:
     ctx.proxmox.put(
-        "/access/acl",
-        path=path,
-        roles=",".join(roles),
-        groups=group,
-        propagate=1,
-        delete=1 if delete else None,
+        "/access/acl", path=path, roles=role, groups=group, propagate=1, delete=1 if delete else None
     )
 
 
-def acl_ref(path: str, roles: tuple[str, ...]) -> str:
-    return f"acl:{path}={','.join(roles)}"
-
-
-def acl_step(ctx: Context, tenant: Tenant, path: str, roles: tuple[str, ...], provider: str = "core") -> Step:
-    group = tenant.group
-    return create_step(
-        ctx,
-        tenant,
-        acl_ref(path, roles),
-        f"grant {', '.join(roles)} on {path} to group {group}",
-        lambda: set_acl(ctx, path, roles, group),
-        lambda: set_acl(ctx, path, roles, group, delete=True),
-        provider=provider,
+def pool_observed(item: dict[str, Any]) -> Observed:
+    comment = item.get("comment") or ""
+    return Observed(
+        POOL,
+        str(item["poolid"]),
+        {"comment": comment},
+        parse_marker(comment),
+        legacy_owner=legacy_owner(comment),
     )
 
 
-def acl_remove_step(ctx: Context, tenant: Tenant, ref: str, provider: str = "core") -> Step:
-    path, _, roles = ref.removeprefix("acl:").partition("=")
-    role_tuple = tuple(roles.split(","))
-    return remove_step(
-        tenant,
-        ref,
-        f"revoke {roles} on {path} from group {tenant.group}",
-        lambda: set_acl(ctx, path, role_tuple, tenant.group, delete=True),
-        provider=provider,
+def group_observed(item: dict[str, Any]) -> Observed:
+    comment = item.get("comment") or ""
+    return Observed(
+        GROUP,
+        str(item["groupid"]),
+        {"comment": comment},
+        parse_marker(comment),
+        legacy_owner=legacy_owner(comment),
     )
 
 
-def add_steps(ctx: Context, tenant: Tenant, password: str) -> list[Step]:
-    """Pool, group, admin user (member of the group) and the group's ACLs on the pool and storages."""
-    px = ctx.proxmox
-    comment = f"tenctl tenant {tenant.name}"
-    steps = [
-        create_step(
-            ctx,
-            tenant,
-            f"pool:{tenant.pool}",
-            f"create pool {tenant.pool}",
-            lambda: px.post("/pools", poolid=tenant.pool, comment=comment),
-            lambda: px.delete("/pools", poolid=tenant.pool),
-        ),
-        create_step(
-            ctx,
-            tenant,
-            f"group:{tenant.group}",
-            f"create group {tenant.group}",
-            lambda: px.post("/access/groups", groupid=tenant.group, comment=comment),
-            lambda: px.delete(f"/access/groups/{q(tenant.group)}"),
-        ),
-        create_step(
-            ctx,
-            tenant,
-            f"user:{tenant.admin_user}",
-            f"create user {tenant.admin_user} in group {tenant.group}",
-            lambda: px.post(
-                "/access/users",
-                userid=tenant.admin_user,
-                password=password,
-                groups=tenant.group,
-                email=tenant.email or None,
-                comment=f"Administrator of tenant {tenant.name}",
-                enable=1,
-            ),
-            lambda: px.delete(f"/access/users/{q(tenant.admin_user)}"),
-        ),
-        acl_step(ctx, tenant, f"/pool/{tenant.pool}", acl_roles(ctx)),
-    ]
-    steps += [acl_step(ctx, tenant, f"/storage/{storage}", (STORAGE_ROLE,)) for storage in tenant.storages]
-    return steps
+def user_observed(item: dict[str, Any]) -> Observed:
+    comment = item.get("comment") or ""
+    groups = item.get("groups") or []
+    if isinstance(groups, str):
+        groups = [g for g in groups.split(",") if g]
+    attrs = {
+        "comment": comment,
+        "email": item.get("email") or "",
+        "enable": int(item.get("enable", 1)),
+        "groups": sorted(groups),
+    }
+    return Observed(
+        USER, str(item["userid"]), attrs, parse_marker(comment), legacy_owner=legacy_owner(comment)
+    )
 
 
-def remove_steps(ctx: Context, tenant: Tenant) -> list[Step]:
-    """Revoke the ACLs and delete user, group and pool: only those this tool created."""
-    px = ctx.proxmox
-    steps = [
-        acl_remove_step(ctx, tenant, ref)
-        for ref in list(tenant.created_objects)
-        if ref.startswith("acl:") and not ref.startswith("acl:/sdn/")
-    ]
-    if tenant.has_object(f"user:{tenant.admin_user}"):
-        steps.append(
-            remove_step(
-                tenant,
-                f"user:{tenant.admin_user}",
-                f"delete user {tenant.admin_user}",
-                lambda: px.delete(f"/access/users/{q(tenant.admin_user)}"),
-            )
-        )
-    if tenant.has_object(f"group:{tenant.group}"):
-        steps.append(
-            remove_step(
-                tenant,
-                f"group:{tenant.group}",
-                f"delete group {tenant.group}",
-                lambda: px.delete(f"/access/groups/{q(tenant.group)}"),
-            )
-        )
-    if tenant.has_object(f"pool:{tenant.pool}"):
-        steps.append(
-            remove_step(
-                tenant,
-                f"pool:{tenant.pool}",
-                f"delete pool {tenant.pool}",
-                lambda: px.delete("/pools", poolid=tenant.pool),
-            )
-        )
-    return steps
+def acl_observed(entry: dict[str, Any]) -> Observed:
+    group, path, role = str(entry["ugid"]), str(entry["path"]), str(entry["roleid"])
+    return Observed(
+        ACL,
+        acl_id(group, path, role),
+        {"path": path, "roleid": role, "group": group},
+        parent=(GROUP, group),
+        label=acl_label(group, path, role),
+    )
+
+
+@hookimpl
+def tenctl_register_tenant_providers(register: Registrar[Provider]) -> None:
+    register(AccessProvider())

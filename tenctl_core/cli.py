@@ -33,6 +33,9 @@ CORE_COMMANDS = (
     "plugins",
     "config",
     "health",
+    "repair",
+    "sync",
+    "lock",
 )
 
 

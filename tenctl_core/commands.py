@@ -66,11 +66,11 @@ def emit(
     details: dict[str, Any] | None = None,
 ) -> None:
     event = TenantEvent(command, tenant, outcome, ctx.node, ctx.operator, message, details or {}, ctx=ctx)
-    for impl in ctx.plugins.pm.hook.tenctl_tenant_event.get_hookimpls():
+    for plugin_name, call in ctx.plugins.each_impl("tenctl_tenant_event"):
         try:
-            impl.function(event=event)
+            call(event=event)
         except Exception as exc:  # noqa: BLE001 - a listener never changes the command's outcome
-            ctx.warn(f"event listener {impl.plugin_name} failed: {type(exc).__name__}: {exc}")
+            ctx.warn(f"event listener {plugin_name} failed: {type(exc).__name__}: {exc}")
 
 
 @contextmanager
@@ -337,7 +337,10 @@ def tenant_rows(ctx: Context, name: str | None) -> list[dict[str, Any]]:
     from tenctl_core.guests import guests_by_pool
     from tenctl_core.output import tenant_row
 
-    tenants = [ctx.store.load(name)] if name else ctx.store.all()
+    store = ctx.store
+    tenants = [store.load(name)] if name else store.all()
+    for problem in store.damaged:
+        ctx.warn(f"{problem} (skipped)")
     guests = guests_by_pool(ctx) if tenants else {}
     return [tenant_row(t, guests.get(t.pool, [])) for t in tenants]
 
@@ -752,7 +755,7 @@ def repair(
         for tenant_name in names:
             if dry_run:
                 plan = (
-                    repairs.plan_abandoned(ctx, tenant_name)
+                    repairs.repair_empty_record(ctx, tenant_name, apply=False)
                     if ctx.store.is_abandoned(tenant_name)
                     else repairs.plan_repair(ctx, ctx.store.load(tenant_name))
                 )
@@ -762,7 +765,63 @@ def repair(
                 continue
             with audited(ctx, "repair", tenant_name) as info:
                 plan = repairs.repair_tenant(ctx, tenant_name)
-                info["steps"] = [s.action for s in plan.steps]
+                info["steps"] = [s.id for s in plan.steps]
+            results.append(plan.as_dict())
+            if not as_json:
+                for note in plan.notes:
+                    print(note)
+                for step in plan.steps:
+                    print(f"done: {step.action}")
+        if as_json:
+            from tenctl_core.output import print_json
+
+            print_json(results)
+
+
+# ---------------------------------------------------------------------------- sync
+
+
+def sync(
+    tctx: typer.Context,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Only this tenant.")] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant.")] = False,
+    layer: Annotated[
+        str | None, typer.Option("--layer", help="Only this provider or layer (see `tenctl plugins`).")
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also delete objects of ours that the record does not ask for.")
+    ] = False,
+    dry_run: DryRun = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bring every layer of tenants in line with their records; takes over tenctl 0.2 objects."""
+    from tenctl_core import repair as repairs
+    from tenctl_core.engine import tenant_providers
+
+    with reported_errors(options(tctx).debug):
+        if (name is None) == (not all_tenants):
+            raise UsageError("give --name NAME or --all")
+        if name is not None:
+            check_tenant_name(name)
+        if layer is not None:
+            check_text("layer", layer)
+        ctx = open_context(tctx, "sync", dry_run)
+        if layer is not None:
+            known = {p.name for p in tenant_providers(ctx)} | {p.layer for p in tenant_providers(ctx)}
+            if layer not in known:
+                raise UsageError(f"--layer {layer!r} is no provider or layer (known: {', '.join(sorted(known))})")
+        names = [name] if name is not None else [t.name for t in ctx.tenants(refresh=True)]
+        results = []
+        for tenant_name in names:
+            if dry_run:
+                plan = repairs.sync_tenant(ctx, tenant_name, prune, layer, dry_run=True)
+                results.append({"dry_run": True, **plan.as_dict()})
+                if not as_json:
+                    show_plan(plan, False)
+                continue
+            with audited(ctx, "sync", tenant_name, {"prune": prune, "layer": layer}) as info:
+                plan = repairs.sync_tenant(ctx, tenant_name, prune, layer, dry_run=False)
+                info["steps"] = [s.id for s in plan.steps]
             results.append(plan.as_dict())
             if not as_json:
                 for note in plan.notes:
@@ -790,12 +849,13 @@ def lock_main() -> None:
 @lock_app.command("status")
 def lock_status(tctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Show every held lock: holder, node, command and age; stale ones are marked."""
+    from tenctl_core.context import node_name
     from tenctl_core.locking import held_locks, read_sdn_lock
 
     with reported_errors(options(tctx).debug):
         opts = options(tctx)
         config = load_config(opts.config, opts.profile)
-        locks = held_locks(config.paths.cluster_dir)
+        locks = held_locks(config.paths.cluster_dir, node_name())
         sdn = read_sdn_lock(config.paths.cluster_dir)
         if as_json:
             from tenctl_core.output import print_json
@@ -880,6 +940,7 @@ def register(app: typer.Typer) -> None:
     app.command("remove")(remove)
     app.command("health")(health)
     app.command("repair")(repair)
+    app.command("sync")(sync)
     app.add_typer(lock_app, name="lock")
     app.command("plugins")(plugins_command)
     app.add_typer(config_app, name="config")

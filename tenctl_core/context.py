@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from tenctl_core.config import Config
-from tenctl_core.errors import ConfigError
+from tenctl_core.errors import ConfigError, TenctlError
 from tenctl_core.model import Tenant
+from tenctl_core.ownership import Marker, read_installation
 from tenctl_core.plugins import PluginSet
 from tenctl_core.proxmox import ProxmoxClient
 from tenctl_core.store import TenantStore
@@ -41,7 +42,26 @@ class Context:
     operator: str = field(default_factory=operator_name)
     cache: dict[str, Any] = field(default_factory=dict)
     """Answers read once per command and shared by core and plugins (see :meth:`cached_get`)."""
+    initial_passwords: dict[str, str] = field(default_factory=dict)
+    """tenant name -> the admin password ``add`` creates the user with (never written anywhere)."""
     _proxmox: ProxmoxClient | None = None
+
+    @property
+    def installation(self) -> str:
+        """This installation's id (see :mod:`tenctl_core.ownership`); made by ``tenctl init``."""
+        if "installation" not in self.cache:
+            ident = read_installation(self.config.paths.tenants_dir)
+            if ident is None:
+                raise TenctlError(
+                    f"{self.config.paths.tenants_dir} has no tenctl installation id yet",
+                    hint="run `tenctl init` once (it also upgrades a tenctl 0.2 installation)",
+                )
+            self.cache["installation"] = ident
+        return str(self.cache["installation"])
+
+    def marker(self, tenant: Tenant) -> Marker:
+        """The ownership marker of this installation for the tenant."""
+        return Marker(self.installation, tenant.name)
 
     @property
     def store(self) -> TenantStore:

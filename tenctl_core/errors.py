@@ -84,19 +84,24 @@ class ProxmoxUnreachable(TenctlError):
 class StepFailed(TenctlError):
     """A step of a plan failed; the completed steps were undone where possible."""
 
-    def __init__(self, step: str, cause: Exception, undone: list[str], not_undone: list[str]) -> None:
+    def __init__(
+        self, step: str, cause: Exception, undone: list[str], not_undone: list[str], forward: bool = False
+    ) -> None:
         self.step = step
         self.cause = cause
         self.undone = undone
         self.not_undone = not_undone
+        self.forward = forward
         lines = [f"step failed: {step}: {cause}"]
-        if undone:
+        if forward:
+            lines.append("the steps before it stay done; run the command again (or `tenctl repair`) to finish")
+        elif undone:
             lines.append("undone: " + "; ".join(undone))
         if not_undone:
             lines.append(
                 "COULD NOT BE UNDONE (the tenant's journal lists it; fix the cause, then run "
                 "`tenctl repair <name>`): " + "; ".join(not_undone)
             )
-        elif not undone:
+        elif not undone and not forward:
             lines.append("nothing had been changed")
         super().__init__("\n".join(lines))

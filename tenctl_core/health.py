@@ -118,12 +118,54 @@ class OrphansCheck(AuditCheck):
         return [CheckResult(self.name, PASS, "no orphans: every tenant object has a record and the reverse")]
 
 
+class DriftCheck(AuditCheck):
+    name = "drift"
+    description = (
+        "every layer of every tenant shows what its record asks for: objects deleted, changed or made by "
+        "hand are named (one batched read per provider, whatever the number of tenants)"
+    )
+
+    def run(self, ctx: Context) -> list[CheckResult]:
+        from tenctl_core.engine import diff_tenant, observe
+
+        tenants = [t for t in ctx.tenants() if t.status in (ACTIVE, SUSPENDED) and not t.unfinished()]
+        if not tenants:
+            return [CheckResult(self.name, PASS, "no tenant to compare")]
+        seen = observe(ctx, tenants)
+        details: list[str] = []
+        kept: list[str] = []
+        for tenant in tenants:
+            diff = diff_tenant(ctx, tenant, present=True, observed=seen)
+            details += [f"tenant {tenant.name}: {c.op} {c.key[0]} {c.key[1]} needed" for c in diff.changes]
+            details += [f"tenant {tenant.name}: {conflict}" for conflict in diff.conflicts]
+            kept += [f"tenant {tenant.name}: not asked for by the record: {extra}" for extra in diff.extras]
+        if details:
+            return [
+                CheckResult(
+                    self.name,
+                    FAIL,
+                    f"{len(details)} difference(s) between the records and the cluster",
+                    [*details, *kept, "run `tenctl sync --all` (or `tenctl repair NAME`) to restore them"],
+                )
+            ]
+        if kept:
+            return [
+                CheckResult(
+                    self.name,
+                    WARN,
+                    f"{len(kept)} object(s) of ours the records do not ask for",
+                    [*kept, "delete them with `tenctl sync --all --prune`"],
+                )
+            ]
+        return [CheckResult(self.name, PASS, f"{len(tenants)} tenant(s) match their records in every layer")]
+
+
 class LocksCheck(AuditCheck):
     name = "locks"
     description = "no tenctl lock is held for long or stale"
 
     def run(self, ctx: Context) -> list[CheckResult]:
-        locks = held_locks(ctx.config.paths.cluster_dir)
+        locks = held_locks(ctx.config.paths.cluster_dir, ctx.node)
         if not locks:
             return [CheckResult(self.name, PASS, "no tenctl lock is held")]
         stale = [f"{lock.name}: {lock.describe()}" for lock in locks if lock.stale]
@@ -147,4 +189,5 @@ def tenctl_register_audit_checks(register: Registrar[AuditCheck]) -> None:
     register(ApiCheck())
     register(RecordsCheck())
     register(OrphansCheck())
+    register(DriftCheck())
     register(LocksCheck())

@@ -67,16 +67,29 @@ def tenctl_subnets_in_use(ctx: Context) -> Iterable[str]:  # type: ignore[empty-
 
 
 @hookspec
+def tenctl_register_tenant_providers(register: Registrar) -> None:
+    """Add providers of a layer of every tenant that is neither its network nor its edge.
+
+    Call ``register(provider)`` with objects implementing
+    :class:`tenctl_core.providers.Provider`; core registers ``proxmox-access`` (pool,
+    group, admin user, ACL entries). Every enabled provider takes part in every
+    command, in the order the providers declare.
+
+    Returns nothing; every implementation is called. Since 0.3.
+    """
+
+
+@hookspec
 def tenctl_register_network_provisioners(register: Registrar) -> None:
     """Add providers that build and tear down tenant networks.
 
     Call ``register(provisioner)`` with objects implementing
     :class:`tenctl_core.providers.NetworkProvisioner` (for example the Proxmox
     SDN VNet and subnet, or the VLAN on physical switches). Every registered
-    provisioner that reports itself enabled contributes steps to the plans of
-    ``init``, ``add``, ``suspend``, ``resume`` and ``remove``.
+    provisioner that reports itself enabled takes part in every command.
 
-    Returns nothing; every implementation is called. Since 0.1.
+    Returns nothing; every implementation is called. Since 0.1 (the provider
+    contract changed in 0.3).
     """
 
 
@@ -85,10 +98,11 @@ def tenctl_register_edge_backends(register: Registrar) -> None:
     """Add edge routers that give tenants a gateway, source NAT and isolation.
 
     Call ``register(backend)`` with objects implementing
-    :class:`tenctl_core.providers.EdgeBackend`. Enabled backends contribute
-    steps after the network provisioners.
+    :class:`tenctl_core.providers.EdgeBackend`. Edge backends run after the
+    network layer unless they declare otherwise.
 
-    Returns nothing; every implementation is called. Since 0.1.
+    Returns nothing; every implementation is called. Since 0.1 (the provider
+    contract changed in 0.3).
     """
 
 

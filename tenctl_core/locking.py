@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,26 @@ SDN_LOCK_FILE = Path("sdn") / ".lock"
 """Where Proxmox keeps the SDN lock token, relative to /etc/pve; its mtime is the lock's age."""
 
 
+def boot_id() -> str:
+    """This boot's id (Linux): a lock taken before a reboot of its node is dead whatever its pid."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class LockInfo:
     name: str
@@ -48,13 +68,31 @@ class LockInfo:
     command: str
     operator: str
     age: float
+    boot: str = ""
+    here: str = ""
+    """The node reading the lock: only there can its holder's pid be checked."""
+
+    @property
+    def dead(self) -> bool:
+        """Its holder ran on this node and is gone (no such process, or a process of an earlier boot)."""
+        if not self.here or self.node != self.here:
+            return False
+        if self.boot and self.boot != boot_id():
+            return True
+        return not process_alive(self.pid)
 
     @property
     def stale(self) -> bool:
-        return self.age > STALE_AFTER
+        return self.dead or self.age > STALE_AFTER
 
     def describe(self) -> str:
-        state = "stale (its holder seems gone)" if self.stale else "held"
+        state = (
+            "dead (its holder is gone)"
+            if self.dead
+            else "stale (its holder seems gone)"
+            if self.stale
+            else "held"
+        )
         return (
             f"{state}: taken by {self.operator} on node {self.node} (pid {self.pid}, command {self.command!r}), "
             f"last touched {self.age:.0f} s ago"
@@ -70,6 +108,7 @@ class LockInfo:
             "operator": self.operator,
             "age_seconds": round(self.age, 1),
             "stale": self.stale,
+            "dead": self.dead,
         }
 
 
@@ -85,8 +124,8 @@ def tenant_lock_name(tenant: str) -> str:
     return TENANT_LOCK_PREFIX + tenant
 
 
-def read_lock(path: Path) -> LockInfo | None:
-    """Who holds the lock at path, or None when it is free."""
+def read_lock(path: Path, here: str = "") -> LockInfo | None:
+    """Who holds the lock at path, or None when it is free; ``here`` is the reading node's name."""
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
@@ -103,16 +142,18 @@ def read_lock(path: Path) -> LockInfo | None:
         str(holder.get("command", "?")),
         str(holder.get("operator", "?")),
         max(0.0, time.time() - mtime),
+        str(holder.get("boot", "")),
+        here,
     )
 
 
-def held_locks(cluster_dir: str) -> list[LockInfo]:
+def held_locks(cluster_dir: str, here: str = "") -> list[LockInfo]:
     """Every tenctl lock currently held in the cluster (one directory listing)."""
     directory = lock_dir(cluster_dir)
     if not directory.is_dir():
         return []
     names = sorted(p for p in directory.iterdir() if p.name.startswith(ALLOCATION_LOCK))
-    return [info for info in (read_lock(p) for p in names) if info is not None]
+    return [info for info in (read_lock(p, here) for p in names) if info is not None]
 
 
 def break_lock(path: Path) -> None:
@@ -121,6 +162,29 @@ def break_lock(path: Path) -> None:
         path.rmdir()
     except FileNotFoundError:
         pass
+
+
+def break_stale(path: Path, seen: LockInfo) -> bool:
+    """Break a stale lock so that two waiters can never both break it, nor break a fresh one.
+
+    The stale directory is first renamed to a name of our own: rename is atomic on pmxcfs, so exactly
+    one waiter succeeds. The holder it names is then read again from the renamed directory; if a fresh
+    holder took the lock between our reading and our rename, it is put back.
+    """
+    grave = path.with_name(f".{path.name}.broken.{os.getpid()}.{time.monotonic_ns()}")
+    try:
+        path.rename(grave)
+    except (FileNotFoundError, OSError):
+        return False
+    now = read_lock(grave, seen.here)
+    if now is not None and (now.pid, now.node, now.command) != (seen.pid, seen.node, seen.command):
+        try:
+            grave.rename(path)  # a fresh holder: give it back
+        except OSError:
+            pass
+        return False
+    break_lock(grave)
+    return True
 
 
 HEARTBEAT = STALE_AFTER / 4
@@ -163,6 +227,7 @@ def cluster_lock(
     operator: str,
     name: str = ALLOCATION_LOCK,
     timeout: float = ACQUIRE_TIMEOUT,
+    on_break: Callable[[LockInfo], None] | None = None,
 ) -> Iterator[HeldLock]:
     path = lock_path(cluster_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -172,10 +237,11 @@ def cluster_lock(
             path.mkdir(mode=0o700)
             break
         except FileExistsError:
-            info = read_lock(path)
-            if info is not None and info.stale:
-                print(f"warning: breaking the stale tenctl lock {path} ({info.describe()})", file=sys.stderr)
-                break_lock(path)
+            info = read_lock(path, node)
+            if info is not None and info.stale and break_stale(path, info):
+                print(f"warning: broke the tenctl lock {path} ({info.describe()})", file=sys.stderr)
+                if on_break is not None:
+                    on_break(info)
                 continue
             if time.monotonic() >= deadline:
                 holder_text = info.describe() if info else "held"
@@ -185,7 +251,14 @@ def cluster_lock(
                     f"touched for {STALE_AFTER:.0f} s is stale and broken by the next command",
                 ) from None
             time.sleep(POLL)
-    holder = {"node": node, "pid": os.getpid(), "command": command, "operator": operator, "time": time.time()}
+    holder = {
+        "node": node,
+        "pid": os.getpid(),
+        "boot": boot_id(),
+        "command": command,
+        "operator": operator,
+        "time": time.time(),
+    }
     (path / HOLDER_FILE).write_text(json.dumps(holder), encoding="utf-8")
     held = HeldLock(path)
     try:

@@ -51,8 +51,10 @@ class Tenant:
     suspend_reason: str = ""
     suspend_date: str = ""
     resume_date: str = ""
+    installation: str = ""
+    """The id of the installation that made the tenant (see :mod:`tenctl_core.ownership`)."""
     created_objects: list[str] = field(default_factory=list)
-    """``kind:id`` of every object tenctl created for the tenant (``pool:tenant_a``...)."""
+    """tenctl 0.2 kept here what it created; 0.3 reads ownership from the objects' markers instead."""
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each plugin's own data, under its provider name."""
     journal: list[dict[str, str]] = field(default_factory=list)
@@ -77,6 +79,15 @@ class Tenant:
             tenant = cls(**data)
         except TypeError as exc:
             raise TenctlError(f"tenant record {where} is incomplete: {exc}") from None
+        for spec in fields(cls):
+            value = getattr(tenant, spec.name)
+            expected = {"int": int, "str": str, "list[str]": list, "dict[str, dict[str, Any]]": dict}.get(
+                str(spec.type)
+            )
+            if expected is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+                raise TenctlError(
+                    f"tenant record {where}: {spec.name} = {value!r} has the wrong type ({spec.type} expected)"
+                )
         if tenant.status not in STATUSES:
             raise TenctlError(f"tenant record {where} has unknown status {tenant.status!r}")
         return tenant

@@ -8,6 +8,7 @@ command line wraps these functions; tests and other tools can call them too.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -15,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tenctl_core import access
 from tenctl_core.config import pool_capacity, vlan_capacity
 from tenctl_core.context import Context
+from tenctl_core.engine import diff_tenant, make_plan, reconcile_steps, refuse_conflicts, tenant_providers
 from tenctl_core.errors import (
     AllocationLost,
     CapacityError,
@@ -27,11 +28,11 @@ from tenctl_core.errors import (
     UsageError,
 )
 from tenctl_core.guests import Guest, destroy_step, guests_by_pool, power_step
-from tenctl_core.locking import HeldLock, cluster_lock, tenant_lock_name
+from tenctl_core.locking import HeldLock, LockInfo, cluster_lock, tenant_lock_name
 from tenctl_core.model import ACTIVE, PROVISIONING, REMOVING, SUSPENDED, Tenant, now_text
 from tenctl_core.naming import TenantNames, vnet_id
 from tenctl_core.plan import Interrupted, Plan, Step, apply_plan
-from tenctl_core.providers import AllocationRequest, NetworkProvisioner
+from tenctl_core.providers import AllocationRequest, Provider
 from tenctl_core.validation import check_cidr, check_vlan
 
 PASSWORD_BYTES = 18
@@ -42,11 +43,9 @@ def generate_password() -> str:
     return secrets.token_urlsafe(PASSWORD_BYTES)
 
 
-def providers(ctx: Context) -> list[NetworkProvisioner]:
-    """The enabled network provisioners, then the enabled edge backends, in registration order."""
-    chosen: list[NetworkProvisioner] = [p for p in ctx.plugins.network_provisioners() if p.enabled(ctx)]
-    chosen += [b for b in ctx.plugins.edge_backends() if b.enabled(ctx)]
-    return chosen
+def providers(ctx: Context) -> list[Provider]:
+    """Every enabled provider, in the order they declare."""
+    return tenant_providers(ctx)
 
 
 def vlans_in_use(ctx: Context) -> set[int]:
@@ -69,8 +68,11 @@ def journal_to(ctx: Context, tenant: Tenant) -> Callable[[Step, str], None]:
     """A journal callback that records each step's state in the tenant record, saved at once."""
 
     def note(step: Step, state: str) -> None:
+        if not ctx.store.exists(tenant.name):
+            return  # the record was deleted by the step (the end of a remove)
         entry = {
-            "ref": step.ref or "",
+            "id": step.id or step.action,
+            "op": step.op,
             "layer": step.layer,
             "provider": step.provider,
             "action": step.action,
@@ -79,7 +81,7 @@ def journal_to(ctx: Context, tenant: Tenant) -> Callable[[Step, str], None]:
             "node": ctx.node,
         }
         for existing in tenant.journal:
-            if existing["action"] == step.action:
+            if existing.get("id") == entry["id"]:
                 existing.update(entry)
                 break
         else:
@@ -103,25 +105,47 @@ def check_no_unfinished(tenant: Tenant, command: str) -> None:
 def tenant_locked(ctx: Context, name: str, command: str) -> Iterator[HeldLock]:
     """Hold the cluster-wide lock of one tenant while a command changes it."""
     with cluster_lock(
-        ctx.config.paths.cluster_dir, ctx.node, f"{command} {name}", ctx.operator, name=tenant_lock_name(name)
+        ctx.config.paths.cluster_dir,
+        ctx.node,
+        f"{command} {name}",
+        ctx.operator,
+        name=tenant_lock_name(name),
+        on_break=lambda info: audit_lock_break(ctx, name, info),
     ) as held:
         yield held
 
 
-def run_plan(ctx: Context, tenant: Tenant, plan: Plan) -> None:
+def audit_lock_break(ctx: Context, tenant: str | None, info: LockInfo) -> None:
+    """Write the breaking of a dead or stale lock to the audit trail."""
+    from tenctl_core.audit import append_event
+    from tenctl_core.events import TenantEvent
+
+    event = TenantEvent(
+        "lock break",
+        tenant,
+        "success",
+        ctx.node,
+        ctx.operator,
+        f"broke lock {info.name}: {info.describe()}",
+        {"holder": info.as_dict()},
+    )
+    append_event(ctx.config.paths.audit_log, event)
+
+
+def run_plan(ctx: Context, tenant: Tenant, plan: Plan, forward: bool = False) -> None:
     """Apply a plan with the tenant record as journal; the journal is cleared once the tenant is consistent.
 
     After a failure whose steps were all undone the tenant is as before, so the journal goes too; when
-    something could not be undone it stays, and `tenctl repair` reads it.
+    something could not be undone (or the plan runs forward only) it stays, and `tenctl repair` reads it.
     """
     try:
-        apply_plan(plan, journal_to(ctx, tenant))
+        apply_plan(plan, journal_to(ctx, tenant), forward=forward)
     except StepFailed as exc:
-        if not exc.not_undone:
+        if not exc.not_undone and not forward:
             clear_journal(ctx, tenant)
         raise
     except Interrupted as exc:
-        if not exc.not_undone:
+        if not exc.not_undone and not forward:
             clear_journal(ctx, tenant)
         raise
     clear_journal(ctx, tenant)
@@ -274,6 +298,7 @@ def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.I
         gateway=str(subnet.network_address + 1),
         zone=ctx.config.sdn.zone,
         vnet=vnet_id(vlan),
+        installation=ctx.installation,
         cpu_limit=request.cpu,
         ram_limit=request.ram,
         storage_limit=request.storage,
@@ -300,7 +325,13 @@ def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = fro
         vlan, subnet = allocate(ctx, request, tenants, skip_vlans)
         tenant = new_tenant(ctx, request, vlan, subnet)
     else:
-        with cluster_lock(ctx.config.paths.cluster_dir, ctx.node, "add " + request.name, ctx.operator):
+        with cluster_lock(
+            ctx.config.paths.cluster_dir,
+            ctx.node,
+            "add " + request.name,
+            ctx.operator,
+            on_break=lambda info: audit_lock_break(ctx, None, info),
+        ):
             if store.is_abandoned(request.name):
                 # Records are only created under this lock, so an empty one is not being written now.
                 store.delete(request.name)
@@ -311,17 +342,27 @@ def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = fro
             # The reservation: from here every other allocator, on any node, sees this VLAN and subnet.
             store.create(tenant)
     password = request.password or generate_password()
-    plan = Plan("add", tenant.name)
+    ctx.initial_passwords[tenant.name] = password
     try:
-        plan.add(*access.add_steps(ctx, tenant, password))
-        for provider in providers(ctx):
-            plan.add(*provider.plan_add(ctx, tenant))
+        diff = diff_tenant(ctx, tenant, present=True)
+        refuse_conflicts(diff)
+        plan = make_plan("add", tenant, reconcile_steps(ctx, diff, present=True), diff)
     except BaseException:
         if not ctx.dry_run:
             store.delete(tenant.name)
         raise
-    plan.add(Step("record", f"mark tenant {tenant.name} active", lambda: mark(ctx, tenant, ACTIVE)))
+    plan.add(record_step(f"mark tenant {tenant.name} active", lambda: mark(ctx, tenant, ACTIVE)))
     return AddResult(tenant, plan, password=None if request.password else password)
+
+
+def record_step(
+    action: str,
+    apply: Callable[[], Any],
+    undo: Callable[[], Any] | None = None,
+    undo_action: str | None = None,
+) -> Step:
+    """A step that writes the tenant record."""
+    return Step("record", action, apply, undo, undo_action, id=f"core:record:{action}", op="record")
 
 
 def mark(ctx: Context, tenant: Tenant, status: str) -> None:
@@ -331,12 +372,16 @@ def mark(ctx: Context, tenant: Tenant, status: str) -> None:
 
 
 def apply_add(ctx: Context, result: AddResult) -> None:
-    """Apply an add plan; on failure everything is undone and the reservation released."""
+    """Apply an add plan; on failure everything is undone and the reservation released.
+
+    When something could not be undone the record stays in ``provisioning`` with its journal, and
+    `tenctl repair` removes what exists with this tenant's marker.
+    """
     tenant = result.tenant
     try:
         run_plan(ctx, tenant, result.plan)
     except BaseException:
-        if not tenant.created_objects:
+        if not tenant.journal:
             ctx.store.delete(tenant.name)
         else:
             tenant.status = PROVISIONING
@@ -367,6 +412,8 @@ def add_tenant(ctx: Context, request: AddRequest) -> AddResult:
                 "meanwhile; allocating again"
             )
             ctx.forget("/cluster/sdn")
+            ctx.forget("/pools")
+            ctx.forget("/access")
             continue
         return result
     raise AssertionError("unreachable")
@@ -401,19 +448,46 @@ def tenant_usage(ctx: Context, tenant: Tenant) -> dict[str, int]:
 LIMIT_WORDS = {"cpu_limit": ("CPU", "cores"), "ram_limit": ("RAM", "MB"), "storage_limit": ("storage", "GB")}
 
 
+def plan_change(ctx: Context, command: str, tenant: Tenant, changes: dict[str, Any], action: str) -> Plan:
+    """The steps that bring every layer to the tenant with these record changes, then write the record.
+
+    The record is written last: a command killed before that leaves the old record, and `tenctl repair`
+    brings the layers back to it.
+    """
+    check_no_unfinished(tenant, command)
+    wanted = dataclasses.replace(tenant, **changes) if changes else tenant
+    diff = diff_tenant(ctx, wanted, present=True)
+    refuse_conflicts(diff)
+    plan = make_plan(command, tenant, reconcile_steps(ctx, diff, present=True), diff)
+    if changes:
+        before = {key: getattr(tenant, key) for key in changes}
+
+        def write(values: dict[str, Any]) -> None:
+            for key, value in values.items():
+                setattr(tenant, key, value)
+            tenant.updated_date = now_text()
+            ctx.store.save(tenant)
+
+        plan.add(
+            record_step(
+                action, lambda: write(changes), lambda: write(before), "restore the record's previous values"
+            )
+        )
+    return plan
+
+
 def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
-    check_no_unfinished(tenant, "modify")
-    plan = Plan("modify", tenant.name)
-    px = ctx.proxmox
     changes: dict[str, Any] = {}
     for attr, value in (
         ("cpu_limit", request.cpu),
         ("ram_limit", request.ram),
         ("storage_limit", request.storage),
+        ("email", request.email),
     ):
         if value is not None and getattr(tenant, attr) != value:
             changes[attr] = value
-    if any(k in changes for k in ("cpu_limit", "ram_limit")):
+    notes: list[str] = []
+    if "cpu_limit" in changes or "ram_limit" in changes:
         grows = (
             changes.get("cpu_limit", 0) > tenant.cpu_limit or changes.get("ram_limit", 0) > tenant.ram_limit
         )
@@ -425,30 +499,21 @@ def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
                 changes.get("cpu_limit", tenant.cpu_limit),
                 changes.get("ram_limit", tenant.ram_limit),
             )
-    if changes:
+    limits = {k: v for k, v in changes.items() if k in LIMIT_WORDS}
+    if limits:
         usage = tenant_usage(ctx, tenant)
-        for key, value in changes.items():
-            if key in usage and value < usage[key]:
+        for key, value in limits.items():
+            if value < usage[key]:
                 what, unit = LIMIT_WORDS[key]
                 note = (
                     f"the new {what} limit {value} {unit} is below what the tenant's guests already use "
                     f"({usage[key]} {unit}): {usage[key] - value} {unit} over; nothing is stopped or deleted"
                 )
-                plan.notes.append("warning: " + note)
+                notes.append("warning: " + note)
                 ctx.warn(note)
-    if request.email is not None and request.email != tenant.email:
-        old_email = tenant.email
-        new_email = request.email
-        plan.add(
-            Step(
-                "proxmox",
-                f"set email of {tenant.admin_user} to {new_email}",
-                lambda: px.put(f"/access/users/{access.q(tenant.admin_user)}", email=new_email),
-                lambda: px.put(f"/access/users/{access.q(tenant.admin_user)}", email=old_email or None),
-                f"restore email of {tenant.admin_user}",
-            )
-        )
-        changes["email"] = new_email
+    described = ", ".join(f"{k} {getattr(tenant, k)!r} -> {v!r}" for k, v in changes.items())
+    plan = plan_change(ctx, "modify", tenant, changes, f"update record: {described}")
+    plan.notes.extend(notes)
     if request.password is not None:
         new_password = request.password
         session = ctx.ticket_session()
@@ -457,25 +522,8 @@ def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
                 "proxmox",
                 f"set a new password for {tenant.admin_user}",
                 lambda: session.put("/access/password", userid=tenant.admin_user, password=new_password),
-            )
-        )
-    if changes:
-        described = ", ".join(f"{k} {getattr(tenant, k)!r} -> {v!r}" for k, v in changes.items())
-        before = {k: getattr(tenant, k) for k in changes}
-
-        def write(values: dict[str, Any]) -> None:
-            for key, value in values.items():
-                setattr(tenant, key, value)
-            tenant.updated_date = now_text()
-            ctx.store.save(tenant)
-
-        plan.add(
-            Step(
-                "record",
-                f"update record: {described}",
-                lambda: write(changes),
-                lambda: write(before),
-                "restore the record's previous values",
+                id=f"core:password:user:{tenant.admin_user}",
+                op="password",
             )
         )
     if not plan.steps:
@@ -486,95 +534,37 @@ def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
 # ---------------------------------------------------------------- suspend / resume
 
 
-def tenant_users(ctx: Context, tenant: Tenant) -> list[str]:
-    """The members of the tenant's group (the admin user at least)."""
-    group = ctx.proxmox.get(f"/access/groups/{access.q(tenant.group)}")
-    members = [str(m) for m in (group or {}).get("members", [])]
-    return sorted(set(members) | {tenant.admin_user})
-
-
-def enable_step(ctx: Context, userid: str, enable: bool) -> Step:
-    px = ctx.proxmox
-    path = f"/access/users/{access.q(userid)}"
-    verb, back = ("enable", "disable") if enable else ("disable", "enable")
-    return Step(
-        "proxmox",
-        f"{verb} user {userid}",
-        lambda: px.put(path, enable=1 if enable else 0),
-        lambda: px.put(path, enable=0 if enable else 1),
-        f"{back} user {userid}",
-    )
-
-
 def plan_suspend(ctx: Context, tenant: Tenant, reason: str, stop_vms: bool) -> Plan:
-    check_no_unfinished(tenant, "suspend")
-    plan = Plan("suspend", tenant.name)
     if tenant.status == SUSPENDED and not stop_vms:
+        check_no_unfinished(tenant, "suspend")
+        plan = Plan("suspend", tenant.name)
         plan.notes.append(f"tenant {tenant.name} is already suspended (since {tenant.suspend_date})")
         return plan
+    changes: dict[str, Any] = {}
     if tenant.status != SUSPENDED:
-        plan.add(*(enable_step(ctx, user, False) for user in tenant_users(ctx, tenant)))
+        changes = {"status": SUSPENDED, "suspend_reason": reason, "suspend_date": now_text()}
+    plan = plan_change(ctx, "suspend", tenant, changes, f"mark tenant {tenant.name} suspended ({reason})")
     if stop_vms:
         running = [g for g in guests_by_pool(ctx).get(tenant.pool, []) if g.status == "running"]
-        plan.add(*(power_step(ctx, g, "stop", "start") for g in running))
-    if tenant.status != SUSPENDED:
-        for provider in providers(ctx):
-            plan.add(*provider.plan_suspend(ctx, tenant))
-        previous = (tenant.status, tenant.suspend_reason, tenant.suspend_date)
-
-        def suspend_record() -> None:
-            tenant.suspend_reason, tenant.suspend_date = reason, now_text()
-            mark(ctx, tenant, SUSPENDED)
-
-        def restore_record() -> None:
-            tenant.suspend_reason, tenant.suspend_date = previous[1], previous[2]
-            mark(ctx, tenant, previous[0])
-
-        plan.add(
-            Step(
-                "record",
-                f"mark tenant {tenant.name} suspended ({reason})",
-                suspend_record,
-                restore_record,
-                "restore the record's status",
-            )
-        )
+        position = len(plan.steps) - (1 if changes else 0)
+        plan.steps[position:position] = [power_step(ctx, g, "stop", "start") for g in running]
     return plan
 
 
 def plan_resume(ctx: Context, tenant: Tenant, start_vms: bool) -> Plan:
-    check_no_unfinished(tenant, "resume")
-    plan = Plan("resume", tenant.name)
     if tenant.status == ACTIVE and not start_vms:
+        check_no_unfinished(tenant, "resume")
+        plan = Plan("resume", tenant.name)
         plan.notes.append(f"tenant {tenant.name} is already active")
         return plan
+    changes: dict[str, Any] = {}
     if tenant.status == SUSPENDED:
-        plan.add(*(enable_step(ctx, user, True) for user in tenant_users(ctx, tenant)))
-        for provider in providers(ctx):
-            plan.add(*provider.plan_resume(ctx, tenant))
+        changes = {"status": ACTIVE, "resume_date": now_text()}
+    plan = plan_change(ctx, "resume", tenant, changes, f"mark tenant {tenant.name} active")
     if start_vms:
         stopped = [g for g in guests_by_pool(ctx).get(tenant.pool, []) if g.status == "stopped"]
-        plan.add(*(power_step(ctx, g, "start", "stop") for g in stopped))
-    if tenant.status == SUSPENDED:
-        previous = tenant.resume_date
-
-        def resume_record() -> None:
-            tenant.resume_date = now_text()
-            mark(ctx, tenant, ACTIVE)
-
-        def restore_record() -> None:
-            tenant.resume_date = previous
-            mark(ctx, tenant, SUSPENDED)
-
-        plan.add(
-            Step(
-                "record",
-                f"mark tenant {tenant.name} active",
-                resume_record,
-                restore_record,
-                "mark the tenant suspended again",
-            )
-        )
+        position = len(plan.steps) - (1 if changes else 0)
+        plan.steps[position:position] = [power_step(ctx, g, "start", "stop") for g in stopped]
     return plan
 
 
@@ -586,7 +576,7 @@ def tenant_guests(ctx: Context, tenant: Tenant) -> list[Guest]:
 
 
 def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests: bool) -> Plan:
-    """Steps that remove everything tenctl created for the tenant; guests only when purging."""
+    """Steps that remove everything of the tenant's that carries our marker; guests only when purging."""
     if guests and not purge_guests:
         listing = ", ".join(f"{g.type} {g.vmid} ({g.name}, {g.status})" for g in guests)
         raise TenctlError(
@@ -594,31 +584,27 @@ def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests:
             hint="delete them first or pass --purge-guests to stop and delete them with the tenant",
         )
     plan = Plan("remove", tenant.name)
-    plan.add(
-        Step("record", f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING))
-    )
+    plan.add(record_step(f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING)))
     plan.add(*(destroy_step(ctx, g) for g in guests))
-    plan.add(*teardown_steps(ctx, tenant))
+    teardown = plan_teardown(ctx, tenant)
+    plan.add(*teardown.steps)
+    plan.notes.extend(teardown.notes)
     return plan
 
 
-def teardown_steps(ctx: Context, tenant: Tenant) -> list[Step]:
-    """Delete what the record says tenctl created, providers first (in reverse), then core's, then the record."""
-    steps: list[Step] = []
-    for provider in reversed(providers(ctx)):
-        steps.extend(provider.plan_remove(ctx, tenant))
-    steps.extend(access.remove_steps(ctx, tenant))
-    steps.append(
-        Step("record", f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name))
-    )
-    return steps
+def plan_teardown(ctx: Context, tenant: Tenant, command: str = "remove") -> Plan:
+    """Delete every object carrying this installation's marker for the tenant (providers in reverse), then
+    the record. Objects without the marker are never touched: they are named in the plan's notes."""
+    diff = diff_tenant(ctx, tenant, present=False)
+    plan = make_plan(command, tenant, reconcile_steps(ctx, diff, present=False), diff)
+    plan.add(record_step(f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name)))
+    return plan
 
 
 def apply_remove(ctx: Context, tenant: Tenant, plan: Plan) -> None:
     """Run a remove plan forward under the tenant's lock.
 
-    On failure the record stays in ``removing`` and a re-run finishes the job: every step deletes
-    only what the record says tenctl created, and an object already gone counts as deleted.
+    On failure the record stays in ``removing`` and a re-run (or `tenctl repair`) finishes the job.
     """
     snapshot = tenant.to_toml_dict()
     with tenant_locked(ctx, tenant.name, "remove"):
@@ -627,32 +613,18 @@ def apply_remove(ctx: Context, tenant: Tenant, plan: Plan) -> None:
                 f"tenant {tenant.name} was changed by another command while this one was being prepared",
                 hint="run the command again",
             )
-        run_remove(ctx, tenant, plan)
+        run_forward(ctx, tenant, plan, "remove")
 
 
-def run_remove(ctx: Context, tenant: Tenant, plan: Plan, command: str = "remove") -> None:
+def run_forward(ctx: Context, tenant: Tenant, plan: Plan, command: str) -> None:
     """Run steps forward (each one idempotent), journaling them; stop at the first failure."""
-    journal = journal_to(ctx, tenant)
-    deleted = False
-
-    def note(step: Step, state: str) -> None:
-        nonlocal deleted
-        if step.action.startswith("delete the record of"):
-            deleted = deleted or state == "done"
-            return
-        if not deleted:
-            journal(step, state)
-
-    for step in plan.steps:
-        note(step, "applying")
-        try:
-            step.apply()
-        except Exception as exc:
-            note(step, "failed")
-            raise TenctlError(
-                f"{command} of tenant {tenant.name} stopped at: {step.action}: {exc}",
-                hint=f"nothing is half-done; run `tenctl {command} -n {tenant.name}` again to finish"
-                if command == "remove"
-                else f"run `tenctl {command} {tenant.name}` again to finish",
-            ) from exc
-        note(step, "done")
+    try:
+        run_plan(ctx, tenant, plan, forward=True)
+    except StepFailed as exc:
+        again = (
+            f"tenctl remove -n {tenant.name}" if command == "remove" else f"tenctl {command} {tenant.name}"
+        )
+        raise TenctlError(
+            f"{command} of tenant {tenant.name} stopped at: {exc.step}: {exc.cause}",
+            hint=f"nothing is half-done; run `{again}` again to finish",
+        ) from exc

@@ -1,11 +1,11 @@
 """Plans: the ordered steps of a change, shown by ``--dry-run`` and run by apply.
 
-A step knows how to describe itself, apply itself and undo itself. Applying a
-plan runs the steps in order and reports each one to a journal callback; when a
-step fails the steps already done are undone in reverse order, and the error
-says exactly which could not be undone. A step whose object tenctl did not
-create (it already existed) must raise before changing anything, so it never
-enters the list of steps to undo.
+A step knows how to describe itself, apply itself, verify itself, settle
+itself (read the world back when its outcome is unknown) and undo itself.
+Applying a plan runs the steps in order and reports each one to a journal
+callback; when a step fails it is settled, and the steps that took effect are
+undone in reverse order (or, for forward-only commands, left for a re-run); the
+error says exactly what could not be undone.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Step:
     layer: str
     """Where the change happens: ``proxmox``, ``sdn``, ``switch``, ``edge``, ``record``..."""
     action: str
-    """What the step does, in words: ``create pool tenant_acme``."""
+    """What the step does, in words: ``create pool tenant_acme``. Never read by control flow."""
     apply: Action
     undo: Action | None = None
     undo_action: str | None = None
@@ -38,21 +38,26 @@ class Step:
     provider: str = "core"
     diff: str | None = None
     """The backend's own preview of the change, when it can give one."""
-    ref: str | None = None
-    """The object the step creates (``pool:tenant_a``, ``vnet:vn100``...): the journal keeps it, so that
-    `tenctl repair` can find what a crashed command may have left."""
-    undo_if_failed: bool = False
-    """Undo this step too when it fails: its effect may have happened before the failure (a task that
-    ran but whose end could not be read). Only for steps whose undo checks the state first."""
+    id: str = ""
+    """A stable identity (``<provider>:<op>:<kind>:<id>``): the journal keeps it, output shows it."""
+    op: str = "action"
+    """What kind of change: ``create``, ``update``, ``delete``, ``adopt``, ``power``, ``record``..."""
+    settle: Callable[[], bool | None] | None = None
+    """After a failure: read the world back. True: the change took effect anyway (an answer was lost);
+    False: it did not; None: it cannot be told. A step whose outcome is True or None is undone with the
+    steps before it, and its undo checks ownership before it deletes anything."""
+    verify: Callable[[], None] | None = None
+    """After apply: read the object back and raise if it does not show the change."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
+            "op": self.op,
             "layer": self.layer,
             "provider": self.provider,
             "action": self.action,
             "undo": self.undo_action if self.undo else None,
             "diff": self.diff,
-            "ref": self.ref,
         }
 
 
@@ -90,7 +95,8 @@ class Plan:
 
 
 JournalCallback = Callable[[Step, str], None]
-"""Called with a step and its new state: ``applying``, ``done``, ``failed``, ``undone``, ``undo-failed``."""
+"""Called with a step and its new state: ``applying``, ``done``, ``failed``, ``unknown``, ``undone``,
+``undo-failed``."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -129,30 +135,58 @@ def interrupt_between_steps() -> Iterator[list[int]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def apply_plan(plan: Plan, journal: JournalCallback | None = None) -> list[Step]:
-    """Run the plan's steps in order; on failure undo the completed ones in reverse and raise StepFailed.
+def settled(step: Step) -> bool | None:
+    """Whether a failed step took effect, read back from the world; None when that cannot be told."""
+    if step.settle is None:
+        return False
+    try:
+        return step.settle()
+    except Exception:  # noqa: BLE001 - the peer may still be unreachable: the outcome stays unknown
+        return None
 
-    Ctrl-C is taken between steps: the completed steps are undone and :class:`Interrupted` raised.
+
+def apply_plan(plan: Plan, journal: JournalCallback | None = None, forward: bool = False) -> list[Step]:
+    """Run the plan's steps in order and return them.
+
+    A failed step is settled by reading the world back (:func:`settled`). Then, by default, the steps
+    that took effect are undone in reverse and :class:`StepFailed` is raised. With ``forward`` (remove,
+    repair, sync: every step is idempotent and a re-run finishes the job) nothing is undone.
+
+    Ctrl-C is taken between steps: the completed steps are undone (not with ``forward``) and
+    :class:`Interrupted` raised.
     """
     note = journal or (lambda step, state: None)
     done: list[Step] = []
+
+    def stop() -> Interrupted:
+        return Interrupted([] if forward else undo_steps(done, note)[1])
+
     with interrupt_between_steps() as interrupted:
         for step in plan.steps:
             if interrupted:
-                raise Interrupted(undo_steps(done, note)[1])
+                raise stop()
             note(step, "applying")
             try:
                 step.apply()
+                if step.verify is not None:
+                    step.verify()
             except (Exception, KeyboardInterrupt) as exc:
-                note(step, "failed")
-                undone, not_undone = undo_steps(done + [step] if step.undo_if_failed else done, note)
+                outcome = settled(step)
+                note(step, {True: "done", False: "failed", None: "unknown"}[outcome])
+                if outcome is not False:
+                    done.append(step)
+                if forward:
+                    if isinstance(exc, KeyboardInterrupt):
+                        raise
+                    raise StepFailed(step.action, exc, [], [], forward=True) from exc
+                undone, not_undone = undo_steps(done, note)
                 if isinstance(exc, KeyboardInterrupt):
-                    raise
+                    raise Interrupted(not_undone) from None
                 raise StepFailed(step.action, exc, undone, not_undone) from exc
             done.append(step)
             note(step, "done")
         if interrupted:
-            raise Interrupted(undo_steps(done, note)[1])
+            raise stop()
     return done
 
 

@@ -25,7 +25,14 @@ import pluggy
 
 from tenctl_core import PROJECT_NAME, hookspecs
 from tenctl_core.errors import PluginError
-from tenctl_core.providers import AuditCheck, BackupFormat, EdgeBackend, NetworkProvisioner, VlanAllocator
+from tenctl_core.providers import (
+    AuditCheck,
+    BackupFormat,
+    EdgeBackend,
+    NetworkProvisioner,
+    Provider,
+    VlanAllocator,
+)
 from tenctl_core.registry import CommandRegistry, Registrar, Registry
 
 ENTRY_POINT_GROUP = PROJECT_NAME
@@ -33,6 +40,7 @@ AUTOLOAD_ENV = "TENCTL_DISABLE_PLUGIN_AUTOLOAD"
 DISABLED_ENV = "TENCTL_DISABLED_PLUGINS"
 
 BUILTIN_PLUGINS = (
+    "tenctl_core.access",
     "tenctl_core.allocation",
     "tenctl_core.audit",
     "tenctl_core.health",
@@ -78,10 +86,32 @@ class PluginSet:
     def _registry(self, hook_name: str, kind: str, base: type) -> Registry[Any]:
         if hook_name not in self._registries:
             registry: Registry[Any] = Registry(kind, base)
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                impl.function(register=Registrar(registry, impl.plugin_name))
+            for plugin_name, call in self.each_impl(hook_name):
+                try:
+                    call(register=Registrar(registry, plugin_name))
+                except TypeError as exc:
+                    # A provider class with an abstract method left cannot be made: name it.
+                    raise PluginError(f"plugin {plugin_name!r} could not register its {kind}: {exc}") from None
             self._registries[hook_name] = registry
         return self._registries[hook_name]
+
+    def each_impl(self, hook_name: str) -> list[tuple[str, Any]]:
+        """(plugin name, caller) for every implementation of a hook, in pluggy's call order.
+
+        The caller passes only the arguments the implementation declares, as pluggy does, so a hook may
+        grow an argument without breaking plugins written before it.
+        """
+        out = []
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+
+            def call(_impl: Any = impl, **kwargs: Any) -> Any:
+                return _impl.function(**{k: v for k, v in kwargs.items() if k in _impl.argnames})
+
+            out.append((impl.plugin_name, call))
+        return out
+
+    def tenant_providers(self) -> Registry[Provider]:
+        return self._registry("tenctl_register_tenant_providers", "tenant provider", Provider)
 
     def allocators(self) -> Registry[VlanAllocator]:
         return self._registry("tenctl_register_vlan_allocators", "VLAN allocator", VlanAllocator)
@@ -102,8 +132,8 @@ class PluginSet:
 
     def commands(self, reserved: set[str]) -> CommandRegistry:
         registry = CommandRegistry(reserved)
-        for impl in self.pm.hook.tenctl_register_commands.get_hookimpls():
-            impl.function(register=registry.for_plugin(impl.plugin_name))
+        for plugin_name, call in self.each_impl("tenctl_register_commands"):
+            call(register=registry.for_plugin(plugin_name))
         return registry
 
     def require_loaded(self) -> None:

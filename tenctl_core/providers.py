@@ -1,17 +1,22 @@
 """The base classes of the providers plugins register.
 
 A provider is an object with a ``name`` (unique within its kind) and the
-methods of its base class. Providers that change the world never act directly:
-they return :class:`tenctl_core.plan.Step` objects that core puts in a plan.
+methods of its base class; a method left abstract makes the provider fail at
+registration, naming the method. Providers that change the world state what a
+tenant should have and read what it has: the engine (:mod:`tenctl_core.engine`)
+turns the difference into :class:`tenctl_core.plan.Step` objects.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from tenctl_core.ownership import Marker
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
@@ -58,41 +63,219 @@ class VlanAllocator(ABC):
         """A free VLAN and subnet; raise :class:`tenctl_core.errors.AllocationError` when none is left."""
 
 
-class NetworkProvisioner:
-    """Builds and tears down part of a tenant's network, as plan steps.
+Key = tuple[str, str]
+"""An object's identity within its provider: ``(kind, id)``, e.g. ``("pool", "tenant_acme")``."""
 
-    Every ``plan_*`` method returns the steps for that command (an empty list
-    when there is nothing to do). ``enabled`` says whether the configuration
-    asks for this provider at all.
+
+@dataclass(frozen=True)
+class Resource:
+    """One object a provider wants a tenant to have, with the attributes it should show."""
+
+    kind: str
+    id: str
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    """What the object must show; compared with the observed object's attributes of the same names."""
+    create_only: Mapping[str, Any] = field(default_factory=dict)
+    """Sent when the object is created and never compared (an initial password)."""
+    parent: Key | None = None
+    """For an object without a field for the marker: the owned object it hangs on."""
+    label: str = ""
+    """How to name the object in a plan, when ``<kind> <id>`` says it badly."""
+
+    @property
+    def key(self) -> Key:
+        return (self.kind, self.id)
+
+    def describe(self) -> str:
+        return self.label or f"{self.kind} {self.id}"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One object as the backend shows it now."""
+
+    kind: str
+    id: str
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    marker: Marker | None = None
+    """The ownership marker the object carries, if any."""
+    parent: Key | None = None
+    legacy_owner: str | None = None
+    """The tenant a tenctl 0.2 comment names; ``sync`` takes such objects over."""
+    label: str = ""
+
+    @property
+    def key(self) -> Key:
+        return (self.kind, self.id)
+
+    def describe(self) -> str:
+        return self.label or f"{self.kind} {self.id}"
+
+
+CREATE, UPDATE, DELETE, ADOPT = "create", "update", "delete", "adopt"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between intended and observed state, and what closes it."""
+
+    op: str
+    """``create``, ``update``, ``delete`` or ``adopt`` (mark a tenctl 0.2 object as ours)."""
+    resource: Resource | None
+    """The intended object (create, update, adopt)."""
+    observed: Observed | None
+    """The object as it is (update, delete, adopt)."""
+
+    @property
+    def key(self) -> Key:
+        target = self.resource or self.observed
+        assert target is not None
+        return target.key
+
+    def differences(self) -> dict[str, tuple[Any, Any]]:
+        """attribute -> (observed, intended) for an update."""
+        if self.resource is None or self.observed is None:
+            return {}
+        return {
+            name: (self.observed.attrs.get(name), value)
+            for name, value in self.resource.attrs.items()
+            if not same_value(self.observed.attrs.get(name), value)
+        }
+
+
+def same_value(observed: Any, intended: Any) -> bool:
+    """Backends answer numbers as text and lists as comma-separated text: compare the meaning."""
+    if isinstance(intended, bool):
+        intended = int(intended)
+    if isinstance(intended, (list, tuple, set, frozenset)):
+        seen = observed.split(",") if isinstance(observed, str) else list(observed or [])
+        return sorted(str(v) for v in seen if str(v)) == sorted(str(v) for v in intended)
+    if intended in (None, ""):
+        return observed in (None, "")
+    return str(observed) == str(intended)
+
+
+class Provider(ABC):
+    """Builds one layer of every tenant: states the intent, reads the world, closes the difference.
+
+    The engine asks :meth:`desired` for what a tenant should have (from its record and the
+    configuration), :meth:`observe` for what exists (one batched read per command), and turns the
+    difference into steps. :meth:`create`, :meth:`update` and :meth:`delete` change one object;
+    :meth:`read` reads one object back, which is how a step whose answer was lost is settled. The
+    engine never deletes or changes an object that lacks this installation's marker for the tenant.
+
+    Order between providers is declared with :attr:`runs_after` and :attr:`runs_before`, each naming
+    other providers or whole layers; creation follows that order and removal the reverse.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    layer: ClassVar[str] = "network"
+    layer: ClassVar[str] = "tenant"
+    runs_after: ClassVar[tuple[str, ...]] = ()
+    runs_before: ClassVar[tuple[str, ...]] = ()
+    settings: ClassVar[Settings | None] = None
+    """The configuration table this provider owns, with its schema (see :class:`Settings`)."""
 
     def enabled(self, ctx: Context) -> bool:
+        """Whether the configuration asks for this provider at all."""
         return True
 
-    def plan_init(self, ctx: Context) -> list[Step]:
+    @abstractmethod
+    def desired(self, ctx: Context, tenant: Tenant) -> list[Resource]:
+        """What the tenant should have in this layer, in creation order."""
+
+    @abstractmethod
+    def observe(self, ctx: Context, tenants: Sequence[Tenant]) -> list[Observed]:
+        """The objects of this layer that concern these tenants: a constant number of requests.
+
+        Include every object at a key :meth:`desired` names, and every object carrying a tenctl
+        marker; the engine sorts out which are whose.
+        """
+
+    @abstractmethod
+    def read(self, ctx: Context, key: Key) -> Observed | None:
+        """One object as it is now, or None when it does not exist."""
+
+    @abstractmethod
+    def create(self, ctx: Context, resource: Resource, marker: Marker) -> None:
+        """Create the object with the marker in its free-text field (or on its parent)."""
+
+    @abstractmethod
+    def update(self, ctx: Context, resource: Resource, observed: Observed, marker: Marker) -> None:
+        """Make an existing object of ours show the resource's attributes (and the marker)."""
+
+    @abstractmethod
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        """Delete an object of ours; an object already gone is not an error."""
+
+    def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
+        """Proxmox permissions the tenant's group needs for this layer: ``(acl path, role)`` pairs.
+
+        Core's access provider grants them (and nothing else) to the group, so a tenant's privileges
+        are decided in one place and checked by ``tenctl health``.
+        """
         return []
 
-    def plan_add(self, ctx: Context, tenant: Tenant) -> list[Step]:
+    def steps(self, ctx: Context, tenant: Tenant, changes: Sequence[Change]) -> list[Step]:
+        """The steps that make the changes: by default one per change, in the order given.
+
+        Override to batch changes (one SDN lock and apply for all of them, one router commit).
+        """
+        from tenctl_core.engine import change_step
+
+        return [change_step(ctx, self, tenant, change) for change in changes]
+
+    def recover(self, ctx: Context, tenant: Tenant) -> list[Step]:
+        """Steps that end what a killed command of this provider left in flight (a lock it held)."""
         return []
 
-    def plan_suspend(self, ctx: Context, tenant: Tenant) -> list[Step]:
-        return []
-
-    def plan_resume(self, ctx: Context, tenant: Tenant) -> list[Step]:
-        return []
-
-    def plan_remove(self, ctx: Context, tenant: Tenant) -> list[Step]:
+    def init_steps(self, ctx: Context) -> list[Step]:
+        """Steps that prepare the cluster for this layer (``tenctl init``); idempotent."""
         return []
 
 
-class EdgeBackend(NetworkProvisioner):
+class Unimplemented:
+    """Mixin for a provider registered under its final name before its backend exists.
+
+    It reports itself disabled (so it is in no plan) and refuses every method; combine it with the
+    provider's base class: ``class Placeholder(Unimplemented, EdgeBackend)``.
+    """
+
+    def enabled(self, ctx: Context) -> bool:
+        return False
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{self.name} is not implemented yet")  # type: ignore[attr-defined]
+
+    desired = observe = read = create = update = delete = _refuse
+
+
+class NetworkProvisioner(Provider):
+    """A provider of the tenant's network (an SDN VNet, the VLAN on switches)."""
+
+    layer: ClassVar[str] = "network"
+
+
+class EdgeBackend(Provider):
     """An edge router: the tenant's gateway, source NAT and inter-tenant isolation."""
 
     layer: ClassVar[str] = "edge"
+    runs_after: ClassVar[tuple[str, ...]] = ("network",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A configuration table a plugin owns: ``[<section>]`` checked against a frozen dataclass.
+
+    Every key of the dataclass is typed by its default (bool, int, float, str, tuple of str); an
+    unknown key, a key holding a secret, or a value of the wrong type is refused with the file and key
+    named, exactly as core's own sections are. ``check`` receives the parsed settings and raises
+    :class:`tenctl_core.errors.ConfigError` for a value out of range.
+    """
+
+    section: str
+    schema: type
+    check: Callable[[Any], None] | None = None
 
 
 @dataclass

@@ -1,103 +1,78 @@
-"""``tenctl repair``: bring a tenant whose last command did not finish back to a consistent state.
+"""``tenctl repair`` and ``tenctl sync``: bring tenants in line with their records, reading the world.
 
-A command can stop anywhere: killed, power lost, a network gone, an undo that
-failed. The record tells what was under way (its status and the journal of
-steps, each with the object it creates) and the live state tells what exists.
-Repair then rolls:
+A command can stop anywhere: killed, power lost, an answer lost after Proxmox applied the request, an
+undo that failed. Repair does not trust the journal's word for what happened; it reads every layer and
+reconciles, forward only (every step is idempotent, so repair can itself be interrupted and run again):
 
-* back an ``add`` (status ``provisioning``): every object the journal shows as
-  created or being created is deleted, then the record: the tenant is gone and
-  can be added again;
-* forward a ``remove`` (status ``removing``): the removal is finished;
-* a ``modify``, ``suspend`` or ``resume`` (status active or suspended with a
-  journal) to the record: the record is only written by a command's last step,
-  so it holds the last consistent intent; users are enabled or disabled to
-  match the status and the admin's email is set to the record's.
+* first each provider ends what the killed command left in flight (the SDN lock it took);
+* a tenant being added (``provisioning``) or removed (``removing``) goes away: every object carrying
+  this installation's marker for it is deleted, then the record;
+* an active or suspended tenant gets what its record says: missing objects are made again, changed ones
+  set back (a user enabled or disabled to match the status, an email, a VNet);
+* objects without our marker are never touched: they are named in the plan's notes.
 
-Every repair step is idempotent, so repair can itself be interrupted and run
-again.
+``sync`` is the same reconcile for tenants with no unfinished command, plus taking over the objects of
+a tenctl 0.2 installation (adding the marker) and, with ``--prune``, deleting objects of ours the record
+does not ask for.
 """
 
 from __future__ import annotations
 
-from tenctl_core import access
 from tenctl_core.context import Context
+from tenctl_core.engine import diff_tenant, make_plan, observe, reconcile_steps, tenant_providers
 from tenctl_core.errors import TenctlError
-from tenctl_core.model import ACTIVE, PROVISIONING, REMOVING, Tenant
-from tenctl_core.operations import (
-    enable_step,
-    plan_remove,
-    providers,
-    run_remove,
-    teardown_steps,
-    tenant_guests,
-    tenant_locked,
-    tenant_users,
-)
-from tenctl_core.plan import Plan, Step
-
-MAYBE_CREATED = ("applying", "done", "undo-failed")
+from tenctl_core.model import ACTIVE, SUSPENDED, Tenant
+from tenctl_core.operations import record_step, run_forward, tenant_guests, tenant_locked
+from tenctl_core.plan import Plan
+from tenctl_core.providers import Observed
 
 
-def plan_repair(ctx: Context, tenant: Tenant) -> Plan:
+def plan_repair(
+    ctx: Context,
+    tenant: Tenant,
+    command: str = "repair",
+    adopt: bool = False,
+    prune: bool = False,
+    layer: str | None = None,
+) -> Plan:
     """The idempotent steps that make the tenant consistent again (none when it already is)."""
-    why = tenant.unfinished()
-    if why is None:
-        plan = Plan("repair", tenant.name)
-        plan.notes.append(f"tenant {tenant.name} is consistent: nothing to repair")
-        return plan
-    if tenant.status == REMOVING:
+    present = tenant.status in (ACTIVE, SUSPENDED)
+    if not present:
         guests = tenant_guests(ctx, tenant)
         if guests:
             listing = ", ".join(f"{g.type} {g.vmid}" for g in guests)
             raise TenctlError(
-                f"tenant {tenant.name} is being removed but still has guest(s): {listing}",
+                f"tenant {tenant.name} is being {'added' if tenant.status == 'provisioning' else 'removed'} "
+                f"but has guest(s) in its pool: {listing}",
                 hint=f"finish with `tenctl remove -n {tenant.name} --purge-guests`, or move the guests out "
                 "of its pool and run `tenctl repair` again",
             )
-        plan = plan_remove(ctx, tenant, guests, purge_guests=False)
-        plan.command = "repair"
-        plan.notes.append(f"finishing the removal of tenant {tenant.name} ({why})")
-        return plan
-    if tenant.status == PROVISIONING:
-        return plan_rollback_add(ctx, tenant, why)
-    return plan_converge(ctx, tenant, why)
-
-
-def plan_rollback_add(ctx: Context, tenant: Tenant, why: str) -> Plan:
-    """Undo an add: what the journal shows as created, or maybe created when the command died, is deleted."""
-    for entry in tenant.journal:
-        ref = entry.get("ref")
-        if ref and entry.get("state") in MAYBE_CREATED:
-            # A step that was applying when the command died may or may not have created its object; it was
-            # being created under a name the reservation made ours, so deleting it if present is right.
-            tenant.note_object(ref)
-    plan = Plan("repair", tenant.name)
-    plan.notes.append(f"rolling back the unfinished add of tenant {tenant.name} ({why})")
-    plan.add(*teardown_steps(ctx, tenant))
-    return plan
-
-
-def plan_converge(ctx: Context, tenant: Tenant, why: str) -> Plan:
-    """Make Proxmox match the record of an active or suspended tenant, then clear the journal."""
-    plan = Plan("repair", tenant.name)
-    plan.notes.append(
-        f"bringing tenant {tenant.name} in line with its record, status {tenant.status} ({why})"
-    )
-    enable = tenant.status == ACTIVE
-    plan.add(*(enable_step(ctx, user, enable) for user in tenant_users(ctx, tenant)))
-    for provider in providers(ctx):
-        plan.add(*(provider.plan_resume(ctx, tenant) if enable else provider.plan_suspend(ctx, tenant)))
-    px = ctx.proxmox
-    email = tenant.email or None
-    plan.add(
-        Step(
-            "proxmox",
-            f"set email of {tenant.admin_user} to the record's ({tenant.email or 'none'})",
-            lambda: px.put(f"/access/users/{access.q(tenant.admin_user)}", email=email),
+    recover = [step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)]
+    diff = diff_tenant(ctx, tenant, present=present, adopt=adopt, prune=prune)
+    if layer is not None:
+        diff.providers = [d for d in diff.providers if layer in (d.provider.name, d.provider.layer)]
+    plan = make_plan(command, tenant, recover + reconcile_steps(ctx, diff, present=present), diff)
+    why = tenant.unfinished()
+    if present:
+        if why or plan.steps:
+            plan.notes.insert(
+                0,
+                f"bringing tenant {tenant.name} in line with its record, status {tenant.status}"
+                + (f" ({why})" if why else ""),
+            )
+        if tenant.journal:
+            plan.add(record_step(f"clear the journal of tenant {tenant.name}", lambda: clear(ctx, tenant)))
+    else:
+        what = "add" if tenant.status == "provisioning" else "removal"
+        plan.notes.insert(
+            0,
+            f"{'rolling back the unfinished add' if what == 'add' else 'finishing the removal'} of tenant {tenant.name} ({why})",
         )
-    )
-    plan.add(Step("record", f"clear the journal of tenant {tenant.name}", lambda: clear(ctx, tenant)))
+        plan.add(
+            record_step(f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name))
+        )
+    if not plan.steps:
+        plan.notes.append(f"tenant {tenant.name} is consistent: nothing to {command}")
     return plan
 
 
@@ -110,28 +85,47 @@ def repair_tenant(ctx: Context, name: str) -> Plan:
     """Repair one tenant under its lock; returns the plan that was applied."""
     with tenant_locked(ctx, name, "repair"):
         if ctx.store.is_abandoned(name):
-            return delete_abandoned(ctx, name)
+            return repair_empty_record(ctx, name, apply=True)
         tenant = ctx.store.load(name)
         plan = plan_repair(ctx, tenant)
         if plan.steps:
-            run_remove(ctx, tenant, plan, command="repair")
-            if ctx.store.exists(name):
-                clear(ctx, ctx.store.load(name))
+            run_forward(ctx, tenant, plan, "repair")
         return plan
 
 
-def plan_abandoned(ctx: Context, name: str) -> Plan:
-    """An empty record: its `add` died before writing it, so nothing was created; only the file goes."""
+def owned_objects(ctx: Context, name: str) -> list[str]:
+    """What carries this installation's marker for a tenant name, in every layer (for a lost record)."""
+    stub = Tenant(name, "", "", "", 0, "0.0.0.0/32", "", "", "", 0, 0, 0)
+    found: list[str] = []
+    seen: dict[str, list[Observed]] = observe(ctx, [stub])
+    for provider, objects in seen.items():
+        found += [
+            f"{o.describe()} ({provider})"
+            for o in objects
+            if o.marker is not None and o.marker.installation == ctx.installation and o.marker.tenant == name
+        ]
+    return found
+
+
+def repair_empty_record(ctx: Context, name: str, apply: bool) -> Plan:
+    """An empty record: its add died between creating and writing it, so nothing should exist.
+
+    If objects with our marker for that name exist all the same, the record is not deleted: they are
+    named, and the record must be restored (from a backup or another node) before repair can decide.
+    """
     plan = Plan("repair", name)
+    objects = owned_objects(ctx, name)
+    if objects:
+        raise TenctlError(
+            f"the record of {name} is empty but objects of this tenant exist: {', '.join(objects)}",
+            hint="restore the record from a backup (or another node's copy), then run `tenctl repair` again; "
+            "tenctl will not guess the tenant's limits",
+        )
     plan.notes.append(f"the record of {name} is empty: its add died before reserving anything")
-    plan.add(Step("record", f"delete the empty record of {name}", lambda: ctx.store.delete(name)))
-    return plan
-
-
-def delete_abandoned(ctx: Context, name: str) -> Plan:
-    plan = plan_abandoned(ctx, name)
-    for step in plan.steps:
-        step.apply()
+    plan.add(record_step(f"delete the empty record of {name}", lambda: ctx.store.delete(name)))
+    if apply:
+        for step in plan.steps:
+            step.apply()
     return plan
 
 
@@ -141,3 +135,24 @@ def tenants_to_repair(ctx: Context) -> list[str]:
     if store.directory.is_dir():
         abandoned = [p.stem for p in sorted(store.directory.glob("*.toml")) if p.stat().st_size == 0]
     return abandoned + [t.name for t in ctx.tenants(refresh=True) if t.unfinished()]
+
+
+def sync_tenant(ctx: Context, name: str, prune: bool, layer: str | None, dry_run: bool) -> Plan:
+    """Reconcile one tenant with its record, taking over tenctl 0.2 objects; under its lock unless dry-run."""
+    if dry_run:
+        return plan_sync(ctx, ctx.store.load(name), prune, layer)
+    with tenant_locked(ctx, name, "sync"):
+        tenant = ctx.store.load(name)
+        plan = plan_sync(ctx, tenant, prune, layer)
+        if plan.steps:
+            run_forward(ctx, tenant, plan, "sync")
+        return plan
+
+
+def plan_sync(ctx: Context, tenant: Tenant, prune: bool, layer: str | None) -> Plan:
+    if tenant.unfinished():
+        raise TenctlError(
+            f"tenant {tenant.name} has an unfinished operation ({tenant.unfinished()})",
+            hint=f"run `tenctl repair {tenant.name}` first",
+        )
+    return plan_repair(ctx, tenant, command="sync", adopt=True, prune=prune, layer=layer)

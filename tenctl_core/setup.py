@@ -13,6 +13,7 @@ from typing import Any
 from tenctl_core.context import Context
 from tenctl_core.errors import UsageError
 from tenctl_core.operations import providers
+from tenctl_core.ownership import ensure_installation, read_installation
 from tenctl_core.plan import Plan, Step, apply_plan
 
 ZONE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{1,7}")
@@ -83,8 +84,19 @@ def plan_init(ctx: Context, request: InitRequest) -> Plan:
                     functools.partial(path.mkdir, parents=True, exist_ok=True, mode=0o750),
                 )
             )
+    if read_installation(ctx.config.paths.tenants_dir) is None:
+        tenants_dir = ctx.config.paths.tenants_dir
+        plan.add(
+            Step(
+                "host",
+                f"make this installation's id in {tenants_dir} (it goes in the marker of every object tenctl creates)",
+                functools.partial(ensure_installation, tenants_dir),
+                id="core:create:installation:id",
+                op="create",
+            )
+        )
     for provider in providers(ctx):
-        plan.add(*provider.plan_init(ctx))
+        plan.add(*provider.init_steps(ctx))
     firewall = ctx.proxmox.get("/cluster/firewall/options")
     if firewall and int(firewall.get("enable", 0) or 0):
         plan.notes.append(

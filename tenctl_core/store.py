@@ -25,6 +25,8 @@ DIR_MODE = 0o750
 class TenantStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.damaged: list[str] = []
+        """What :meth:`all` could not read, one message per record (it skips them)."""
 
     def path(self, name: str) -> Path:
         return self.directory / f"{check_tenant_name(name)}{RECORD_SUFFIX}"
@@ -45,11 +47,21 @@ class TenantStore:
                 data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise TenctlError(f"tenant record {path} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise TenctlError(f"tenant record {path} is not UTF-8 text") from None
         except FileNotFoundError:
             raise
         except OSError as exc:
             raise TenctlError(f"cannot read tenant record {path}: {exc.strerror}") from None
-        return Tenant.from_toml_dict(data, str(path))
+        tenant = Tenant.from_toml_dict(data, str(path))
+        if tenant.name != path.stem:
+            # The file name is the tenant's identity: a copied or renamed record must not act on another
+            # tenant's objects under the wrong lock.
+            raise TenctlError(
+                f"tenant record {path} names tenant {tenant.name!r}, not {path.stem!r}: it was copied or renamed",
+                hint=f"move it back to {tenant.name}.toml or delete the copy",
+            )
+        return tenant
 
     def all(self) -> list[Tenant]:
         """Every record, sorted by name (one directory listing, no API call).
@@ -63,12 +75,15 @@ class TenantStore:
             p for p in self.directory.iterdir() if p.suffix == RECORD_SUFFIX and not p.name.startswith(".")
         )
         tenants = []
+        self.damaged = []
         for path in paths:
             try:
                 if path.stat().st_size > 0:
                     tenants.append(self._read(path))
             except FileNotFoundError:
                 continue  # removed by another command between the listing and the read
+            except TenctlError as exc:
+                self.damaged.append(str(exc))  # one bad record never stops commands on the others
         return tenants
 
     def is_abandoned(self, name: str) -> bool:

@@ -61,8 +61,12 @@ class LabPve(LabAccess, LabSdn, FakePve):
         self.state_file = Path(state_file) if state_file else None
         self._seen = 0
         self._counted = 0
-        # request number (counted, see the module doc) -> ('fail', status, message) or ('drop',)
+        # request number (counted, see the module doc) -> ('fail', status, message), ('drop',), ('lose',)
+        # or ('hold', seconds)
         self._planned_faults: dict[int, tuple] = {}
+        # [(method, path, fault)]: the first request matching method and path (exact, or a prefix ending
+        # in '*') gets the fault; each entry is used once
+        self._matched_faults: list[tuple[str, str, tuple]] = []
         self._log_lock = threading.Lock()
         # The size of each simulated node: hosting-sized, so that capacity checks leave room for many
         # tenants (fakepve's own nodes have 4 cores and 8 GiB). Tests and benchmarks may change them.
@@ -93,9 +97,48 @@ class LabPve(LabAccess, LabSdn, FakePve):
             raise ValueError("k counts from 1")
         self._planned_faults[self._counted + k] = ("drop",)
 
+    def lose_nth(self, k: int) -> None:
+        """Apply the k-th request from now (logins not counted), then reset its connection unanswered.
+
+        The client cannot tell whether the change happened: the fault a lost answer, a timeout after the
+        server acted, or a killed proxy leave in the real world.
+        """
+        if k < 1:
+            raise ValueError("k counts from 1")
+        self._planned_faults[self._counted + k] = ("lose",)
+
+    def hold_nth(self, k: int, seconds: float) -> None:
+        """Hold the k-th request from now for `seconds` before it reaches its handler."""
+        if k < 1:
+            raise ValueError("k counts from 1")
+        self._planned_faults[self._counted + k] = ("hold", float(seconds))
+
+    def fault_on(
+        self, method: str, path: str, fault: str = "lose", seconds: float = 0.0, status: int = 500
+    ) -> None:
+        """Give the first request matching method and path (``/api2/json`` left out; a trailing '*' makes it
+        a prefix) the fault ``lose``, ``drop``, ``hold`` (for `seconds`) or ``fail`` (with `status`)."""
+        planned = {
+            "lose": ("lose",),
+            "drop": ("drop",),
+            "hold": ("hold", float(seconds)),
+            "fail": ("fail", status, "fault injected by the lab"),
+        }[fault]
+        self._matched_faults.append((method.upper(), path, planned))
+
+    def _matched_fault(self, request) -> tuple | None:
+        path = request.path.removeprefix("/api2/json")
+        for index, (method, pattern, fault) in enumerate(self._matched_faults):
+            hit = path.startswith(pattern[:-1]) if pattern.endswith("*") else path == pattern
+            if method == request.method and hit:
+                del self._matched_faults[index]
+                return fault
+        return None
+
     def clear_faults(self) -> None:
-        """Forget the faults planned with fail_nth() and drop_nth()."""
+        """Forget the faults planned with fail_nth(), drop_nth(), lose_nth(), hold_nth() and fault_on()."""
         self._planned_faults.clear()
+        self._matched_faults.clear()
 
     # ----------------------------------------------------------- serving
 
@@ -111,7 +154,19 @@ class LabPve(LabAccess, LabSdn, FakePve):
         fault = None
         if not (request.method == "POST" and request.path in LOGIN_PATHS):
             self._counted += 1
-            fault = self._planned_faults.pop(self._counted, None)
+            fault = self._planned_faults.pop(self._counted, None) or self._matched_fault(request)
+        if fault and fault[0] == "hold":
+            await asyncio.sleep(fault[1])
+            fault = None
+        if fault and fault[0] == "lose":
+            try:
+                response = await handler(request)
+                status = response.status
+            except web.HTTPException as exc:
+                status = exc.status
+            self._log_request(request, status, lost=True)
+            request.transport.close()
+            raise ConnectionResetError("tenctl-lab: answer lost on purpose after the request was served")
         if fault and fault[0] == "drop":
             self._log_request(request, None)
             request.transport.close()
@@ -134,7 +189,7 @@ class LabPve(LabAccess, LabSdn, FakePve):
         self._log_request(request, response.status)
         return response
 
-    def _log_request(self, request, status) -> None:
+    def _log_request(self, request, status, lost: bool = False) -> None:
         if self.request_log is None:
             return
         line = {
@@ -145,6 +200,8 @@ class LabPve(LabAccess, LabSdn, FakePve):
         }
         if status is None:
             line["dropped"] = True
+        if lost:
+            line["answer_lost"] = True
         with self._log_lock:
             self.request_log.parent.mkdir(parents=True, exist_ok=True)
             with open(self.request_log, "a", encoding="utf-8") as out:

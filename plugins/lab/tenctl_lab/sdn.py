@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import time
+import uuid
 from pathlib import Path
 
 from fakepve.model import PveError
@@ -63,6 +64,14 @@ def digest_of(obj: dict) -> str:
 
 def _empty() -> dict:
     return {kind: {} for kind in KINDS}
+
+
+def uuid7() -> str:
+    """A UUIDv7 as PVE makes its SDN lock tokens (pve-network: generate_lock_token): the creation time in
+    milliseconds in the top 48 bits, then version, variant and random bits."""
+    millis = int(time.time() * 1000)
+    value = (millis << 80) | (0x7 << 76) | (secrets.randbits(12) << 64) | (0b10 << 62) | secrets.randbits(62)
+    return str(uuid.UUID(int=value))
 
 
 class LabSdn(StatefulRoutes):
@@ -148,7 +157,7 @@ class LabSdn(StatefulRoutes):
             raise die("could not acquire SDN lock: invalid lock token provided!")
         if self.sdn_pending() and not is_true(v.get("allow-pending", 0)):
             raise die("could not acquire SDN lock: configuration has pending changes")
-        self.sdn_lock = {"token": secrets.token_hex(16), "created": time.time(), "user": user}
+        self.sdn_lock = {"token": uuid7(), "created": time.time(), "user": user}
         self.state_changed()
         return self.sdn_lock["token"]
 

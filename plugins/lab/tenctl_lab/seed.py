@@ -1,8 +1,8 @@
 """Complete tenants put straight into a lab, for tests and benchmarks that need many of them.
 
 Building hundreds of tenants through the command line would take minutes; these are the same
-objects `tenctl add` leaves behind: a record, pool, group, admin user, VNet and subnet (in the
-pending and the running SDN configuration), named after their VLAN so that repeated calls with
+objects `tenctl add` leaves behind, with their ownership markers: a record, pool, group, admin user,
+VNet and subnet (in the pending and the running SDN configuration), named after their VLAN so that repeated calls with
 different VLANs never collide.
 """
 
@@ -24,12 +24,14 @@ def seed_tenants(lab: Any, count: int, first_vlan: int = 500, zone: str = "tenan
     """Add `count` active tenants on VLANs first_vlan.. (each with cpu 1, RAM 512 MB, storage 1 GB)."""
     from tenctl_core.model import ACTIVE, Tenant
     from tenctl_core.naming import subnet_id
+    from tenctl_core.ownership import Marker, ensure_installation
     from tenctl_core.store import TenantStore
 
     pve = lab.pve
     for state in (pve.sdn_config, pve.sdn_running):
         state["zones"].setdefault(zone, {"type": "vlan", "bridge": "vmbr0"})
     store = TenantStore(lab.dir / "etc-pve" / "tenants")
+    installation = ensure_installation(store.directory)
     names = []
     for vlan in range(first_vlan, first_vlan + count):
         name = f"seed{vlan}"
@@ -50,15 +52,18 @@ def seed_tenants(lab: Any, count: int, first_vlan: int = 500, zone: str = "tenan
             storage_limit=1,
             status=ACTIVE,
             storages=["local-lvm"],
-            created_objects=[f"pool:tenant_{name}", f"group:group_{name}", f"user:admin_{name}@pve",
-                             f"vnet:vn{vlan}", f"subnet:{sid}"],
+            installation=installation,
         )
+        marker = Marker(installation, name)
         store.save(tenant)
         pve.pools[tenant.pool] = set()
-        pve.pool_info[tenant.pool] = {"comment": f"tenctl tenant {name}", "storage": set()}
-        pve.lab_groups[tenant.group] = {"comment": f"tenctl tenant {name}"}
+        comment = marker.label(f"Tenant {name}")
+        pve.pool_info[tenant.pool] = {"comment": comment, "storage": set()}
+        pve.lab_groups[tenant.group] = {"comment": comment}
         pve.lab_users[tenant.admin_user] = pve._new_user_record(groups={tenant.group})
-        vnet = {"zone": zone, "tag": vlan, "alias": f"Network for {name} ({subnet})", "type": "vnet"}
+        pve.lab_users[tenant.admin_user]["comment"] = marker.label(f"Administrator of tenant {name}")
+        alias = marker.label(f"Network for {name} {subnet}")
+        vnet = {"zone": zone, "tag": vlan, "alias": alias, "type": "vnet"}
         sub = {"gateway": tenant.gateway, "type": "subnet", "vnet": tenant.vnet}
         for state in (pve.sdn_config, pve.sdn_running):
             state["vnets"][tenant.vnet] = dict(vnet)

@@ -1,64 +1,72 @@
 """Proxmox SDN for tenants: the zone (``init``), a VNet ``vn<vlan>`` with a subnet per tenant.
 
-Every change runs under Proxmox's SDN lock: the token from
-``POST /cluster/sdn/lock`` goes with each write and with the single apply
-(``PUT /cluster/sdn`` with ``release-lock=1``, which PVE does not default).
-If anything fails before the apply, the pending changes are rolled back and the
-lock released, so no half-made VNet is left pending.
+The VNet carries the ownership marker in its alias; the subnet is owned through its VNet. Every change
+runs under Proxmox's SDN lock: the token from ``POST /cluster/sdn/lock`` goes with each write and with
+the single apply (``PUT /cluster/sdn`` with ``release-lock=1``, which PVE does not default). The token is
+written to the tenant's record before any change, so ``tenctl repair`` can release a lock a killed
+command held. No command applies an SDN change it did not make: pending changes of anyone else stop it
+before it changes anything.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
-from tenctl_core.access import acl_remove_step, acl_step
 from tenctl_core.context import Context
-from tenctl_core.errors import AllocationLost, ProxmoxError, TenctlError
+from tenctl_core.errors import AllocationLost, ProxmoxError, ProxmoxUnreachable, TenctlError
 from tenctl_core.locking import read_sdn_lock
 from tenctl_core.model import Tenant
-from tenctl_core.naming import subnet_id
+from tenctl_core.ownership import Marker, legacy_owner, parse_marker
 from tenctl_core.plan import Step
-from tenctl_core.providers import NetworkProvisioner
+from tenctl_core.providers import CREATE, DELETE, Change, Key, NetworkProvisioner, Observed, Resource
 from tenctl_core.proxmox import is_missing
 
 PROVIDER = "sdn-vnet"
-SDN_ROLE = ("PVESDNUser",)
+SDN_ROLE = "PVESDNUser"
 VNETS = "/cluster/sdn/vnets"
 ZONES = "/cluster/sdn/zones"
+VNET, SUBNET = "vnet", "subnet"
+RECORD_LOCK = "sdn_lock"
+"""Key of the tenant record's ``[plugins.sdn-vnet]`` table that holds the SDN lock a command took."""
+
+
+def subnet_id(zone: str, cidr: str) -> str:
+    """The id Proxmox gives a subnet: ``<zone>-<network address>-<prefix length>``."""
+    network, _, prefix = cidr.partition("/")
+    return f"{zone}-{network}-{prefix}"
+
+
+def vnet_alias(marker: Marker, tenant: Tenant) -> str:
+    """``Network for <name> <subnet> (tenctl:...)``: the subnet in the alias lets every tenctl see it."""
+    return marker.label(f"Network for {tenant.name} {tenant.subnet}")
+
+
+ALIAS_SUBNET = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}/\d{1,2})")
+
+
+def pending_view(item: dict[str, Any]) -> dict[str, Any]:
+    """An SDN listing item as it will be after the next apply (PVE lists pending values under ``pending``)."""
+    pending = item.get("pending") if isinstance(item.get("pending"), dict) else {}
+    return {**item, **pending}
+
+
+def alias_of(vnet: dict[str, Any]) -> str:
+    return str(pending_view(vnet).get("alias") or "")
 
 
 def sdn_vlans_in_use(ctx: Context) -> list[int]:
-    """Every VNet tag in every zone, running and pending (PVE lists a pending value under ``pending``)."""
+    """Every VNet tag in every zone, running and pending."""
     tags: set[int] = set()
     for vnet in ctx.cached_get(VNETS, pending=1):
         for source in (vnet, vnet.get("pending") or {}):
             if isinstance(source, dict) and source.get("tag") not in (None, "", "deleted"):
                 tags.add(int(source["tag"]))
     return sorted(tags)
-
-
-def zone_exists(ctx: Context, zone: str) -> bool:
-    """The zone is configured (applied or pending creation) and not pending deletion."""
-    return any(
-        z.get("zone") == zone and z.get("state") != "deleted" for z in ctx.cached_get(ZONES, pending=1)
-    )
-
-
-ALIAS_PREFIX = "Network for "
-ALIAS_SUBNET = re.compile(r"\((\d{1,3}(?:\.\d{1,3}){3}/\d{1,2})\)$")
-
-
-def vnet_alias(tenant: Tenant) -> str:
-    """``Network for <name> (<subnet>)``: the subnet in the alias lets every tenctl see it in one listing."""
-    return f"{ALIAS_PREFIX}{tenant.name} ({tenant.subnet})"
-
-
-def alias_of(vnet: dict[str, Any]) -> str:
-    pending = vnet.get("pending") if isinstance(vnet.get("pending"), dict) else {}
-    return str(vnet.get("alias") or pending.get("alias") or "")
 
 
 def sdn_subnets_in_use(ctx: Context) -> list[str]:
@@ -71,32 +79,44 @@ def sdn_subnets_in_use(ctx: Context) -> list[str]:
     return found
 
 
+def zone_exists(ctx: Context, zone: str) -> bool:
+    """The zone is configured (applied or pending creation) and not pending deletion."""
+    return any(
+        z.get("zone") == zone and z.get("state") != "deleted" for z in ctx.cached_get(ZONES, pending=1)
+    )
+
+
+def vnet_observed(item: dict[str, Any]) -> Observed:
+    view = pending_view(item)
+    alias = str(view.get("alias") or "")
+    attrs = {
+        "zone": view.get("zone"),
+        "tag": view.get("tag"),
+        "alias": alias,
+        "state": item.get("state") or "",
+    }
+    return Observed(VNET, str(item["vnet"]), attrs, parse_marker(alias), legacy_owner=legacy_owner(alias))
+
+
+def subnet_observed(vnet: str, item: dict[str, Any]) -> Observed:
+    view = pending_view(item)
+    sid = str(item.get("subnet") or item.get("id"))
+    return Observed(
+        SUBNET,
+        f"{vnet}/{sid}",
+        {"gateway": view.get("gateway"), "state": item.get("state") or ""},
+        parent=(VNET, vnet),
+    )
+
+
 def tenant_of_vnet(vnet: dict[str, Any]) -> str | None:
-    """The tenant a tenctl-made VNet belongs to, from its alias."""
+    """The tenant a tenctl-made VNet belongs to, from its alias (marker or 0.2 form)."""
     alias = alias_of(vnet)
-    if not alias.startswith(ALIAS_PREFIX):
-        return None
-    return alias.removeprefix(ALIAS_PREFIX).split(" ", 1)[0]
+    marker = parse_marker(alias)
+    return marker.tenant if marker else legacy_owner(alias)
 
 
-def refuse_pending_changes(ctx: Context) -> None:
-    """Stop before any change when the SDN configuration holds changes someone else has not applied.
-
-    Taking the SDN lock would refuse anyway, but only after the Proxmox access objects were made and
-    had to be undone; the listings read for allocation show pending state at no extra request. A
-    pending tenctl VNet is another tenctl's change under way: its lock is waited for later.
-    """
-    pending = [
-        f"{kind} {item.get(key)} ({item['state']})"
-        for kind, path, key in (("zone", ZONES, "zone"), ("VNet", VNETS, "vnet"))
-        for item in ctx.cached_get(path, pending=1)
-        if item.get("state") and not (kind == "VNet" and tenant_of_vnet(item))
-    ]
-    if pending:
-        raise TenctlError(
-            "the SDN configuration has pending changes that tenctl did not make: " + ", ".join(pending),
-            hint="review them in the web UI (Datacenter > SDN) and apply or roll them back",
-        )
+# ------------------------------------------------------------------------------------- the lock
 
 
 SDN_LOCK_WAIT = 30.0
@@ -116,32 +136,84 @@ def sdn_lock_held(ctx: Context, detail: str) -> TenctlError:
     )
 
 
-class SdnLock:
-    """Proxmox's cluster-wide SDN lock for one batch of changes."""
+def token_time(token: str) -> float | None:
+    """The creation time (epoch seconds) of a UUIDv7 lock token, as PVE makes them; None otherwise."""
+    try:
+        value = uuid.UUID(token.strip())
+    except ValueError:
+        return None
+    if value.version != 7:
+        return None
+    return (value.int >> 80) / 1000.0
 
-    def __init__(self, ctx: Context) -> None:
+
+def lock_token_on_node(ctx: Context) -> str | None:
+    """The SDN lock token as /etc/pve/sdn/.lock holds it (on a cluster node only), or None."""
+    try:
+        return (Path(ctx.config.paths.cluster_dir) / "sdn" / ".lock").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def our_lost_token(ctx: Context, requested: float) -> str | None:
+    """The token of a lock whose answer was lost: the lock held now was taken at or after our request.
+
+    Only a node sees the token (in /etc/pve/sdn/.lock). PVE's tokens are UUIDv7, which carry their
+    creation time; a lock taken after our request was taken by that request, since the lock was free
+    when we asked (our request would have been refused otherwise) and nobody can take a held lock.
+    """
+    token = lock_token_on_node(ctx)
+    if not token:
+        return None
+    made = token_time(token)
+    return token if made is not None and made >= requested - 1.0 else None
+
+
+class SdnLock:
+    """Proxmox's cluster-wide SDN lock for one batch of changes, journaled in the tenant's record."""
+
+    def __init__(self, ctx: Context, tenant: Tenant | None = None) -> None:
         self.ctx = ctx
+        self.tenant = tenant
         self.token: str | None = None
+
+    def _journal(self, entry: dict[str, Any] | None) -> None:
+        tenant = self.tenant
+        if tenant is None or not self.ctx.store.exists(tenant.name):
+            return
+        section = tenant.plugins.setdefault(PROVIDER, {})
+        if entry is None:
+            section.pop(RECORD_LOCK, None)
+        else:
+            section[RECORD_LOCK] = entry
+        self.ctx.store.save(tenant)
 
     def acquire(self, allow_pending: bool = False) -> str:
         """Take the lock, waiting up to SDN_LOCK_WAIT seconds while another client holds it."""
         deadline = time.monotonic() + SDN_LOCK_WAIT
         delay = 0.1
         while True:
+            requested = time.time()
+            self._journal({"requested": requested})
             try:
-                self.token = str(
-                    self.ctx.proxmox.post(
-                        "/cluster/sdn/lock", **{"allow-pending": 1 if allow_pending else None}
-                    )
+                answer = self.ctx.proxmox.post(
+                    "/cluster/sdn/lock", **{"allow-pending": 1 if allow_pending else None}
                 )
+                self.token = str(answer)
+                self._journal({"requested": requested, "token": self.token})
                 return self.token
+            except ProxmoxUnreachable:
+                # The request may have taken the lock and only its answer was lost.
+                token = our_lost_token(self.ctx, requested)
+                if token is None:
+                    raise
+                self.token = token
+                self._journal({"requested": requested, "token": token})
+                return token
             except ProxmoxError as exc:
+                self._journal(None)
                 if "pending" in exc.detail:
-                    raise TenctlError(
-                        "the SDN configuration has pending changes that tenctl did not make, so it will not "
-                        "apply them",
-                        hint="review them in the web UI (Datacenter > SDN) and apply or roll them back",
-                    ) from None
+                    raise PendingChanges() from None
                 if "lock" not in exc.detail:
                     raise
                 held = read_sdn_lock(self.ctx.config.paths.cluster_dir)
@@ -153,37 +225,320 @@ class SdnLock:
     def apply(self) -> None:
         self.ctx.proxmox.put("/cluster/sdn", **{"lock-token": self.token, "release-lock": 1})
         self.token = None
+        self._journal(None)
 
-    def abandon(self) -> None:
-        """Discard pending changes and release the lock; best effort on a failure path."""
+    def release(self) -> None:
+        """Give the lock back without applying (nothing was changed under it)."""
         if self.token is None:
             return
-        try:
-            self.ctx.proxmox.post("/cluster/sdn/rollback", **{"lock-token": self.token, "release-lock": 1})
-        except TenctlError:
-            try:
-                self.ctx.proxmox.delete("/cluster/sdn/lock", **{"lock-token": self.token})
-            except TenctlError:
-                pass
+        self.ctx.proxmox.delete("/cluster/sdn/lock", **{"lock-token": self.token})
         self.token = None
+        self._journal(None)
 
-    def run(self, changes: Callable[[str], Any], allow_pending: bool = False) -> None:
-        """Lock, make the changes with the token, apply once; roll back and release on failure."""
-        token = self.acquire(allow_pending)
+    def abandon(self) -> None:
+        """Discard the pending changes made under our token and release it; best effort on a failure path.
+
+        Rollback with our token is safe while our lock is held: nobody else can have made changes. When
+        nobody holds the lock at all PVE accepts any token, and a rollback would discard anyone's
+        changes: on a node, where the lock file shows the holder, roll back only while it shows ours.
+        """
+        if self.token is None:
+            return
+        token = self.token
         try:
-            changes(token)
-            self.apply()
-        except BaseException:
-            self.abandon()
-            raise
+            on_node = lock_token_on_node(self.ctx)
+            if on_node is None or on_node == token:
+                self.ctx.proxmox.post("/cluster/sdn/rollback", **{"lock-token": token, "release-lock": 1})
+            self.token = None
+            self._journal(None)
+        except TenctlError:
+            pass  # the token stays journaled: `tenctl repair` releases it
+
+
+class PendingChanges(TenctlError):
+    def __init__(self, items: Sequence[str] = ()) -> None:
+        listing = (": " + ", ".join(items)) if items else ""
+        super().__init__(
+            "the SDN configuration has pending changes that tenctl did not make" + listing,
+            hint="review them in the web UI (Datacenter > SDN) and apply or roll them back; tenctl never "
+            "applies changes it did not make",
+        )
+
+
+def foreign_pending(ctx: Context, tenant: Tenant | None, fresh: bool = False) -> list[str]:
+    """Pending SDN changes (zones, VNets, subnets) that are not this tenant's own.
+
+    Subnets are listed per VNet: this runs only when PVE refused the lock for pending changes.
+    """
+    px = ctx.proxmox
+    marker = ctx.marker(tenant) if tenant is not None else None
+    get = px.get if fresh else ctx.cached_get
+    found: list[str] = []
+    for zone in get(ZONES, pending=1):
+        if zone.get("state"):
+            found.append(f"zone {zone.get('zone')} ({zone['state']})")
+    for vnet in get(VNETS, pending=1):
+        name = str(vnet.get("vnet"))
+        mine = marker is not None and parse_marker(alias_of(vnet)) == marker
+        if vnet.get("state") and not mine:
+            found.append(f"VNet {name} ({vnet['state']})")
+        if mine:
+            continue
+        for sub in px.get(f"{VNETS}/{name}/subnets", pending=1):
+            if sub.get("state"):
+                found.append(f"subnet {sub.get('subnet') or sub.get('id')} of VNet {name} ({sub['state']})")
+    return found
+
+
+def locked_batch(ctx: Context, tenant: Tenant | None, changes: Callable[[str], Any]) -> None:
+    """Lock, make the changes with the token, apply once; discard them and release on failure.
+
+    When PVE refuses the lock for pending changes and every one of them is this tenant's own (left by a
+    killed command), the lock is taken with ``allow-pending`` and the check repeated under the lock, so
+    nobody's changes but ours are ever applied.
+    """
+    lock = SdnLock(ctx, tenant)
+    try:
+        lock.acquire()
+    except PendingChanges:
+        others = foreign_pending(ctx, tenant)
+        if others:
+            raise PendingChanges(others) from None
+        lock.acquire(allow_pending=True)
+        others = foreign_pending(ctx, tenant, fresh=True)
+        if others:
+            lock.release()
+            raise PendingChanges(others) from None
+    try:
+        changes(lock.token or "")
+    except BaseException:
+        lock.abandon()
+        raise
+    # An apply whose answer is lost may have applied and released: then a rollback with our token could
+    # discard someone else's later changes. The step's settle reads the outcome; the token stays journaled
+    # for `tenctl repair` to release if it is still held.
+    lock.apply()
+
+
+# ------------------------------------------------------------------------------- the provider
 
 
 class SdnProvisioner(NetworkProvisioner):
     name = PROVIDER
     description = "Proxmox SDN zone, one VNet and subnet per tenant"
-    layer = "sdn"
+    runs_after = ("proxmox-access",)
 
-    def plan_init(self, ctx: Context) -> list[Step]:
+    def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
+        return [(f"/sdn/zones/{tenant.zone}/{tenant.vnet}", SDN_ROLE)]
+
+    def desired(self, ctx: Context, tenant: Tenant) -> list[Resource]:
+        marker = ctx.marker(tenant)
+        sid = subnet_id(tenant.zone, tenant.subnet)
+        return [
+            Resource(
+                VNET,
+                tenant.vnet,
+                {"zone": tenant.zone, "tag": tenant.vlan, "alias": vnet_alias(marker, tenant), "state": ""},
+            ),
+            Resource(
+                SUBNET,
+                f"{tenant.vnet}/{sid}",
+                {"gateway": tenant.gateway, "state": ""},
+                create_only={"subnet": tenant.subnet},
+                parent=(VNET, tenant.vnet),
+            ),
+        ]
+
+    def observe(self, ctx: Context, tenants: Sequence[Tenant]) -> list[Observed]:
+        vnets = [vnet_observed(v) for v in ctx.cached_get(VNETS, pending=1)]
+        found = list(vnets)
+        if len(tenants) == 1:
+            # One tenant: its subnets too. For many (health), the VNet listing alone keeps the request
+            # count constant; a subnet is then checked by `sync` and `repair`.
+            names = {v.id for v in vnets}
+            for tenant in tenants:
+                if tenant.vnet in names:
+                    found += [
+                        subnet_observed(tenant.vnet, s)
+                        for s in ctx.proxmox.get(f"{VNETS}/{tenant.vnet}/subnets", pending=1)
+                    ]
+        return found
+
+    def read(self, ctx: Context, key: Key) -> Observed | None:
+        kind, ident = key
+        try:
+            if kind == VNET:
+                item = ctx.proxmox.get(f"{VNETS}/{ident}", pending=1)
+                return vnet_observed({"vnet": ident, **(item or {})})
+            vnet, _, sid = ident.partition("/")
+            item = ctx.proxmox.get(f"{VNETS}/{vnet}/subnets/{sid}", pending=1)
+            return subnet_observed(vnet, {"subnet": sid, **(item or {})})
+        except ProxmoxError as exc:
+            if is_missing(exc):
+                return None
+            raise
+
+    def create(self, ctx: Context, resource: Resource, marker: Marker, token: str = "") -> None:
+        px = ctx.proxmox
+        lock = {"lock-token": token or None}
+        attrs = resource.attrs
+        try:
+            if resource.kind == VNET:
+                px.post(
+                    VNETS,
+                    vnet=resource.id,
+                    zone=attrs["zone"],
+                    tag=attrs["tag"],
+                    alias=attrs["alias"],
+                    **lock,
+                )
+            else:
+                vnet = resource.id.partition("/")[0]
+                px.post(
+                    f"{VNETS}/{vnet}/subnets",
+                    subnet=resource.create_only["subnet"],
+                    type="subnet",
+                    gateway=attrs["gateway"],
+                    **lock,
+                )
+        except ProxmoxError as exc:
+            if "already" in exc.detail:
+                raise AllocationLost(
+                    f"{resource.describe()} was taken by another client meanwhile: {exc.detail}"
+                ) from None
+            raise
+
+    def update(
+        self, ctx: Context, resource: Resource, observed: Observed, marker: Marker, token: str = ""
+    ) -> None:
+        lock = {"lock-token": token or None}
+        changed = {
+            k: v
+            for k, v in resource.attrs.items()
+            if k not in ("state", "zone") and str(observed.attrs.get(k)) != str(v)
+        }
+        if not changed:
+            return  # only the pending state differs: the apply at the end of the batch settles it
+        if resource.kind == VNET:
+            ctx.proxmox.put(f"{VNETS}/{resource.id}", **changed, **lock)
+        else:
+            vnet, _, sid = resource.id.partition("/")
+            ctx.proxmox.put(f"{VNETS}/{vnet}/subnets/{sid}", **changed, **lock)
+
+    def delete(self, ctx: Context, observed: Observed, token: str = "") -> None:
+        if observed.attrs.get("state") == "deleted":
+            return  # its deletion is pending: the apply at the end of the batch makes it
+        lock = {"lock-token": token or None}
+        if observed.kind == VNET:
+            path = f"{VNETS}/{observed.id}"
+        else:
+            vnet, _, sid = observed.id.partition("/")
+            path = f"{VNETS}/{vnet}/subnets/{sid}"
+        try:
+            ctx.proxmox.delete(path, **lock)
+        except ProxmoxError as exc:
+            if not is_missing(exc):
+                raise
+
+    # ------------------------------------------------------------- one batch under the SDN lock
+
+    def steps(self, ctx: Context, tenant: Tenant, changes: Sequence[Change]) -> list[Step]:
+        from tenctl_core.engine import read_owned, shows
+
+        if any(c.op == CREATE and c.key[0] == VNET for c in changes) and not zone_exists(ctx, tenant.zone):
+            raise TenctlError(f"SDN zone {tenant.zone} does not exist", hint="run `tenctl init` first")
+        marker = ctx.marker(tenant)
+        batch = list(changes)
+
+        def run(token: str) -> None:
+            for change in batch:
+                if change.op == CREATE:
+                    assert change.resource is not None
+                    self.create(ctx, change.resource, marker, token)
+                elif change.op == DELETE:
+                    assert change.observed is not None
+                    self.delete(ctx, change.observed, token)
+                else:
+                    assert change.resource is not None and change.observed is not None
+                    self.update(ctx, change.resource, change.observed, marker, token)
+
+        def took_effect() -> bool:
+            for change in batch:
+                found = read_owned(ctx, self, change.key, marker)
+                if change.op == DELETE:
+                    if found is not None:
+                        return False
+                elif change.resource is None or not shows(found, change.resource):
+                    return False
+            return True
+
+        def verify() -> None:
+            if not took_effect():
+                raise TenctlError(f"SDN does not show the changes of tenant {tenant.name} after the apply")
+
+        def undo(token: str) -> None:
+            for change in reversed(batch):
+                found = read_owned(ctx, self, change.key, marker)
+                if found is None:
+                    continue
+                if change.op == CREATE:
+                    self.delete(ctx, found, token)
+                elif change.op != DELETE and change.observed is not None and change.resource is not None:
+                    before = Resource(change.resource.kind, change.resource.id, dict(change.observed.attrs))
+                    self.update(ctx, before, found, marker, token)
+
+        words = "; ".join(describe_change(c) for c in batch)
+        undoable = all(c.op != DELETE for c in batch)
+        return [
+            Step(
+                layer=self.layer,
+                action=f"{words}; apply SDN",
+                apply=lambda: locked_batch(ctx, tenant, run),
+                undo=(lambda: locked_batch(ctx, tenant, undo)) if undoable else None,
+                undo_action="undo these SDN changes and apply SDN" if undoable else None,
+                provider=self.name,
+                id=f"{self.name}:batch:{','.join(f'{c.op}:{c.key[0]}:{c.key[1]}' for c in batch)}",
+                op="batch",
+                settle=took_effect,
+                verify=verify,
+            )
+        ]
+
+    def recover(self, ctx: Context, tenant: Tenant) -> list[Step]:
+        entry = tenant.plugins.get(PROVIDER, {}).get(RECORD_LOCK)
+        if not entry:
+            return []
+
+        def release() -> None:
+            token = entry.get("token") or our_lost_token(ctx, float(entry.get("requested", 0)))
+            if token:
+                try:
+                    ctx.proxmox.delete("/cluster/sdn/lock", **{"lock-token": token})
+                except ProxmoxError as exc:
+                    if "lock token" not in exc.detail:
+                        raise  # "invalid lock token": someone else holds it now; ours is gone
+            elif not Path(ctx.config.paths.cluster_dir, "sdn").is_dir():
+                raise TenctlError(
+                    "a killed command of this tenant may hold the Proxmox SDN lock, and only a cluster node "
+                    "can tell whether it does",
+                    hint="run `tenctl repair` on a cluster node, or check and `tenctl lock release --sdn --force`",
+                )
+            tenant.plugins.get(PROVIDER, {}).pop(RECORD_LOCK, None)
+            if ctx.store.exists(tenant.name):
+                ctx.store.save(tenant)
+
+        return [
+            Step(
+                layer=self.layer,
+                action="release the SDN lock a killed command of this tenant took (if it still holds it)",
+                apply=release,
+                provider=self.name,
+                id=f"{self.name}:recover:lock:{tenant.name}",
+                op="recover",
+            )
+        ]
+
+    def init_steps(self, ctx: Context) -> list[Step]:
         sdn = ctx.config.sdn
         if zone_exists(ctx, sdn.zone):
             return []
@@ -203,101 +558,28 @@ class SdnProvisioner(NetworkProvisioner):
             Step(
                 self.layer,
                 f"create SDN {sdn.zone_type} zone {sdn.zone} and apply SDN",
-                lambda: SdnLock(ctx).run(create),
+                lambda: locked_batch(ctx, None, create),
                 provider=self.name,
+                id=f"{self.name}:create:zone:{sdn.zone}",
+                op="create",
             )
         ]
 
-    def plan_add(self, ctx: Context, tenant: Tenant) -> list[Step]:
-        if not zone_exists(ctx, tenant.zone):
-            raise TenctlError(f"SDN zone {tenant.zone} does not exist", hint="run `tenctl init` first")
-        refuse_pending_changes(ctx)
-        px = ctx.proxmox
-        sid = subnet_id(tenant.zone, tenant.subnet)
 
-        def create(token: str) -> None:
-            px.post(
-                VNETS,
-                vnet=tenant.vnet,
-                zone=tenant.zone,
-                tag=tenant.vlan,
-                alias=vnet_alias(tenant),
-                **{"lock-token": token},
-            )
-            px.post(
-                f"{VNETS}/{tenant.vnet}/subnets",
-                subnet=tenant.subnet,
-                type="subnet",
-                gateway=tenant.gateway,
-                **{"lock-token": token},
-            )
-
-        def apply() -> None:
-            try:
-                SdnLock(ctx).run(create)
-            except ProxmoxError as exc:
-                if "already" in exc.detail:
-                    raise AllocationLost(
-                        f"VNet {tenant.vnet} (VLAN {tenant.vlan}) or subnet {tenant.subnet} was taken by another "
-                        f"client meanwhile: {exc.detail}"
-                    ) from None
-                raise
-            tenant.note_object(f"vnet:{tenant.vnet}")
-            tenant.note_object(f"subnet:{sid}")
-
-        def undo() -> None:
-            delete_vnet(ctx, tenant)
-
-        return [
-            Step(
-                self.layer,
-                f"create VNet {tenant.vnet} (tag {tenant.vlan}) with subnet {tenant.subnet} "
-                f"gateway {tenant.gateway} in zone {tenant.zone}, apply SDN",
-                apply,
-                undo,
-                f"delete VNet {tenant.vnet} and its subnet, apply SDN",
-                provider=self.name,
-                ref=f"vnet:{tenant.vnet}",
-            ),
-            acl_step(ctx, tenant, f"/sdn/zones/{tenant.zone}/{tenant.vnet}", SDN_ROLE, provider=self.name),
-        ]
-
-    def plan_remove(self, ctx: Context, tenant: Tenant) -> list[Step]:
-        steps = [
-            acl_remove_step(ctx, tenant, ref, provider=self.name)
-            for ref in list(tenant.created_objects)
-            if ref.startswith("acl:/sdn/")
-        ]
-        if tenant.has_object(f"vnet:{tenant.vnet}"):
-            steps.append(
-                Step(
-                    self.layer,
-                    f"delete VNet {tenant.vnet} and subnet {tenant.subnet}, apply SDN",
-                    lambda: delete_vnet(ctx, tenant),
-                    provider=self.name,
-                )
-            )
-        return steps
-
-
-def delete_vnet(ctx: Context, tenant: Tenant) -> None:
-    """Delete the tenant's subnet and VNet under the SDN lock; what is already gone is skipped."""
-    px = ctx.proxmox
-    sid = subnet_id(tenant.zone, tenant.subnet)
-
-    def delete(token: str) -> None:
-        for path in (f"{VNETS}/{tenant.vnet}/subnets/{sid}", f"{VNETS}/{tenant.vnet}"):
-            try:
-                px.delete(path, **{"lock-token": token})
-            except ProxmoxError as exc:
-                if not is_missing(exc):
-                    raise
-
-    # A crashed tenctl may have left this tenant's VNet pending: that is the one pending change allowed.
-    refuse_pending_changes(ctx)
-    SdnLock(ctx).run(delete, allow_pending=True)
-    tenant.forget_object(f"subnet:{sid}")
-    tenant.forget_object(f"vnet:{tenant.vnet}")
+def describe_change(change: Change) -> str:
+    kind, ident = change.key
+    if kind == SUBNET:
+        ident = ident.partition("/")[2]
+    if change.op == CREATE and change.resource is not None:
+        attrs = change.resource.attrs
+        if kind == VNET:
+            return f"create VNet {ident} (tag {attrs['tag']}) in zone {attrs['zone']}"
+        return f"create subnet {change.resource.create_only.get('subnet')} gateway {attrs['gateway']}"
+    if change.op == DELETE:
+        return f"delete {'VNet' if kind == VNET else 'subnet'} {ident}"
+    return (
+        f"{'take over' if change.op == 'adopt' else 'update'} {'VNet' if kind == VNET else 'subnet'} {ident}"
+    )
 
 
 def node_addresses(ctx: Context) -> Iterable[str]:

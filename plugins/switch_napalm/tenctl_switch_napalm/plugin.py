@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
-from tenctl_core.providers import NetworkProvisioner
+from tenctl_core.providers import NetworkProvisioner, Unimplemented
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
@@ -21,14 +21,11 @@ if TYPE_CHECKING:
 PROVIDER = "switch-vlans"
 
 
-class Placeholder(NetworkProvisioner):
+class Placeholder(Unimplemented, NetworkProvisioner):
     name = PROVIDER
     description = (
         "Tenant VLANs pushed to the site's physical switches with napalm (not implemented yet: disabled)"
     )
-
-    def enabled(self, ctx: Context) -> bool:
-        return False
 
 
 @hookimpl

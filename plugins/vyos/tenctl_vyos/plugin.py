@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
-from tenctl_core.providers import EdgeBackend
+from tenctl_core.providers import EdgeBackend, Unimplemented
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
@@ -21,12 +21,9 @@ if TYPE_CHECKING:
 PROVIDER = "vyos-edge"
 
 
-class Placeholder(EdgeBackend):
+class Placeholder(Unimplemented, EdgeBackend):
     name = PROVIDER
     description = "Edge router on VyOS (gateway, source NAT, inter-tenant firewall) over netmiko (not implemented yet: disabled)"
-
-    def enabled(self, ctx: Context) -> bool:
-        return False
 
 
 @hookimpl

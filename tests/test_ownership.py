@@ -1,0 +1,258 @@
+"""Observe before acting: 0.2's defects where the journal was trusted instead of the world.
+
+Each test makes the fault against the lab, runs the real command line, and then looks at the lab: what
+exists, what carries tenctl's marker, what is pending, which locks are held.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import audit_events, check_named, health_of, lock_entries, ok, tenants_dir
+
+ADD = ("add", "-n", "acme", "-e", "ops@acme.example")
+
+
+def requests_of(lab, *args) -> int:
+    mark = lab.mark()
+    ok(lab.run(*args))
+    return lab.requests_since(mark)
+
+
+def hand_made(lab) -> None:
+    """Objects an administrator made by hand, with names tenctl would never use."""
+    pve = lab.pve
+    pve.pools["handmade"] = set()
+    pve.pool_info["handmade"] = {"comment": "made by hand", "storage": set()}
+    pve.lab_groups["ops"] = {"comment": "made by hand"}
+    pve.lab_users["alice@pve"] = pve._new_user_record(groups={"ops"})
+
+
+def assert_hand_made_intact(lab) -> None:
+    pve = lab.pve
+    assert "handmade" in pve.pools and "ops" in pve.lab_groups and "alice@pve" in pve.lab_users
+
+
+def assert_whole_or_absent(lab, name: str = "acme") -> bool:
+    """The tenant is complete and clean, or nothing of it is left; returns whether it exists."""
+    pve = lab.pve
+    record = tenants_dir(lab) / f"{name}.toml"
+    assert pve.sdn_lock is None, pve.sdn_lock
+    assert not pve.sdn_pending(), (pve.sdn_config, pve.sdn_running)
+    assert [e for e in lock_entries(lab) if not e.startswith(".")] == []
+    if record.exists():
+        health = health_of(lab)
+        assert health["summary"]["failed"] == 0, health
+        assert f"tenant_{name}" in pve.pools and f"group_{name}" in pve.lab_groups
+        assert f"admin_{name}@pve" in pve.lab_users
+        return True
+    assert f"tenant_{name}" not in pve.pools
+    assert f"group_{name}" not in pve.lab_groups
+    assert f"admin_{name}@pve" not in pve.lab_users
+    assert not [v for v in pve.sdn_config["vnets"].values() if name in str(v.get("alias"))]
+    assert not [e for e in pve.lab_acl if e["ugid"] == f"group_{name}"]
+    return False
+
+
+def test_the_answer_to_any_request_of_add_lost_then_repair_leaves_the_tenant_whole_or_absent(cluster):
+    lab = cluster
+    hand_made(lab)
+    count = requests_of(lab, *ADD)
+    ok(lab.run("remove", "-n", "acme", "-f"))
+    for k in range(1, count + 1):
+        lab.pve.lose_nth(k)
+        result = lab.run(*ADD)
+        assert result.exit_code in (0, 1), result.stderr
+        assert "Traceback" not in result.stderr
+        lab.pve.clear_faults()
+        ok(lab.run("repair", "--all"))
+        exists = assert_whole_or_absent(lab)
+        assert_hand_made_intact(lab)
+        if exists:
+            ok(lab.run("remove", "-n", "acme", "-f"))
+        ok(lab.run(*ADD))  # the same command succeeds again
+        ok(lab.run("remove", "-n", "acme", "-f"))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("modify", "-n", "acme", "-c", "4", "-e", "new@acme.example", "-f"),
+        ("suspend", "-n", "acme", "--reason", "unpaid"),
+        ("resume", "-n", "acme"),
+        ("remove", "-n", "acme", "-f"),
+    ],
+    ids=lambda c: c[0],
+)
+def test_the_answer_to_any_request_of_a_change_lost_then_repair_converges(cluster, command):
+    lab = cluster
+    hand_made(lab)
+    ok(lab.run(*ADD))
+    if command[0] == "resume":
+        ok(lab.run("suspend", "-n", "acme"))
+    count = requests_of(lab, *command)
+    for k in range(1, count + 1):
+        # Back to the state before the command.
+        if not (tenants_dir(lab) / "acme.toml").exists():
+            ok(lab.run(*ADD))
+        record = json.loads(ok(lab.run("show", "-n", "acme", "--json")).stdout)
+        if command[0] == "resume" and record.get("status") != "SUSPENDED":
+            ok(lab.run("suspend", "-n", "acme"))
+        if command[0] == "suspend" and record.get("status") == "SUSPENDED":
+            ok(lab.run("resume", "-n", "acme"))
+        lab.pve.lose_nth(k)
+        result = lab.run(*command)
+        assert result.exit_code in (0, 1), result.stderr
+        assert "Traceback" not in result.stderr
+        lab.pve.clear_faults()
+        ok(lab.run("repair", "--all"))
+        assert_whole_or_absent(lab)
+        assert_hand_made_intact(lab)
+
+
+def test_repair_never_deletes_a_user_that_existed_before_add(cluster):
+    lab = cluster
+    lab.pve.lab_users["alice@pve"] = lab.pve._new_user_record(groups=set())
+    result = lab.run("add", "-n", "m1", "-u", "alice@pve")
+    assert result.exit_code == 1 and "alice@pve" in result.stderr and "not tenctl's" in result.stderr
+    assert "tenant_m1" not in lab.pve.pools
+    # A record left in provisioning whose journal claims the user was being created: repair reads the
+    # world, sees no marker on alice, and leaves her alone.
+    lab.pve.lose_nth(1)
+    lab.run("add", "-n", "m1")
+    lab.pve.clear_faults()
+    record = tenants_dir(lab) / "m1.toml"
+    if record.exists():
+        text = record.read_text().replace("admin_m1@pve", "alice@pve")
+        record.write_text(text)
+    ok(lab.run("repair", "--all"))
+    assert "alice@pve" in lab.pve.lab_users
+    assert "tenant_m1" not in lab.pve.pools
+
+
+def test_a_copied_record_is_refused_and_removes_nothing(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "m1"))
+    shutil.copy(tenants_dir(lab) / "m1.toml", tenants_dir(lab) / "m1_bak.toml")
+    result = lab.run("remove", "-n", "m1_bak", "-f")
+    assert result.exit_code == 1 and "copied or renamed" in result.stderr
+    assert "tenant_m1" in lab.pve.pools and "group_m1" in lab.pve.lab_groups
+    assert "vn100" in lab.pve.sdn_running["vnets"]
+    listing = lab.run("list")
+    assert listing.exit_code == 0 and "m1_bak" in listing.stderr
+    health = health_of(lab)
+    assert any("copied or renamed" in c["message"] + " ".join(c["details"]) for c in health["checks"])
+
+
+def test_a_damaged_record_does_not_stop_commands_on_other_tenants(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "good"))
+    (tenants_dir(lab) / "bad.toml").write_bytes(b"\xff\xfe not utf-8")
+    listing = lab.run("list", "--json")
+    assert listing.exit_code == 0 and "bad.toml" in listing.stderr and "Traceback" not in listing.stderr
+    assert [row["tenant_name"] for row in json.loads(listing.stdout)] == ["good"]
+    ok(lab.run("suspend", "-n", "good"))
+    shown = lab.run("show", "-n", "bad")
+    assert shown.exit_code == 1 and "UTF-8" in shown.stderr and "Traceback" not in shown.stderr
+
+
+def test_a_pool_deleted_behind_tenctls_back_is_named_by_health_and_restored_by_repair(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "acme"))
+    lab.pve.pools.pop("tenant_acme")
+    lab.pve.pool_info.pop("tenant_acme")
+    health = health_of(lab)
+    drift = check_named(health, "drift")
+    assert drift and drift[0]["status"] == "fail" and any("tenant_acme" in d for d in drift[0]["details"])
+    ok(lab.run("repair", "acme"))
+    assert "tenant_acme" in lab.pve.pools
+    assert health_of(lab)["summary"]["failed"] == 0
+
+
+def test_a_disabled_user_and_a_revoked_acl_are_restored_by_sync(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "acme"))
+    lab.pve.lab_users["admin_acme@pve"]["enable"] = 0
+    lab.pve.lab_acl[:] = [e for e in lab.pve.lab_acl if e["roleid"] != "PVEVMAdmin"]
+    lab.pve.rebuild_grants()
+    assert check_named(health_of(lab), "drift")[0]["status"] == "fail"
+    ok(lab.run("sync", "--all"))
+    assert lab.pve.lab_users["admin_acme@pve"]["enable"] in (1, "1")
+    assert any(e["roleid"] == "PVEVMAdmin" and e["ugid"] == "group_acme" for e in lab.pve.lab_acl)
+    second = json.loads(ok(lab.run("sync", "--all", "--json")).stdout)
+    assert all(plan["steps"] == [] for plan in second)
+
+
+def test_an_emptied_record_of_a_live_tenant_is_not_deleted_by_repair(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "acme"))
+    (tenants_dir(lab) / "acme.toml").write_bytes(b"")
+    result = lab.run("repair", "--all")
+    assert result.exit_code == 1 and "tenant_acme" in result.stderr
+    assert (tenants_dir(lab) / "acme.toml").exists()
+    assert "tenant_acme" in lab.pve.pools and "vn100" in lab.pve.sdn_running["vnets"]
+
+
+@pytest.mark.parametrize("kind", ["vnet", "subnet", "zone"])
+def test_pending_sdn_changes_of_someone_else_stay_pending(cluster, kind):
+    lab = cluster
+    ok(lab.run("add", "-n", "acme"))
+    pve = lab.pve
+    if kind == "vnet":
+        pve.sdn_config["vnets"]["other"] = {"zone": "tenants", "tag": 3000, "type": "vnet"}
+    elif kind == "subnet":
+        pve.sdn_config["vnets"]["other"] = {"zone": "tenants", "tag": 3000, "type": "vnet"}
+        pve.sdn_running["vnets"]["other"] = {"zone": "tenants", "tag": 3000, "type": "vnet"}
+        pve.sdn_config["subnets"]["tenants-192.168.77.0-24"] = {"vnet": "other", "type": "subnet"}
+    else:
+        pve.sdn_config["zones"]["otherz"] = {"type": "simple"}
+    before = json.dumps(pve.sdn_config, sort_keys=True)
+    for command in (("add", "-n", "beta"), ("remove", "-n", "acme", "-f"), ("suspend", "-n", "acme"), ("repair", "--all")):
+        result = lab.run(*command)
+        assert "Traceback" not in result.stderr
+        assert pve.sdn_pending()
+        assert json.dumps(pve.sdn_config, sort_keys=True) == before or command[0] == "suspend"
+        assert pve.sdn_lock is None
+    assert "tenant_beta" not in pve.pools
+
+
+def test_a_lock_of_a_dead_process_is_broken_at_once_and_audited(cluster):
+    lab = cluster
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = lab.dir / "etc-pve" / "priv" / "lock" / "tenctl-tenant-acme"
+    lock.mkdir(parents=True)
+    (lock / "holder.json").write_text(
+        json.dumps({"node": "pve1", "pid": dead.pid, "command": "add acme", "operator": "root"})
+    )
+    status = json.loads(ok(lab.run("lock", "status", "--json")).stdout)
+    assert status["locks"][0]["dead"] is True
+    result = ok(lab.run("add", "-n", "acme"))
+    assert "dead" in result.stderr
+    assert any(e["command"] == "lock break" for e in audit_events(lab))
+
+
+def test_a_lost_answer_to_the_sdn_lock_leaves_no_lock_held(cluster):
+    lab = cluster
+    lab.pve.fault_on("POST", "/cluster/sdn/lock", "lose")
+    result = lab.run("add", "-n", "acme")
+    assert "Traceback" not in result.stderr
+    ok(lab.run("repair", "--all"))
+    assert lab.pve.sdn_lock is None
+    assert_whole_or_absent(lab)
+
+
+def test_the_lost_answer_of_the_sdn_apply_is_settled_by_reading_back(cluster):
+    lab = cluster
+    lab.pve.fault_on("PUT", "/cluster/sdn", "lose")
+    result = lab.run("add", "-n", "acme")
+    assert "Traceback" not in result.stderr
+    ok(lab.run("repair", "--all"))
+    assert lab.pve.sdn_lock is None and not lab.pve.sdn_pending()
+    assert_whole_or_absent(lab)
+    assert os.path.exists(tenants_dir(lab)) and ok(lab.run("list"))
