@@ -202,7 +202,8 @@ def diff_tenant(
     seen = observed if observed is not None else observe(ctx, [tenant])
     result = TenantDiff(tenant)
     for provider in tenant_providers(ctx):
-        expected = provider.desired(ctx, tenant)
+        skipped = provider.unobserved(ctx.tenants()) if observed is not None else set()
+        expected = [r for r in provider.desired(ctx, tenant) if r.kind not in skipped]
         keys = {r.key for r in expected}
         everything = seen.get(provider.name, [])
         index = {o.key: o for o in everything}

@@ -105,13 +105,20 @@ def power_step(ctx: Context, guest: Guest, action: str, undo_action: str) -> Ste
         if current.get("status") != POWER_STATE[undo_action]:
             run(undo_action)
 
+    def took_effect() -> bool | None:
+        current = ctx.proxmox.get(f"{guest.path}/status/current")
+        # A task still running may yet end in the new state: that cannot be told now.
+        return True if current.get("status") == POWER_STATE[action] else None
+
     return Step(
         "guests",
         f"{action} {guest.type} {guest.vmid} ({guest.name}) on {guest.node}",
         lambda: run(action),
         undo,
         f"{undo_action} {guest.type} {guest.vmid}",
-        undo_if_failed=True,
+        id=f"core:{action}:guest:{guest.vmid}",
+        op="power",
+        settle=took_effect,
     )
 
 
@@ -123,4 +130,10 @@ def destroy_step(ctx: Context, guest: Guest) -> Step:
             ctx, guest.node, ctx.proxmox.delete(guest.path, purge=1, **{"destroy-unreferenced-disks": 1})
         )
 
-    return Step("guests", f"stop and delete {guest.type} {guest.vmid} ({guest.name}) on {guest.node}", run)
+    return Step(
+        "guests",
+        f"stop and delete {guest.type} {guest.vmid} ({guest.name}) on {guest.node}",
+        run,
+        id=f"core:delete:guest:{guest.vmid}",
+        op="delete",
+    )

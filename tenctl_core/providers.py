@@ -192,6 +192,11 @@ class Provider(ABC):
         marker; the engine sorts out which are whose.
         """
 
+    def unobserved(self, tenants: Sequence[Tenant]) -> set[str]:
+        """Kinds :meth:`observe` does not read for this many tenants (to keep its request count constant);
+        the engine then compares nothing of those kinds."""
+        return set()
+
     @abstractmethod
     def read(self, ctx: Context, key: Key) -> Observed | None:
         """One object as it is now, or None when it does not exist."""

@@ -314,10 +314,16 @@ def locked_batch(ctx: Context, tenant: Tenant | None, changes: Callable[[str], A
     except BaseException:
         lock.abandon()
         raise
-    # An apply whose answer is lost may have applied and released: then a rollback with our token could
-    # discard someone else's later changes. The step's settle reads the outcome; the token stays journaled
-    # for `tenctl repair` to release if it is still held.
-    lock.apply()
+    try:
+        lock.apply()
+    except ProxmoxUnreachable:
+        # An apply whose answer is lost may have applied and released: then a rollback with our token
+        # could discard someone else's later changes. The step's settle reads the outcome; the token stays
+        # journaled for `tenctl repair` to release if it is still held.
+        raise
+    except BaseException:
+        lock.abandon()  # PVE answered and refused the apply: the lock is still ours
+        raise
 
 
 # ------------------------------------------------------------------------------- the provider
@@ -363,6 +369,9 @@ class SdnProvisioner(NetworkProvisioner):
                         for s in ctx.proxmox.get(f"{VNETS}/{tenant.vnet}/subnets", pending=1)
                     ]
         return found
+
+    def unobserved(self, tenants: Sequence[Tenant]) -> set[str]:
+        return set() if len(tenants) == 1 else {SUBNET}
 
     def read(self, ctx: Context, key: Key) -> Observed | None:
         kind, ident = key
