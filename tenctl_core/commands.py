@@ -627,6 +627,14 @@ def config_check(tctx: typer.Context) -> None:
         plugins.require_loaded()
         plugins.allocators().get(config.allocation.allocator)
         warnings = []
+        claimed = set()
+        for provider in [*plugins.tenant_providers(), *plugins.network_provisioners(), *plugins.edge_backends()]:
+            if provider.settings is not None:
+                config.settings(provider.settings)  # a bad key or value is named here
+                claimed.add(provider.settings.section)
+        warnings += [
+            f"[plugins.{section}] is read by no installed provider" for section in sorted(set(config.plugins) - claimed)
+        ]
         if vlan_capacity(config) > pool_capacity(config):
             warnings.append(
                 f"allocation.vlan_ranges hold {vlan_capacity(config)} VLANs but allocation.subnet_pool "

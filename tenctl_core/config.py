@@ -16,10 +16,13 @@ import stat
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenctl_core.errors import ConfigError
 from tenctl_core.validation import check_cidr
+
+if TYPE_CHECKING:
+    from tenctl_core.providers import Settings
 
 SYSTEM_CONFIG = Path("/etc/tenctl/tenctl.toml")
 CONFIG_ENV = "TENCTL_CONFIG"
@@ -127,6 +130,15 @@ class Config:
     def plugin(self, name: str) -> dict[str, Any]:
         """A plugin's own table, ``[plugins.<name>]``; empty when absent."""
         return dict(self.plugins.get(name, {}))
+
+    def settings(self, spec: Settings) -> Any:
+        """A plugin's table ``[plugins.<section>]`` parsed by its declared schema, with core's rules:
+        an unknown key, a secret, or a value of the wrong type is a configuration error naming the key."""
+        where = ", ".join(self.source) or "configuration"
+        value = _section(where, f"plugins.{spec.section}", spec.schema, self.plugins.get(spec.section, {}))
+        if spec.check is not None:
+            spec.check(value)
+        return value
 
     def as_dict(self) -> dict[str, Any]:
         data = {

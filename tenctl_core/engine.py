@@ -254,12 +254,21 @@ def read_owned(ctx: Context, provider: Provider, key: Key, marker: Marker) -> Ob
     found = provider.read(ctx, key)
     if found is None:
         return None
-    index = {found.key: found}
     if found.marker is None and found.parent is not None:
+        # A parent found ours once in this command stays ours (its marker is never taken off; deleting
+        # it takes its children with it), so a batch of ACL entries reads their group once.
+        confirmed: set[tuple[Key, str]] = ctx.cache.setdefault("owned_parents", set())
+        if (found.parent, str(marker)) in confirmed:
+            return found
         parent = provider.read(ctx, found.parent)
-        if parent is not None:
-            index[parent.key] = parent
-    return found if is_owned(found, marker, index) else None
+        if parent is None or not is_owned(parent, marker, {parent.key: parent}):
+            return None
+        confirmed.add((parent.key, str(marker)))
+        return found
+    if not is_owned(found, marker, {found.key: found}):
+        return None
+    ctx.cache.setdefault("owned_parents", set()).add((found.key, str(marker)))
+    return found
 
 
 def shows(found: Observed | None, resource: Resource) -> bool:
@@ -269,71 +278,81 @@ def shows(found: Observed | None, resource: Resource) -> bool:
 def change_step(ctx: Context, provider: Provider, tenant: Tenant, change: Change) -> Step:
     """The step that makes one change, with its verify, settle and undo, each reading the world."""
     marker = ctx.marker(tenant)
-    key = change.key
-    target = change.resource or change.observed
-    assert target is not None
-    what = target.describe()
-    sid = step_id(provider, change.op, key)
-    base = {"layer": provider.layer, "provider": provider.name, "id": sid, "op": change.op}
-
     if change.op == CREATE:
-        resource = change.resource
-        assert resource is not None
-
-        def created() -> bool:
-            return read_owned(ctx, provider, key, marker) is not None
-
-        def verify_created() -> None:
-            if not shows(read_owned(ctx, provider, key, marker), resource):
-                raise ConflictError(f"{what} does not show what was just written to it")
-
-        def undo_create() -> None:
-            found = read_owned(ctx, provider, key, marker)
-            if found is not None:
-                provider.delete(ctx, found)
-
-        return Step(
-            action=f"create {what}" + describe_attrs(resource),
-            apply=lambda: provider.create(ctx, resource, marker),
-            undo=undo_create,
-            undo_action=f"delete {what}",
-            settle=created,
-            verify=verify_created,
-            **base,
-        )
-
+        assert change.resource is not None
+        return create_step(ctx, provider, marker, change.resource, change.op)
     if change.op in (UPDATE, ADOPT):
-        resource, observed = change.resource, change.observed
-        assert resource is not None and observed is not None
-        before = Resource(resource.kind, resource.id, {k: observed.attrs.get(k) for k in resource.attrs})
-        differences = change.differences()
-        words = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in differences.items())
-        verb = "take over" if change.op == ADOPT else "update"
+        assert change.resource is not None and change.observed is not None
+        return update_step(ctx, provider, marker, change)
+    assert change.observed is not None
+    return delete_step(ctx, provider, change.observed, change.op)
 
-        def updated() -> bool:
-            return shows(provider.read(ctx, key), resource)
 
-        def verify_updated() -> None:
-            if not updated():
-                raise ConflictError(f"{what} does not show the change just written to it")
+def create_step(ctx: Context, provider: Provider, marker: Marker, resource: Resource, op: str) -> Step:
+    key, what = resource.key, resource.describe()
 
-        def undo_update() -> None:
-            found = read_owned(ctx, provider, key, marker)
-            if found is not None and change.op == UPDATE:
-                provider.update(ctx, before, found, marker)
+    def created() -> bool:
+        return read_owned(ctx, provider, key, marker) is not None
 
-        return Step(
-            action=f"{verb} {what}" + (f": {words}" if words else ""),
-            apply=lambda: provider.update(ctx, resource, observed, marker),
-            undo=undo_update,
-            undo_action=f"restore {what}" if change.op == UPDATE else f"leave {what} taken over",
-            settle=updated,
-            verify=verify_updated,
-            **base,
-        )
+    def verify_created() -> None:
+        if not shows(read_owned(ctx, provider, key, marker), resource):
+            raise ConflictError(f"{what} does not show what was just written to it")
 
-    observed = change.observed
-    assert observed is not None
+    def undo_create() -> None:
+        found = read_owned(ctx, provider, key, marker)
+        if found is not None:
+            provider.delete(ctx, found)
+
+    return Step(
+        layer=provider.layer,
+        action=f"create {what}" + describe_attrs(resource),
+        apply=lambda: provider.create(ctx, resource, marker),
+        undo=undo_create,
+        undo_action=f"delete {what}",
+        provider=provider.name,
+        id=step_id(provider, op, key),
+        op=op,
+        settle=created,
+        verify=verify_created,
+    )
+
+
+def update_step(ctx: Context, provider: Provider, marker: Marker, change: Change) -> Step:
+    resource, observed = change.resource, change.observed
+    assert resource is not None and observed is not None
+    key, what = resource.key, resource.describe()
+    before = Resource(resource.kind, resource.id, {k: observed.attrs.get(k) for k in resource.attrs})
+    words = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in change.differences().items())
+    adopt = change.op == ADOPT
+
+    def updated() -> bool:
+        return shows(provider.read(ctx, key), resource)
+
+    def verify_updated() -> None:
+        if not updated():
+            raise ConflictError(f"{what} does not show the change just written to it")
+
+    def undo_update() -> None:
+        found = read_owned(ctx, provider, key, marker)
+        if found is not None and not adopt:
+            provider.update(ctx, before, found, marker)
+
+    return Step(
+        layer=provider.layer,
+        action=f"{'take over' if adopt else 'update'} {what}" + (f": {words}" if words else ""),
+        apply=lambda: provider.update(ctx, resource, observed, marker),
+        undo=undo_update,
+        undo_action=f"leave {what} taken over" if adopt else f"restore {what}",
+        provider=provider.name,
+        id=step_id(provider, change.op, key),
+        op=change.op,
+        settle=updated,
+        verify=verify_updated,
+    )
+
+
+def delete_step(ctx: Context, provider: Provider, observed: Observed, op: str) -> Step:
+    key, what = observed.key, observed.describe()
 
     def gone() -> bool:
         return provider.read(ctx, key) is None
@@ -343,11 +362,14 @@ def change_step(ctx: Context, provider: Provider, tenant: Tenant, change: Change
             raise ConflictError(f"{what} is still there after it was deleted")
 
     return Step(
+        layer=provider.layer,
         action=f"delete {what}",
         apply=lambda: provider.delete(ctx, observed),
+        provider=provider.name,
+        id=step_id(provider, op, key),
+        op=op,
         settle=gone,
         verify=verify_gone,
-        **base,
     )
 
 

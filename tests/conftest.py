@@ -180,3 +180,8 @@ def assert_cluster_matches_records(lab: Any, records: dict[str, Any], zone: str 
             "group_"
         ):
             assert entry["ugid"] in owners, entry
+
+
+def installation_id(lab: Any) -> str:
+    """The installation id `tenctl init` made for the lab's tenants directory."""
+    return (tenants_dir(lab) / ".tenctl-installation").read_text().strip()

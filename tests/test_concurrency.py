@@ -115,6 +115,7 @@ def test_two_installations_with_different_tenants_dirs_never_collide(cluster, sh
     config_b, tenants_b = second_config(lab, share_cluster_dir)
     env_b = dict(lab.env, TENCTL_CONFIG=str(config_b))
     ok(lab.run("config", "check", env={"TENCTL_CONFIG": str(config_b)}))
+    ok(lab.run("init", env={"TENCTL_CONFIG": str(config_b)}))  # its own installation id
     procs = {}
     for i in range(6):
         procs[f"a{i}"] = start_add(lab.env, f"a{i}", "pve1")

@@ -1,5 +1,5 @@
-"""SIGKILL at randomized points of add, remove and suspend: `tenctl repair` (after releasing the locks the
-dead command left) brings the tenant back to a consistent state, and health is clean."""
+"""SIGKILL at randomized points of add, remove and suspend: `tenctl repair --all`, with no lock released by
+hand, brings the tenant back to a consistent state (whole or absent), and health is clean."""
 
 from __future__ import annotations
 
@@ -28,9 +28,6 @@ KILLS = 5  # random kill points per command (add gets one more, chosen inside th
 ADD = ("add", "-n", "acme", "-e", "ops@acme.example")
 SUSPEND = ("suspend", "-n", "acme", "--stop-vms", "--reason", "crash test")
 
-# Whether a test already watched `tenctl repair` fail on an SDN lock left by a killed command (that check
-# costs the 30 s the SDN lock is waited for: done once).
-SDN_REPAIR_CHECKED: list[bool] = []
 
 
 def count_requests(lab, *args, slow: bool = False) -> int:
@@ -92,43 +89,23 @@ def run_and_kill(lab, args, after: int) -> tuple[int, int]:
     return seen, proc.returncode
 
 
-def release_left_locks(lab, name: str, check_repair_fails: bool = False) -> None:
-    """Release what a killed command may have left: the SDN lock, the tenant lock, the allocation lock."""
-    tenant_lock = f"tenctl-tenant-{name}"
-    if tenant_lock in lock_entries(lab):
-        # Fresh (not stale for 120 s): the next command would wait for it, so release it by hand.
-        mark = len(audit_events(lab))
-        ok(lab.run("lock", "release", "--force", "--tenant", name))
-        events = audit_events(lab)[mark:]
-        assert [(e["command"], e["outcome"], e["details"]["lock"]) for e in events] == [
-            ("lock release", "success", tenant_lock)
-        ], events
-    if "tenctl" in lock_entries(lab):
-        ok(lab.run("lock", "release", "--force", "--allocation"))
-    if lab.pve.sdn_lock is not None:
-        status = json.loads(ok(lab.run("lock", "status", "--json")).stdout)
-        assert status["sdn_lock"] is not None and status["sdn_lock"]["stale"] is False, status
-        if check_repair_fails and (tenants_dir(lab) / f"{name}.toml").exists():
-            refused = lab.run("repair", name, timeout=180)
-            assert refused.exit_code == 1, refused.stderr
-            assert "SDN lock is held by another client" in refused.stderr, refused.stderr
-            assert "tenctl lock release --sdn --force" in refused.stderr
-            SDN_REPAIR_CHECKED.append(True)
-        mark = len(audit_events(lab))
-        ok(lab.run("lock", "release", "--sdn", "--force"))
-        assert lab.pve.sdn_lock is None
-        [event] = audit_events(lab)[mark:]
-        assert event["command"] == "lock release" and event["details"]["lock"] == "sdn"
-    assert lock_entries(lab) == []
+def left_behind(lab) -> dict[str, object]:
+    """What a killed command left held: tenctl's lock files and the Proxmox SDN lock."""
+    return {"locks": lock_entries(lab), "sdn_lock": lab.pve.sdn_lock}
 
 
-def repair(lab, name: str) -> None:
-    if (tenants_dir(lab) / f"{name}.toml").exists():
-        ok(lab.run("repair", name))
+def repair(lab) -> None:
+    """`tenctl repair --all`, with no lock released by hand: a dead command's locks go at once."""
+    held = lock_entries(lab)
+    mark = len(audit_events(lab))
+    ok(lab.run("repair", "--all"))
+    assert lock_entries(lab) == [] and lab.pve.sdn_lock is None
+    # Every tenctl lock the dead command held was broken with an audit line naming it.
+    broken = [e["message"] for e in audit_events(lab)[mark:] if e["command"] == "lock break"]
+    assert all(any(name in line for line in broken) for name in held), (held, broken)
     # Repair is idempotent: a second run finds nothing to do.
-    if (tenants_dir(lab) / f"{name}.toml").exists():
-        again = ok(lab.run("repair", name))
-        assert "nothing to repair" in again.stdout, again.stdout
+    again = ok(lab.run("repair", "--all"))
+    assert "nothing to repair" in again.stdout, again.stdout
 
 
 def assert_healthy(lab, where) -> None:
@@ -155,10 +132,12 @@ def test_add_killed_anywhere_is_rolled_back_or_complete(cluster):
     ok(lab.run("remove", "-n", "acme", "-f"))
     before = lab_snapshot(lab)
     outcomes = []
+    sdn_lock_left = []
     for k in sorted(set(kill_points(1, total) + [sdn_point])):
         seen, code = run_and_kill(lab, ADD, k)
-        release_left_locks(lab, "acme", check_repair_fails=k == sdn_point and not SDN_REPAIR_CHECKED)
-        repair(lab, "acme")
+        if left_behind(lab)["sdn_lock"] is not None:
+            sdn_lock_left.append(k)
+        repair(lab)
         records = load_records(tenants_dir(lab))
         if "acme" in records:
             # The kill came after the last step: the tenant is complete and consistent.
@@ -171,7 +150,7 @@ def test_add_killed_anywhere_is_rolled_back_or_complete(cluster):
         assert lab_snapshot(lab) == before, (k, seen, code)
         assert sorted(load_records(tenants_dir(lab))) == ["other"], k
         assert_healthy(lab, k)
-    assert SDN_REPAIR_CHECKED, "no kill point left the SDN lock held"
+    assert sdn_lock_left, "no kill point left the SDN lock held: the test did not exercise that"
     # And the name is free again.
     ok(lab.run(*ADD))
     assert_cluster_matches_records(lab, load_records(tenants_dir(lab)))
@@ -186,8 +165,7 @@ def test_remove_killed_anywhere_is_finished(cluster):
     for k in kill_points(2, total):
         ok(lab.run(*ADD))
         run_and_kill(lab, ("remove", "-n", "acme", "-f"), k)
-        release_left_locks(lab, "acme")
-        repair(lab, "acme")
+        repair(lab)
         records = load_records(tenants_dir(lab))
         if records:
             # Killed before the removal changed anything: the tenant is intact and a re-run removes it.
@@ -209,7 +187,6 @@ def test_suspend_killed_anywhere_leaves_users_matching_the_record(cluster):
     for k in kill_points(3, total):
         assert vm.status == "running"
         run_and_kill(lab, SUSPEND, k)
-        release_left_locks(lab, "acme")
         record = load_records(tenants_dir(lab))["acme"]
         if record.unfinished():
             # A tenant mid-operation is refused by every other command until it is repaired.
@@ -217,7 +194,7 @@ def test_suspend_killed_anywhere_leaves_users_matching_the_record(cluster):
             assert refused.exit_code == 1, refused.stderr
             assert "unfinished operation" in refused.stderr and "tenctl repair acme" in refused.stderr
             refused_while_unfinished += 1
-        repair(lab, "acme")
+        repair(lab)
         record = load_records(tenants_dir(lab))["acme"]
         assert record.status in ("active", "suspended") and not record.journal, (k, record)
         users = lab.pve.lab_users

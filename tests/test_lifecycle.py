@@ -6,7 +6,7 @@ import json
 import stat
 import tomllib
 
-from conftest import created_password, ok
+from conftest import created_password, installation_id, ok
 from labclient import login
 
 
@@ -65,8 +65,12 @@ def test_add_builds_every_object_with_exact_acls(cluster):
     assert (
         vnet["zone"] == "tenants"
         and int(vnet["tag"]) == 100
-        and vnet["alias"] == "Network for acme (10.100.0.0/24)"
+        and vnet["alias"] == f"Network for acme 10.100.0.0/24 (tenctl:{installation_id(lab)}:acme)"
     )
+    marker = f"(tenctl:{installation_id(lab)}:acme)"
+    assert pve.pool_info["tenant_acme"]["comment"].endswith(marker)
+    assert pve.lab_groups["group_acme"]["comment"].endswith(marker)
+    assert user["comment"].endswith(marker)
     subnet = pve.sdn_running["subnets"]["tenants-10.100.0.0-24"]
     assert subnet["gateway"] == "10.100.0.1" and subnet["vnet"] == "vn100"
     assert pve.sdn_lock is None and not pve.sdn_pending()
@@ -242,8 +246,8 @@ def test_remove_keeps_objects_tenctl_did_not_create(cluster):
     lab = cluster
     lab.pve.lab_groups["group_acme"] = {"comment": "made by hand"}
     result = lab.run("add", "-n", "acme")
-    assert result.exit_code == 1 and "group group_acme already exists" in result.stderr
-    assert "group_acme" in lab.pve.lab_groups
+    assert result.exit_code == 1 and "group group_acme exists but is not tenctl's" in result.stderr
+    assert lab.pve.lab_groups["group_acme"]["comment"] == "made by hand"
     assert "tenant_acme" not in lab.pve.pools and "admin_acme@pve" not in lab.pve.lab_users
     assert not (lab.dir / "etc-pve" / "tenants" / "acme.toml").exists()
 
@@ -275,7 +279,7 @@ def test_dry_run_changes_nothing(cluster):
     plan = json.loads(result.stdout)
     actions = [s["action"] for s in plan["steps"]]
     assert plan["dry_run"] is True and any("create pool tenant_acme" in a for a in actions)
-    assert any(s["layer"] == "sdn" for s in plan["steps"])
+    assert any(s["provider"] == "sdn-vnet" and s["layer"] == "network" for s in plan["steps"])
     assert lab_snapshot(lab) == before
     assert not (lab.dir / "etc-pve" / "tenants" / "acme.toml").exists()
     text = ok(lab.run("add", "-n", "acme", "--dry-run")).stdout

@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from importlib import metadata
 from typing import Any, ClassVar
 
@@ -128,3 +129,55 @@ class ProviderRegistration:
         if self.placeholder:
             assert self.provider not in step_providers
         assert [r for r in lab.requests_log_since(mark) if r["method"] != "GET"] == []
+
+
+class LabPeer:
+    """The lab as the peer of :class:`tenctl_core.testing.ProviderConformance`."""
+
+    def __init__(self, lab: Any) -> None:
+        self.lab = lab
+
+    def run(self, *args: str) -> Any:
+        return self.lab.run(*args)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tenctl_core", *args],
+            env=self.lab.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def mark(self) -> int:
+        return int(self.lab.mark())
+
+    def requests_since(self, mark: int) -> int:
+        return int(self.lab.requests_since(mark))
+
+    def fail_nth(self, k: int) -> None:
+        self.lab.pve.fail_nth(k, 500, f"conformance fault at request {k}")
+
+    def lose_nth(self, k: int) -> None:
+        self.lab.pve.lose_nth(k)
+
+    def hold_nth(self, k: int, seconds: float) -> None:
+        self.lab.pve.hold_nth(k, seconds)
+
+    def holding(self) -> int:
+        return int(self.lab.pve.holding)
+
+    def clear_faults(self) -> None:
+        self.lab.pve.clear_faults()
+
+    def settle(self) -> None:
+        deadline = time.monotonic() + 60
+        pve = self.lab.pve
+        while (
+            pve.holding
+            or pve.requests_seen() > len(self.lab._log_lines())  # received, not yet answered
+            or any(t["status"] == "running" for t in pve.tasks.values())
+        ):
+            assert time.monotonic() < deadline, "the lab did not settle"
+            time.sleep(0.01)

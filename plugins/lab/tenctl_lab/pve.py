@@ -68,6 +68,8 @@ class LabPve(LabAccess, LabSdn, FakePve):
         # in '*') gets the fault; each entry is used once
         self._matched_faults: list[tuple[str, str, tuple]] = []
         self._log_lock = threading.Lock()
+        # How many requests hold_nth()/fault_on(..., "hold") keep waiting right now.
+        self.holding = 0
         # The size of each simulated node: hosting-sized, so that capacity checks leave room for many
         # tenants (fakepve's own nodes have 4 cores and 8 GiB). Tests and benchmarks may change them.
         self.node_cores = 128
@@ -156,7 +158,11 @@ class LabPve(LabAccess, LabSdn, FakePve):
             self._counted += 1
             fault = self._planned_faults.pop(self._counted, None) or self._matched_fault(request)
         if fault and fault[0] == "hold":
-            await asyncio.sleep(fault[1])
+            self.holding += 1
+            try:
+                await asyncio.sleep(fault[1])
+            finally:
+                self.holding -= 1
             fault = None
         if fault and fault[0] == "lose":
             try:

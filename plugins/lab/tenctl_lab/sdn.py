@@ -145,11 +145,13 @@ class LabSdn(StatefulRoutes):
         return None if self.sdn_lock is None else time.time() - self.sdn_lock["created"]
 
     def _check_lock_token(self, v, fail: str = "") -> None:
+        # pve-network, PVE::Network::SDN::lock_sdn_config: the token is checked only while a lock is
+        # held; with no lock any token (or none) is accepted.
         given = v.get("lock-token")
         held = self.sdn_lock["token"] if self.sdn_lock else None
-        if held is None and given is None:
+        if held is None:
             return
-        if given is None or held is None or not secrets.compare_digest(str(given), held):
+        if given is None or not secrets.compare_digest(str(given), held):
             raise die(fail + "invalid lock token provided!")
 
     async def _sdn_lock_take(self, v, user):

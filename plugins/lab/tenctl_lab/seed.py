@@ -20,8 +20,13 @@ def seed_subnet(vlan: int) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network((int(SEED_POOL.network_address) + vlan * size, SEED_PREFIX))
 
 
-def seed_tenants(lab: Any, count: int, first_vlan: int = 500, zone: str = "tenants") -> list[str]:
-    """Add `count` active tenants on VLANs first_vlan.. (each with cpu 1, RAM 512 MB, storage 1 GB)."""
+def seed_tenants(
+    lab: Any, count: int, first_vlan: int = 500, zone: str = "tenants", admin_role: str = "PVEPoolAdmin"
+) -> list[str]:
+    """Add `count` active tenants on VLANs first_vlan.. (each with cpu 1, RAM 512 MB, storage 1 GB).
+
+    Their groups get the ACL entries `tenctl add` grants with the default configuration.
+    """
     from tenctl_core.model import ACTIVE, Tenant
     from tenctl_core.naming import subnet_id
     from tenctl_core.ownership import Marker, ensure_installation
@@ -68,5 +73,14 @@ def seed_tenants(lab: Any, count: int, first_vlan: int = 500, zone: str = "tenan
         for state in (pve.sdn_config, pve.sdn_running):
             state["vnets"][tenant.vnet] = dict(vnet)
             state["subnets"][sid] = dict(sub)
+        grants = [
+            (f"/pool/{tenant.pool}", admin_role),
+            (f"/pool/{tenant.pool}", "PVEVMAdmin"),
+            ("/storage/local-lvm", "PVEDatastoreUser"),
+            (f"/sdn/zones/{zone}/{tenant.vnet}", "PVESDNUser"),
+        ]
+        for path, role in dict.fromkeys(grants):
+            pve.lab_acl.append({"path": path, "type": "group", "ugid": tenant.group, "roleid": role, "propagate": True})
         names.append(name)
+    pve.rebuild_grants()
     return names

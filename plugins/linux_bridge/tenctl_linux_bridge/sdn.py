@@ -122,6 +122,10 @@ def tenant_of_vnet(vnet: dict[str, Any]) -> str | None:
 SDN_LOCK_WAIT = 30.0
 
 
+class SdnLockBusy(TenctlError):
+    """Another client (or an earlier command) holds the Proxmox SDN lock."""
+
+
 def sdn_lock_held(ctx: Context, detail: str) -> TenctlError:
     """The error for an SDN lock that stayed held, with its age where the cluster file system shows it."""
     info = read_sdn_lock(ctx.config.paths.cluster_dir)
@@ -129,7 +133,7 @@ def sdn_lock_held(ctx: Context, detail: str) -> TenctlError:
         since = "for an unknown time (its age shows only on a cluster node)"
     else:
         since = f"for {info.age:.0f} s" + (" (STALE: its holder probably crashed)" if info.stale else "")
-    return TenctlError(
+    return SdnLockBusy(
         f"the Proxmox SDN lock is held by another client {since} ({detail.strip()})",
         hint="retry when it is released; the SDN lock never expires, so if its holder crashed release it "
         "with `tenctl lock release --sdn --force` (or `pvesh delete /cluster/sdn/lock --force 1`)",
@@ -177,7 +181,7 @@ class SdnLock:
         self.tenant = tenant
         self.token: str | None = None
 
-    def _journal(self, entry: dict[str, Any] | None) -> None:
+    def write_journal(self, entry: dict[str, Any] | None) -> None:
         tenant = self.tenant
         if tenant is None or not self.ctx.store.exists(tenant.name):
             return
@@ -188,19 +192,19 @@ class SdnLock:
             section[RECORD_LOCK] = entry
         self.ctx.store.save(tenant)
 
-    def acquire(self, allow_pending: bool = False) -> str:
-        """Take the lock, waiting up to SDN_LOCK_WAIT seconds while another client holds it."""
-        deadline = time.monotonic() + SDN_LOCK_WAIT
+    def acquire(self, allow_pending: bool = False, wait: bool = True) -> str:
+        """Take the lock, waiting up to SDN_LOCK_WAIT seconds (or not at all) while another client holds it."""
+        deadline = time.monotonic() + (SDN_LOCK_WAIT if wait else 0.0)
         delay = 0.1
         while True:
             requested = time.time()
-            self._journal({"requested": requested})
+            self.write_journal({"requested": requested})
             try:
                 answer = self.ctx.proxmox.post(
                     "/cluster/sdn/lock", **{"allow-pending": 1 if allow_pending else None}
                 )
                 self.token = str(answer)
-                self._journal({"requested": requested, "token": self.token})
+                self.write_journal({"requested": requested, "token": self.token})
                 return self.token
             except ProxmoxUnreachable:
                 # The request may have taken the lock and only its answer was lost.
@@ -208,10 +212,10 @@ class SdnLock:
                 if token is None:
                     raise
                 self.token = token
-                self._journal({"requested": requested, "token": token})
+                self.write_journal({"requested": requested, "token": token})
                 return token
             except ProxmoxError as exc:
-                self._journal(None)
+                self.write_journal(None)
                 if "pending" in exc.detail:
                     raise PendingChanges() from None
                 if "lock" not in exc.detail:
@@ -225,7 +229,7 @@ class SdnLock:
     def apply(self) -> None:
         self.ctx.proxmox.put("/cluster/sdn", **{"lock-token": self.token, "release-lock": 1})
         self.token = None
-        self._journal(None)
+        self.write_journal(None)
 
     def release(self) -> None:
         """Give the lock back without applying (nothing was changed under it)."""
@@ -233,26 +237,50 @@ class SdnLock:
             return
         self.ctx.proxmox.delete("/cluster/sdn/lock", **{"lock-token": self.token})
         self.token = None
-        self._journal(None)
+        self.write_journal(None)
 
     def abandon(self) -> None:
-        """Discard the pending changes made under our token and release it; best effort on a failure path.
-
-        Rollback with our token is safe while our lock is held: nobody else can have made changes. When
-        nobody holds the lock at all PVE accepts any token, and a rollback would discard anyone's
-        changes: on a node, where the lock file shows the holder, roll back only while it shows ours.
-        """
+        """Discard the pending changes made under our token and release it; best effort on a failure path."""
         if self.token is None:
             return
-        token = self.token
         try:
-            on_node = lock_token_on_node(self.ctx)
-            if on_node is None or on_node == token:
-                self.ctx.proxmox.post("/cluster/sdn/rollback", **{"lock-token": token, "release-lock": 1})
-            self.token = None
-            self._journal(None)
+            self.discard(self.token)
         except TenctlError:
-            pass  # the token stays journaled: `tenctl repair` releases it
+            pass  # the token stays journaled: the step's settle or `tenctl repair` ends it
+        self.token = None
+
+    def discard(self, token: str) -> bool:
+        """End our lock `token` if it is still held: roll back what was made under it, release it.
+
+        Returns True when our lock was held (and is now discarded), False when it was not (applied and
+        released, or released by force): then nothing is touched.
+
+        PVE checks a token only while a lock is held (pve-network, ``lock_sdn_config``): with no lock a
+        rollback under an old token would discard anyone's pending changes. So the lock is taken first:
+        when that succeeds no lock was held, and the new lock is given back at once. When it is refused
+        as held, a rollback with our token succeeds only if the held lock is ours.
+        """
+        previous = dict(self.journaled())
+        try:
+            self.acquire(allow_pending=True, wait=False)
+        except SdnLockBusy:
+            self.write_journal(previous or None)
+            try:
+                self.ctx.proxmox.post("/cluster/sdn/rollback", **{"lock-token": token, "release-lock": 1})
+            except ProxmoxError as exc:
+                if "lock token" not in exc.detail:
+                    raise
+                self.write_journal(None)
+                return False  # someone else holds the lock now: ours is gone
+            self.write_journal(None)
+            return True
+        self.release()
+        return False
+
+    def journaled(self) -> dict[str, Any]:
+        if self.tenant is None:
+            return {}
+        return dict(self.tenant.plugins.get(PROVIDER, {}).get(RECORD_LOCK) or {})
 
 
 class PendingChanges(TenctlError):
@@ -265,10 +293,13 @@ class PendingChanges(TenctlError):
         )
 
 
-def foreign_pending(ctx: Context, tenant: Tenant | None, fresh: bool = False) -> list[str]:
+def foreign_pending(
+    ctx: Context, tenant: Tenant | None, fresh: bool = False, subnets: bool = True
+) -> list[str]:
     """Pending SDN changes (zones, VNets, subnets) that are not this tenant's own.
 
-    Subnets are listed per VNet: this runs only when PVE refused the lock for pending changes.
+    Subnets are read per VNet, so they are looked at only when PVE refused the lock for pending changes
+    (``subnets``); zones and VNets come from the listings the command has read anyway.
     """
     px = ctx.proxmox
     marker = ctx.marker(tenant) if tenant is not None else None
@@ -282,7 +313,7 @@ def foreign_pending(ctx: Context, tenant: Tenant | None, fresh: bool = False) ->
         mine = marker is not None and parse_marker(alias_of(vnet)) == marker
         if vnet.get("state") and not mine:
             found.append(f"VNet {name} ({vnet['state']})")
-        if mine:
+        if mine or not subnets:
             continue
         for sub in px.get(f"{VNETS}/{name}/subnets", pending=1):
             if sub.get("state"):
@@ -456,6 +487,9 @@ class SdnProvisioner(NetworkProvisioner):
 
         if any(c.op == CREATE and c.key[0] == VNET for c in changes) and not zone_exists(ctx, tenant.zone):
             raise TenctlError(f"SDN zone {tenant.zone} does not exist", hint="run `tenctl init` first")
+        others = foreign_pending(ctx, tenant, subnets=False)
+        if others:
+            raise PendingChanges(others)  # seen at planning, so a dry run says so too
         marker = ctx.marker(tenant)
         batch = list(changes)
 
@@ -485,6 +519,19 @@ class SdnProvisioner(NetworkProvisioner):
             if not took_effect():
                 raise TenctlError(f"SDN does not show the changes of tenant {tenant.name} after the apply")
 
+        def settle() -> bool | None:
+            """After a failure: applied, discarded with our lock, or (lock gone, changes pending) unknown."""
+            lock = SdnLock(ctx, tenant)
+            if took_effect():
+                lock.write_journal(None)  # the apply released the lock with it
+                return True
+            token = lock.journaled().get("token")
+            if not token:
+                return False  # no lock taken, or ours already discarded by the failure path
+            if lock.discard(str(token)):
+                return False
+            return None  # our lock is gone but the changes are not all running: undo reads the world
+
         def undo(token: str) -> None:
             for change in reversed(batch):
                 found = read_owned(ctx, self, change.key, marker)
@@ -508,7 +555,7 @@ class SdnProvisioner(NetworkProvisioner):
                 provider=self.name,
                 id=f"{self.name}:batch:{','.join(f'{c.op}:{c.key[0]}:{c.key[1]}' for c in batch)}",
                 op="batch",
-                settle=took_effect,
+                settle=settle,
                 verify=verify,
             )
         ]
@@ -521,11 +568,7 @@ class SdnProvisioner(NetworkProvisioner):
         def release() -> None:
             token = entry.get("token") or our_lost_token(ctx, float(entry.get("requested", 0)))
             if token:
-                try:
-                    ctx.proxmox.delete("/cluster/sdn/lock", **{"lock-token": token})
-                except ProxmoxError as exc:
-                    if "lock token" not in exc.detail:
-                        raise  # "invalid lock token": someone else holds it now; ours is gone
+                SdnLock(ctx, tenant).discard(token)
             elif not Path(ctx.config.paths.cluster_dir, "sdn").is_dir():
                 raise TenctlError(
                     "a killed command of this tenant may hold the Proxmox SDN lock, and only a cluster node "
@@ -539,7 +582,8 @@ class SdnProvisioner(NetworkProvisioner):
         return [
             Step(
                 layer=self.layer,
-                action="release the SDN lock a killed command of this tenant took (if it still holds it)",
+                action="discard the changes a killed command of this tenant left under the SDN lock and "
+                "release it (if it still holds it)",
                 apply=release,
                 provider=self.name,
                 id=f"{self.name}:recover:lock:{tenant.name}",

@@ -52,6 +52,7 @@ def test_two_installations_with_separate_records_share_vlans_and_subnets(cluster
     other = tmp_path / "other.toml"
     other.write_text(tomli_w.dumps(config))
     ok(lab.run("add", "-n", "acme"))
+    ok(lab.run("--config", str(other), "init"))  # its own installation id; the zone is there already
     ok(lab.run("--config", str(other), "add", "-n", "beta"))
     first, second = record(lab, "acme"), json.loads(
         ok(lab.run("--config", str(other), "show", "-n", "beta", "--json")).stdout
@@ -60,4 +61,9 @@ def test_two_installations_with_separate_records_share_vlans_and_subnets(cluster
     assert first["subnet"] != second["subnet"]
     assert sorted(records(lab)) == ["acme"]
     aliases = sorted(v["alias"] for v in lab.pve.sdn_running["vnets"].values())
-    assert aliases == [f"Network for acme ({first['subnet']})", f"Network for beta ({second['subnet']})"]
+    assert [a.partition(" (tenctl:")[0] for a in aliases] == [
+        f"Network for acme {first['subnet']}",
+        f"Network for beta {second['subnet']}",
+    ]
+    # Each installation marks its own objects: two different installation ids.
+    assert len({a.rpartition("tenctl:")[2].partition(":")[0] for a in aliases}) == 2

@@ -101,8 +101,13 @@ def test_init_vxlan_zone_gets_the_nodes_as_peers(lab, other):
 def test_add_before_init_says_to_run_init_and_writes_nothing(lab):
     mark = lab.mark()
     result = failed(lab.run("add", "-n", "acme"))
-    assert "tenctl init" in result.stderr
-    assert "zone" in result.stderr
+    assert "tenctl init" in result.stderr and "installation id" in result.stderr
+    # An installation whose SDN zone has gone (made by init, deleted by hand) is told the same.
+    from tenctl_core.ownership import ensure_installation
+
+    ensure_installation(lab.dir / "etc-pve" / "tenants")
+    result = failed(lab.run("add", "-n", "acme"))
+    assert "tenctl init" in result.stderr and "zone" in result.stderr
     assert writes(lab, mark) == []
     nothing_left_of(lab, "acme")
     assert lab.pve.sdn_config["vnets"] == {} and lab.pve.sdn_running["vnets"] == {}

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
 from tenctl_core.errors import ConfigError
-from tenctl_example.providers import HighestFreeAllocator, TenantCountCheck
+from tenctl_example.providers import AuditorsProvider, HighestFreeAllocator, TenantCountCheck
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
     from tenctl_core.events import TenantEvent
-    from tenctl_core.providers import AuditCheck, VlanAllocator
+    from tenctl_core.providers import AuditCheck, Provider, VlanAllocator
     from tenctl_core.registry import Registrar
 
 EVENTS_ENV = "TENCTL_EXAMPLE_EVENTS"
@@ -27,6 +27,11 @@ RESERVED_ENV = "TENCTL_EXAMPLE_RESERVED"
 @hookimpl
 def tenctl_register_vlan_allocators(register: Registrar[VlanAllocator]) -> None:
     register(HighestFreeAllocator())
+
+
+@hookimpl
+def tenctl_register_tenant_providers(register: Registrar[Provider]) -> None:
+    register(AuditorsProvider())
 
 
 @hookimpl

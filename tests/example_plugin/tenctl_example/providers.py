@@ -1,16 +1,32 @@
-"""The example plugin's providers: the ``highest-free`` allocator and the ``example-tenant-count`` check."""
+"""The example plugin's providers: the ``highest-free`` allocator, the ``example-tenant-count`` check and the
+``example-auditors`` tenant provider (enabled by ``[example] auditors = true``)."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from tenctl_core.errors import AllocationError
-from tenctl_core.providers import Allocation, AllocationRequest, AuditCheck, CheckResult, VlanAllocator
+from tenctl_core.errors import AllocationError, ProxmoxError
+from tenctl_core.ownership import Marker, parse_marker
+from tenctl_core.providers import (
+    Allocation,
+    AllocationRequest,
+    AuditCheck,
+    CheckResult,
+    Key,
+    Observed,
+    Provider,
+    Resource,
+    Settings,
+    VlanAllocator,
+)
+from tenctl_core.proxmox import is_missing
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
+    from tenctl_core.model import Tenant
 
 
 def vlans_from_the_top(request: AllocationRequest) -> Iterator[int]:
@@ -63,3 +79,74 @@ class TenantCountCheck(AuditCheck):
     def run(self, ctx: Context) -> list[CheckResult]:
         count = len(ctx.store.all())
         return [CheckResult(self.name, "pass", f"{count} tenant record(s)")]
+
+
+AUDITORS = "group"
+
+
+def auditors_group(tenant: str) -> str:
+    return f"audit_{tenant}"
+
+
+def auditors_observed(item: dict[str, Any]) -> Observed:
+    comment = str(item.get("comment") or "")
+    return Observed(AUDITORS, str(item["groupid"]), {"comment": comment}, parse_marker(comment))
+
+
+@dataclass(frozen=True)
+class ExampleSettings:
+    """``[plugins.example]``: ``auditors = true`` turns the auditors provider on."""
+
+    auditors: bool = False
+
+
+class AuditorsProvider(Provider):
+    """A Proxmox group ``audit_<tenant>`` for each tenant's auditors: a whole provider in a few lines.
+
+    It shows the contract a third-party layer follows: the intended object carries the marker, observe
+    reads one listing for every tenant (shared with core through ``ctx.cached_get``), and the engine does
+    the rest (ownership, undo, settle, sync, drift).
+    """
+
+    name = "example-auditors"
+    description = "a Proxmox group for each tenant's auditors"
+    layer = "example"
+    runs_after = ("proxmox-access",)
+    settings = Settings("example", ExampleSettings)
+
+    def enabled(self, ctx: Context) -> bool:
+        return bool(ctx.config.settings(self.settings).auditors)
+
+    def desired(self, ctx: Context, tenant: Tenant) -> list[Resource]:
+        comment = ctx.marker(tenant).label(f"Auditors of tenant {tenant.name}")
+        return [Resource(AUDITORS, auditors_group(tenant.name), {"comment": comment})]
+
+    def observe(self, ctx: Context, tenants: Sequence[Tenant]) -> list[Observed]:
+        wanted = {auditors_group(t.name) for t in tenants}
+        return [
+            auditors_observed(g)
+            for g in ctx.cached_get("/access/groups")
+            if g.get("groupid") in wanted or parse_marker(g.get("comment"))
+        ]
+
+    def read(self, ctx: Context, key: Key) -> Observed | None:
+        try:
+            group = ctx.proxmox.get(f"/access/groups/{key[1]}")
+        except ProxmoxError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        return auditors_observed({"groupid": key[1], **(group or {})})
+
+    def create(self, ctx: Context, resource: Resource, marker: Marker) -> None:
+        ctx.proxmox.post("/access/groups", groupid=resource.id, comment=resource.attrs["comment"])
+
+    def update(self, ctx: Context, resource: Resource, observed: Observed, marker: Marker) -> None:
+        ctx.proxmox.put(f"/access/groups/{resource.id}", comment=resource.attrs["comment"])
+
+    def delete(self, ctx: Context, observed: Observed) -> None:
+        try:
+            ctx.proxmox.delete(f"/access/groups/{observed.id}")
+        except ProxmoxError as exc:
+            if not is_missing(exc):
+                raise
