@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from tenctl_core import hookimpl
-from tenctl_core.errors import ConflictError, ProxmoxError
+from tenctl_core.errors import ConflictError, ProxmoxError, is_already_exists, is_missing
 from tenctl_core.model import SUSPENDED
 from tenctl_core.ownership import Marker, legacy_owner, parse_marker
 from tenctl_core.providers import Key, Observed, Provider, Resource
-from tenctl_core.proxmox import is_already_exists, is_missing
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context

@@ -8,7 +8,6 @@ place or exhaust memory.
 from __future__ import annotations
 
 import io
-import tarfile
 from pathlib import Path, PurePosixPath
 
 from tenctl_core import hookimpl
@@ -25,6 +24,8 @@ class TarGzFormat(BackupFormat):
     description = "gzip-compressed tar of the tenant's files"
 
     def write(self, path: Path, members: dict[str, bytes]) -> None:
+        import tarfile  # only when a backup is written: `tenctl --help` loads this module
+
         with tarfile.open(path, "w:gz") as tar:
             for name, content in sorted(members.items()):
                 _check_member_name(name, path)
@@ -34,6 +35,8 @@ class TarGzFormat(BackupFormat):
                 tar.addfile(info, io.BytesIO(content))
 
     def read(self, path: Path) -> dict[str, bytes]:
+        import tarfile
+
         members: dict[str, bytes] = {}
         try:
             with tarfile.open(path, "r:gz") as tar:

@@ -94,7 +94,9 @@ class StepFailed(TenctlError):
         self.forward = forward
         lines = [f"step failed: {step}: {cause}"]
         if forward:
-            lines.append("the steps before it stay done; run the command again (or `tenctl repair`) to finish")
+            lines.append(
+                "the steps before it stay done; run the command again (or `tenctl repair`) to finish"
+            )
         elif undone:
             lines.append("undone: " + "; ".join(undone))
         if not_undone:
@@ -105,3 +107,14 @@ class StepFailed(TenctlError):
         elif not undone and not forward:
             lines.append("nothing had been changed")
         super().__init__("\n".join(lines))
+
+
+def is_already_exists(error: ProxmoxError) -> bool:
+    """PVE refused to create an object because it exists."""
+    return "already exists" in error.detail or "already defined" in error.detail
+
+
+def is_missing(error: ProxmoxError) -> bool:
+    """PVE answered that the object does not exist."""
+    text = error.detail.lower()
+    return error.status == 404 or "does not exist" in text or "no such" in text or "not found" in text

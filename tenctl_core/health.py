@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
 from tenctl_core.errors import TenctlError
-from tenctl_core.locking import held_locks
 from tenctl_core.model import ACTIVE, SUSPENDED
 from tenctl_core.providers import AuditCheck, CheckResult
 
@@ -165,6 +164,8 @@ class LocksCheck(AuditCheck):
     description = "no tenctl lock is held for long or stale"
 
     def run(self, ctx: Context) -> list[CheckResult]:
+        from tenctl_core.locking import held_locks
+
         locks = held_locks(ctx.config.paths.cluster_dir, ctx.node)
         if not locks:
             return [CheckResult(self.name, PASS, "no tenctl lock is held")]

@@ -583,6 +583,11 @@ def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests:
             f"tenant {tenant.name} still has {len(guests)} guest(s): {listing}",
             hint="delete them first or pass --purge-guests to stop and delete them with the tenant",
         )
+    if any(p.recover(ctx, tenant) for p in tenant_providers(ctx)):
+        raise TenctlError(
+            f"a killed command of tenant {tenant.name} left work in flight (such as the SDN lock it held)",
+            hint=f"run `tenctl repair {tenant.name}`: it ends that work and finishes or rolls back the command",
+        )
     plan = Plan("remove", tenant.name)
     plan.add(record_step(f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING)))
     plan.add(*(destroy_step(ctx, g) for g in guests))

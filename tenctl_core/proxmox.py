@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from tenctl_core.config import Config
-from tenctl_core.errors import ConfigError, ProxmoxError, ProxmoxUnreachable
+from tenctl_core.errors import ConfigError, ProxmoxError, ProxmoxUnreachable, is_already_exists, is_missing
+
+__all__ = ["ProxmoxClient", "is_already_exists", "is_missing"]
+
+if TYPE_CHECKING:
+    import requests  # imported when the first request is made: `tenctl --help` needs no HTTP client
 
 # proxmoxer logs request bodies (passwords included) at INFO: keep it quiet whatever the root logger says.
 logging.getLogger("proxmoxer").setLevel(logging.WARNING)
@@ -47,6 +50,7 @@ class ProxmoxClient:
     def _open(self) -> requests.Session:
         if self._session is not None:
             return self._session
+        import requests
         from proxmoxer.backends.https import ProxmoxHTTPApiTokenAuth, ProxmoxHTTPAuth
 
         px = self.settings
@@ -91,6 +95,8 @@ class ProxmoxClient:
 
     def request(self, method: str, path: str, data: dict[str, Any] | None = None) -> Any:
         """Send one request; the answer's ``data``. ProxmoxError carries PVE's own message."""
+        import requests
+
         session = self._open()
         url = self.base_url + path
         body = {k: v for k, v in (data or {}).items() if v is not None}
@@ -164,12 +170,3 @@ def _error_detail(response: requests.Response) -> str:
     if isinstance(errors, dict) and errors:
         message += " " + "; ".join(f"{k}: {str(v).strip()}" for k, v in sorted(errors.items()))
     return message
-
-
-def is_already_exists(error: ProxmoxError) -> bool:
-    return "already exists" in error.detail or "already defined" in error.detail
-
-
-def is_missing(error: ProxmoxError) -> bool:
-    text = error.detail.lower()
-    return error.status == 404 or "does not exist" in text or "no such" in text or "not found" in text

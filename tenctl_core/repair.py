@@ -34,8 +34,13 @@ def plan_repair(
     adopt: bool = False,
     prune: bool = False,
     layer: str | None = None,
+    recovering: bool = True,
 ) -> Plan:
-    """The idempotent steps that make the tenant consistent again (none when it already is)."""
+    """The idempotent steps that make the tenant consistent again (none when it already is).
+
+    With ``recovering`` the plan starts with the providers' recovery steps; planned before they ran, the
+    rest is then a preview (``repair --dry-run``): :func:`repair_tenant` runs them first and plans again.
+    """
     present = tenant.status in (ACTIVE, SUSPENDED)
     if not present:
         guests = tenant_guests(ctx, tenant)
@@ -47,7 +52,7 @@ def plan_repair(
                 hint=f"finish with `tenctl remove -n {tenant.name} --purge-guests`, or move the guests out "
                 "of its pool and run `tenctl repair` again",
             )
-    recover = [step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)]
+    recover = [step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)] if recovering else []
     diff = diff_tenant(ctx, tenant, present=present, adopt=adopt, prune=prune)
     if layer is not None:
         diff.providers = [d for d in diff.providers if layer in (d.provider.name, d.provider.layer)]
@@ -87,9 +92,19 @@ def repair_tenant(ctx: Context, name: str) -> Plan:
         if ctx.store.is_abandoned(name):
             return repair_empty_record(ctx, name, apply=True)
         tenant = ctx.store.load(name)
-        plan = plan_repair(ctx, tenant)
+        recover = [step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)]
+        if recover:
+            # End what the killed command left in flight (its SDN lock and the changes pending under it),
+            # then read the world again: what was observed before is no longer what exists.
+            run_forward(ctx, tenant, Plan("repair", name, recover), "repair")
+            ctx.forget("/")
+            tenant = ctx.store.load(name)
+        plan = plan_repair(ctx, tenant, recovering=False)
         if plan.steps:
             run_forward(ctx, tenant, plan, "repair")
+        if recover and not plan.steps:
+            plan.notes = [f"ended what a killed command of tenant {name} left in flight; nothing else to repair"]
+        plan.steps[:0] = recover
         return plan
 
 

@@ -97,19 +97,81 @@ def test_the_answer_to_any_request_of_a_change_lost_then_repair_converges(cluste
         ok(lab.run("suspend", "-n", "acme"))
     count = requests_of(lab, *command)
     for k in range(1, count + 1):
-        # Back to the state before the command.
-        if not (tenants_dir(lab) / "acme.toml").exists():
-            ok(lab.run(*ADD))
-        record = json.loads(ok(lab.run("show", "-n", "acme", "--json")).stdout)
-        if command[0] == "resume" and record.get("status") != "SUSPENDED":
-            ok(lab.run("suspend", "-n", "acme"))
-        if command[0] == "suspend" and record.get("status") == "SUSPENDED":
-            ok(lab.run("resume", "-n", "acme"))
+        back_to_before(lab, command)
         lab.pve.lose_nth(k)
         result = lab.run(*command)
         assert result.exit_code in (0, 1), result.stderr
         assert "Traceback" not in result.stderr
         lab.pve.clear_faults()
+        ok(lab.run("repair", "--all"))
+        assert_whole_or_absent(lab)
+        assert_hand_made_intact(lab)
+        back_to_before(lab, command)
+        ok(lab.run(*command))  # the same command succeeds again
+
+
+def back_to_before(lab, command) -> None:
+    """The state the command starts from: the tenant exists, suspended for resume, active otherwise."""
+    if not (tenants_dir(lab) / "acme.toml").exists():
+        ok(lab.run(*ADD))
+    status = json.loads(ok(lab.run("show", "-n", "acme", "--json")).stdout).get("status")
+    if command[0] == "resume" and status != "SUSPENDED":
+        ok(lab.run("suspend", "-n", "acme"))
+    if command[0] != "resume" and status == "SUSPENDED":
+        ok(lab.run("resume", "-n", "acme"))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ADD,
+        ("modify", "-n", "acme", "-c", "4", "-e", "new@acme.example", "-f"),
+        ("suspend", "-n", "acme", "--reason", "unpaid"),
+        ("resume", "-n", "acme"),
+        ("remove", "-n", "acme", "-f"),
+    ],
+    ids=lambda c: c[0],
+)
+def test_a_kill_at_seeded_requests_of_every_command_converges_after_repair(cluster, command):
+    """SIGKILL while the k-th request is in flight (held by the lab), at seeded points and, for add and
+    remove, inside the SDN lock; then `repair --all` with no lock released by hand."""
+    import random
+    import signal
+    import time
+
+    from tenctl_lab.conformance import LabPeer
+
+    lab = cluster
+    peer = LabPeer(lab)
+    hand_made(lab)
+    ok(lab.run(*ADD))
+    if command[0] == "add":
+        ok(lab.run("remove", "-n", "acme", "-f"))
+    else:
+        back_to_before(lab, command)
+    mark = lab.mark()
+    ok(lab.run(*command))
+    log = lab.requests_log_since(mark)
+    points = set(random.Random(len(command[0])).sample(range(1, len(log) + 1), min(4, len(log))))
+    sdn = [i + 2 for i, r in enumerate(log) if r["path"].endswith("/cluster/sdn/lock")]
+    points.update(k for k in sdn if k <= len(log))  # the request after the lock was taken
+    for k in sorted(points):
+        if command[0] == "add":
+            if (tenants_dir(lab) / "acme.toml").exists():
+                ok(lab.run("remove", "-n", "acme", "-f"))
+        else:
+            back_to_before(lab, command)
+        lab.pve.hold_nth(k, 0.5)
+        proc = peer.start(*command)
+        deadline = time.monotonic() + 60
+        while not lab.pve.holding and proc.poll() is None:
+            assert time.monotonic() < deadline, k
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=60)
+        lab.pve.clear_faults()
+        peer.settle()
+        assert "Traceback" not in stderr
         ok(lab.run("repair", "--all"))
         assert_whole_or_absent(lab)
         assert_hand_made_intact(lab)
@@ -212,13 +274,25 @@ def test_pending_sdn_changes_of_someone_else_stay_pending(cluster, kind):
     else:
         pve.sdn_config["zones"]["otherz"] = {"type": "simple"}
     before = json.dumps(pve.sdn_config, sort_keys=True)
-    for command in (("add", "-n", "beta"), ("remove", "-n", "acme", "-f"), ("suspend", "-n", "acme"), ("repair", "--all")):
+    commands = (
+        ("add", "-n", "beta"),
+        ("modify", "-n", "acme", "-c", "6", "-f"),
+        ("suspend", "-n", "acme"),
+        ("resume", "-n", "acme"),
+        ("sync", "--all"),
+        ("remove", "-n", "acme", "-f"),
+        ("repair", "--all"),
+    )
+    for command in commands:
         result = lab.run(*command)
-        assert "Traceback" not in result.stderr
-        assert pve.sdn_pending()
-        assert json.dumps(pve.sdn_config, sort_keys=True) == before or command[0] == "suspend"
-        assert pve.sdn_lock is None
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+        # Someone else's change is still pending, exactly as they left it, and no lock is left.
+        assert json.dumps(pve.sdn_config, sort_keys=True) == before, command
+        assert pve.sdn_pending() and pve.sdn_lock is None, command
     assert "tenant_beta" not in pve.pools
+    # The commands that needed an SDN change said why they stopped.
+    refused = lab.run("add", "-n", "gamma")
+    assert refused.exit_code == 1 and "pending changes" in refused.stderr
 
 
 def test_a_lock_of_a_dead_process_is_broken_at_once_and_audited(cluster):

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from tenctl_core.context import Context
-from tenctl_core.errors import AllocationLost, ProxmoxError, ProxmoxUnreachable, TenctlError
+from tenctl_core.errors import AllocationLost, ProxmoxError, ProxmoxUnreachable, TenctlError, is_missing
 from tenctl_core.locking import read_sdn_lock
 from tenctl_core.model import Tenant
 from tenctl_core.ownership import Marker, legacy_owner, parse_marker
 from tenctl_core.plan import Step
 from tenctl_core.providers import CREATE, DELETE, Change, Key, NetworkProvisioner, Observed, Resource
-from tenctl_core.proxmox import is_missing
 
 PROVIDER = "sdn-vnet"
 SDN_ROLE = "PVESDNUser"

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tenctl_core.errors import AllocationError, ProxmoxError
+from tenctl_core.errors import AllocationError, ProxmoxError, is_missing
 from tenctl_core.ownership import Marker, parse_marker
 from tenctl_core.providers import (
     Allocation,
@@ -22,7 +22,6 @@ from tenctl_core.providers import (
     Settings,
     VlanAllocator,
 )
-from tenctl_core.proxmox import is_missing
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context

@@ -1,173 +1,39 @@
-"""The core commands of the ``tenctl`` command line."""
+"""The core commands: each parses and checks its options, calls :mod:`tenctl_core.operations` (imported when
+the command runs), and prints the outcome."""
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tenctl_core import operations
-from tenctl_core.cli import Options, reported_errors
-from tenctl_core.config import load_config, pool_capacity, vlan_capacity
-from tenctl_core.context import Context
-from tenctl_core.errors import EXIT_USAGE, TenctlError, UsageError
-from tenctl_core.events import TenantEvent
-from tenctl_core.model import Tenant
-from tenctl_core.naming import check_tenant_name, check_userid
-from tenctl_core.plan import Plan
-from tenctl_core.plugins import PluginSet, get_plugin_manager
-from tenctl_core.registry import Registry
-from tenctl_core.validation import (
-    check_cidr,
-    check_cpu,
-    check_email,
-    check_password,
-    check_ram,
-    check_storage,
-    check_text,
-    check_vlan,
+from tenctl_core.cli.common import (
+    DryRun,
+    ForceOption,
+    JsonFlag,
+    NameOption,
+    audited,
+    check_limits,
+    check_new_secret_file,
+    choose_password,
+    confirm_if_interactive,
+    execute,
+    open_context,
+    options,
+    plugin_set,
+    reported_errors,
+    show_plan,
+    write_secret_file,
 )
+from tenctl_core.errors import EXIT_USAGE, TenctlError, UsageError
+from tenctl_core.naming import check_tenant_name, check_userid
+from tenctl_core.validation import check_cidr, check_text, check_vlan
 
-NameOption = Annotated[str, typer.Option("--name", "-n", help="Tenant name.")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the plan and change nothing.")]
-JsonFlag = Annotated[bool, typer.Option("--json", "-j", help="Print JSON for scripts.")]
-ForceOption = Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")]
-
-
-def options(tctx: typer.Context) -> Options:
-    obj = tctx.find_root().obj
-    return obj if isinstance(obj, Options) else Options()
-
-
-def plugin_set(tctx: typer.Context) -> PluginSet:
-    plugins = getattr(tctx.find_root().command, "plugins", None)
-    return plugins if plugins is not None else get_plugin_manager()
-
-
-def open_context(tctx: typer.Context, command: str, dry_run: bool = False) -> Context:
-    opts = options(tctx)
-    config = load_config(opts.config, opts.profile)
-    plugins = plugin_set(tctx)
-    plugins.require_loaded()
-    return Context(config=config, plugins=plugins, command=command, dry_run=dry_run, quiet=opts.quiet)
-
-
-def emit(
-    ctx: Context,
-    command: str,
-    tenant: str | None,
-    outcome: str,
-    message: str = "",
-    details: dict[str, Any] | None = None,
-) -> None:
-    event = TenantEvent(command, tenant, outcome, ctx.node, ctx.operator, message, details or {}, ctx=ctx)
-    for plugin_name, call in ctx.plugins.each_impl("tenctl_tenant_event"):
-        try:
-            call(event=event)
-        except Exception as exc:  # noqa: BLE001 - a listener never changes the command's outcome
-            ctx.warn(f"event listener {plugin_name} failed: {type(exc).__name__}: {exc}")
-
-
-@contextmanager
-def audited(
-    ctx: Context, command: str, tenant: str | None, details: dict[str, Any] | None = None
-) -> Iterator[dict[str, Any]]:
-    """Record the command's outcome in the audit trail (and every event listener), success or not."""
-    info: dict[str, Any] = dict(details or {})
-    try:
-        yield info
-    except KeyboardInterrupt:
-        emit(ctx, command, tenant, "interrupted", "interrupted by the user", info)
-        raise
-    except TenctlError as exc:
-        emit(ctx, command, tenant, "refused" if isinstance(exc, UsageError) else "failure", str(exc), info)
-        raise
-    except Exception as exc:
-        emit(ctx, command, tenant, "failure", f"{type(exc).__name__}: {exc}", info)
-        raise
-    emit(ctx, command, tenant, "success", info.pop("message", ""), info)
-
-
-def show_plan(plan: Plan, as_json: bool) -> None:
-    if as_json:
-        from tenctl_core.output import print_json
-
-        print_json({"dry_run": True, **plan.as_dict()})
-    else:
-        print(plan.describe())
-        print("Dry run: nothing was changed.")
-
-
-def check_limits(cpu: int | None, ram: int | None, storage: int | None, email: str | None) -> None:
-    """Check the limits and email a command was given (None: not given)."""
-    for value, check in ((cpu, check_cpu), (ram, check_ram), (storage, check_storage)):
-        if value is not None:
-            check(value)
-    if email is not None:
-        check_email(email)
-
-
-def confirm(question: str, force: bool) -> None:
-    if force:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(f"{question} needs confirmation: run it from a terminal or pass --force")
-    if not typer.confirm(question, default=False):
-        raise typer.Exit(1)
-
-
-def confirm_if_interactive(question: str, force: bool) -> None:
-    """Ask at a terminal unless --force; scripts (no terminal) are not asked, as with the Bash tool."""
-    if force or not sys.stdin.isatty():
-        return
-    if not typer.confirm(question, default=False):
-        raise typer.Exit(1)
-
-
-def check_new_secret_file(path: Path, password_given: bool) -> None:
-    """--password-out must name a new file in an existing directory, and only a generated password goes there."""
-    if password_given:
-        raise UsageError(
-            "--password-out is for a generated password; you supplied one with --password(-file)"
-        )
-    if path.exists() or path.is_symlink():
-        raise UsageError(f"--password-out {path}: the file exists; tenctl will not overwrite it")
-    if not path.parent.is_dir():
-        raise UsageError(f"--password-out {path}: directory {path.parent} does not exist")
-
-
-def write_secret_file(path: Path, secret: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(secret + "\n")
-
-
-def read_password_file(path: Path) -> str:
-    try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--password-file {path}: cannot read it: {exc.strerror}") from None
-    return check_password(text.rstrip("\n"))
-
-
-def choose_password(password: str | None, password_file: Path | None) -> str | None:
-    if password is not None and password_file is not None:
-        raise UsageError("give either --password or --password-file, not both")
-    if password is not None:
-        print(
-            "warning: a password given with -p/--password is visible in the process list and shell history; "
-            "use --password-file",
-            file=sys.stderr,
-        )
-        return check_password(password)
-    if password_file is not None:
-        return read_password_file(password_file)
-    return None
+if TYPE_CHECKING:
+    from tenctl_core.context import Context
+    from tenctl_core.registry import Registry
 
 
 # ---------------------------------------------------------------------------- init
@@ -259,6 +125,8 @@ def add(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a tenant: pool, group, admin user, ACLs, VLAN and subnet, and every plugin's part."""
+    from tenctl_core import operations
+
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
         check_limits(cpu, ram, storage, email)
@@ -420,6 +288,8 @@ def modify(
     as_json: JsonFlag = False,
 ) -> None:
     """Change a tenant's limits, email or admin password; every other field of the record is kept."""
+    from tenctl_core import operations
+
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
         check_limits(cpu, ram, storage, email)
@@ -436,9 +306,17 @@ def modify(
         if request.empty():
             raise UsageError("nothing to modify: give --cpu, --ram, --storage, --email or --password-file")
         plan = operations.plan_modify(ctx, tenant, request)
-        if plan.steps and not dry_run:
-            confirm(f"Apply to tenant {name}: {'; '.join(s.action for s in plan.steps)}?", force)
-        run_state_change(ctx, plan, tenant, dry_run, as_json, {"changes": [s.action for s in plan.steps]})
+        execute(
+            ctx,
+            plan,
+            lambda: operations.apply_change(ctx, tenant, plan),
+            tenant=name,
+            dry_run=dry_run,
+            as_json=as_json,
+            force=force,
+            question=f"Apply to tenant {name}: {'; '.join(s.action for s in plan.steps)}?",
+            details={"changes": [s.action for s in plan.steps]},
+        )
 
 
 # ------------------------------------------------------------------ suspend/resume
@@ -458,17 +336,26 @@ def suspend(
     as_json: JsonFlag = False,
 ) -> None:
     """Suspend a tenant: disable its users (and stop its guests with --stop-vms)."""
+    from tenctl_core import operations
+
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
         check_text("suspension reason", reason)
         ctx = open_context(tctx, "suspend", dry_run)
         tenant = ctx.store.load(name)
         plan = operations.plan_suspend(ctx, tenant, reason, stop_vms)
-        if plan.steps and not dry_run:
-            confirm_if_interactive(
-                f"Suspend tenant {name}: {'; '.join(s.action for s in plan.steps)}?", force
-            )
-        run_state_change(ctx, plan, tenant, dry_run, as_json, {"reason": reason, "stop_vms": stop_vms})
+        execute(
+            ctx,
+            plan,
+            lambda: operations.apply_change(ctx, tenant, plan),
+            tenant=name,
+            dry_run=dry_run,
+            as_json=as_json,
+            force=force,
+            ask="terminal",
+            question=f"Suspend tenant {name}: {'; '.join(s.action for s in plan.steps)}?",
+            details={"reason": reason, "stop_vms": stop_vms},
+        )
 
 
 def resume(
@@ -482,30 +369,25 @@ def resume(
     as_json: JsonFlag = False,
 ) -> None:
     """Resume a suspended tenant: enable its users (and start its guests with --start-vms)."""
+    from tenctl_core import operations
+
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
         ctx = open_context(tctx, "resume", dry_run)
         tenant = ctx.store.load(name)
         plan = operations.plan_resume(ctx, tenant, start_vms)
-        if plan.steps and not dry_run:
-            confirm_if_interactive(f"Resume tenant {name}: {'; '.join(s.action for s in plan.steps)}?", force)
-        run_state_change(ctx, plan, tenant, dry_run, as_json, {"start_vms": start_vms})
-
-
-def run_state_change(
-    ctx: Context, plan: Plan, tenant: Tenant, dry_run: bool, as_json: bool, details: dict[str, Any]
-) -> None:
-    """Apply a modify, suspend or resume plan whose steps act on this tenant record."""
-    if dry_run:
-        show_plan(plan, as_json)
-        return
-    if not plan.steps:
-        print(plan.notes[0] if plan.notes else "nothing to do")
-        return
-    with audited(ctx, plan.command, tenant.name, details):
-        operations.apply_change(ctx, tenant, plan)
-    for step in plan.steps:
-        print(f"done: {step.action}")
+        execute(
+            ctx,
+            plan,
+            lambda: operations.apply_change(ctx, tenant, plan),
+            tenant=name,
+            dry_run=dry_run,
+            as_json=as_json,
+            force=force,
+            ask="terminal",
+            question=f"Resume tenant {name}: {'; '.join(s.action for s in plan.steps)}?",
+            details={"start_vms": start_vms},
+        )
 
 
 # -------------------------------------------------------------------------- remove
@@ -522,6 +404,8 @@ def remove(
     as_json: JsonFlag = False,
 ) -> None:
     """Remove a tenant and everything tenctl created for it. Guests are deleted only when asked."""
+    from tenctl_core import operations
+
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
         ctx = open_context(tctx, "remove", dry_run)
@@ -533,15 +417,18 @@ def remove(
                 f"Tenant {name} has {len(guests)} guest(s): {listing}. Stop and DELETE them?", default=False
             )
         plan = operations.plan_remove(ctx, tenant, guests, purge_guests)
-        if dry_run:
-            show_plan(plan, as_json)
-            return
-        confirm(f"Remove tenant {name} ({len(plan.steps)} steps)?", force)
-        with audited(
-            ctx, "remove", name, {"guests_deleted": [g.vmid for g in guests] if purge_guests else []}
-        ):
-            operations.apply_remove(ctx, tenant, plan)
-        print(f"Tenant {name} removed ({len(plan.steps)} steps).")
+        execute(
+            ctx,
+            plan,
+            lambda: operations.apply_remove(ctx, tenant, plan),
+            tenant=name,
+            dry_run=dry_run,
+            as_json=as_json,
+            force=force,
+            question=f"Remove tenant {name} ({len(plan.steps)} steps)?",
+            details={"guests_deleted": [g.vmid for g in guests] if purge_guests else []},
+            done=f"Tenant {name} removed ({len(plan.steps)} steps).",
+        )
 
 
 # ------------------------------------------------------------------------- plugins
@@ -607,7 +494,9 @@ def plugins_command(tctx: typer.Context, as_json: JsonFlag = False) -> None:
 # -------------------------------------------------------------------------- config
 
 
-config_app = typer.Typer(help="Check and show the configuration.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Check and show the configuration.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @config_app.callback()
@@ -618,6 +507,8 @@ def config_main() -> None:
 @config_app.command("check")
 def config_check(tctx: typer.Context) -> None:
     """Validate the configuration file and name any bad key; warn about risky settings."""
+    from tenctl_core.config import load_config, pool_capacity, vlan_capacity
+
     with reported_errors(options(tctx).debug):
         opts = options(tctx)
         config = load_config(opts.config, opts.profile)
@@ -628,12 +519,17 @@ def config_check(tctx: typer.Context) -> None:
         plugins.allocators().get(config.allocation.allocator)
         warnings = []
         claimed = set()
-        for provider in [*plugins.tenant_providers(), *plugins.network_provisioners(), *plugins.edge_backends()]:
+        for provider in [
+            *plugins.tenant_providers(),
+            *plugins.network_provisioners(),
+            *plugins.edge_backends(),
+        ]:
             if provider.settings is not None:
                 config.settings(provider.settings)  # a bad key or value is named here
                 claimed.add(provider.settings.section)
         warnings += [
-            f"[plugins.{section}] is read by no installed provider" for section in sorted(set(config.plugins) - claimed)
+            f"[plugins.{section}] is read by no installed provider"
+            for section in sorted(set(config.plugins) - claimed)
         ]
         if vlan_capacity(config) > pool_capacity(config):
             warnings.append(
@@ -653,6 +549,8 @@ def config_check(tctx: typer.Context) -> None:
 def config_show(tctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Print the effective configuration (secrets are never in it; their sources are shown)."""
     import tomli_w
+
+    from tenctl_core.config import load_config
 
     with reported_errors(options(tctx).debug):
         opts = options(tctx)
@@ -817,7 +715,9 @@ def sync(
         if layer is not None:
             known = {p.name for p in tenant_providers(ctx)} | {p.layer for p in tenant_providers(ctx)}
             if layer not in known:
-                raise UsageError(f"--layer {layer!r} is no provider or layer (known: {', '.join(sorted(known))})")
+                raise UsageError(
+                    f"--layer {layer!r} is no provider or layer (known: {', '.join(sorted(known))})"
+                )
         names = [name] if name is not None else [t.name for t in ctx.tenants(refresh=True)]
         results = []
         for tenant_name in names:
@@ -845,7 +745,9 @@ def sync(
 # ---------------------------------------------------------------------------- lock
 
 lock_app = typer.Typer(
-    help="Show and release tenctl's cluster-wide locks and Proxmox's SDN lock.", no_args_is_help=True
+    help="Show and release tenctl's cluster-wide locks and Proxmox's SDN lock.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -857,6 +759,7 @@ def lock_main() -> None:
 @lock_app.command("status")
 def lock_status(tctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Show every held lock: holder, node, command and age; stale ones are marked."""
+    from tenctl_core.config import load_config
     from tenctl_core.context import node_name
     from tenctl_core.locking import held_locks, read_sdn_lock
 
@@ -952,4 +855,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(lock_app, name="lock")
     app.command("plugins")(plugins_command)
     app.add_typer(config_app, name="config")
-

@@ -8,17 +8,15 @@ code 0 (success), 1 (failure), 2 (invalid usage or input) or 130 (interrupted).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tenctl_core import __version__
+from tenctl_core.cli.common import Options, fail, reported_errors
+from tenctl_core.cli.lazy import TenctlGroup
 from tenctl_core.errors import EXIT_INTERRUPTED, TenctlError
-from tenctl_core.lazy import TenctlGroup
 from tenctl_core.plugins import PluginSet, get_plugin_manager
 
 CORE_COMMANDS = (
@@ -39,38 +37,9 @@ CORE_COMMANDS = (
 )
 
 
-@dataclass
-class Options:
-    """The global options, kept on the typer context."""
-
-    config: str | None = None
-    profile: str | None = None
-    debug: bool = False
-    quiet: bool = False
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(code)
-
-
-@contextmanager
-def reported_errors(debug: bool) -> Iterator[None]:
-    """Turn TenctlError into one line on stderr and its exit code; Ctrl-C into 130."""
-    try:
-        yield
-    except TenctlError as exc:
-        if debug:
-            raise
-        raise fail(str(exc), exc.exit_code) from None
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
 def make_app(plugins: PluginSet | None = None) -> typer.Typer:
     """The typer application with core commands and every plugin's registered sub-commands."""
-    from tenctl_core import commands
+    from tenctl_core.cli import commands
 
     entries = {}
     if plugins is not None:
@@ -84,6 +53,7 @@ def make_app(plugins: PluginSet | None = None) -> typer.Typer:
         add_completion=False,
         context_settings={"help_option_names": ["-h", "--help"]},
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # plain help: rendering it with rich costs more than the rest of start-up
     )
 
     app.callback()(main_options)
