@@ -14,6 +14,7 @@ import ipaddress
 import os
 import stat
 import tomllib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,15 +97,6 @@ class PermissionSettings:
 
 
 @dataclass(frozen=True)
-class SdnSettings:
-    zone: str = "tenants"
-    zone_type: str = "vlan"
-    bridge: str = "vmbr0"
-    vxlan_port: int = 4789
-    peers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class CapacitySettings:
     max_share: float = 0.8
     """The sum of all tenants' CPU and RAM limits may use at most this share of the cluster."""
@@ -123,21 +115,18 @@ class Config:
     allocation: AllocationSettings
     defaults: LimitDefaults
     permissions: PermissionSettings
-    sdn: SdnSettings
     capacity: CapacitySettings = field(default_factory=CapacitySettings)
-    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def plugin(self, name: str) -> dict[str, Any]:
-        """A plugin's own table, ``[plugins.<name>]``; empty when absent."""
-        return dict(self.plugins.get(name, {}))
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Top-level tables core does not own: each belongs to a plugin's provider (``[sdn]``, ``[vyos]``),
+    parsed by :meth:`settings` and checked against the installed plugins by :func:`check_tables`."""
 
     def settings(self, spec: Settings) -> Any:
-        """A plugin's table ``[plugins.<section>]`` parsed by its declared schema, with core's rules:
-        an unknown key, a secret, or a value of the wrong type is a configuration error naming the key."""
+        """A plugin's table ``[<section>]`` parsed by its declared schema, with core's rules: an unknown
+        key, a secret, or a value of the wrong type is a configuration error naming the key."""
         where = ", ".join(self.source) or "configuration"
-        value = _section(where, f"plugins.{spec.section}", spec.schema, self.plugins.get(spec.section, {}))
+        value = _section(where, spec.section, spec.schema, self.tables.get(spec.section, {}))
         if spec.check is not None:
-            spec.check(value)
+            spec.check(value, where)
         return value
 
     def as_dict(self) -> dict[str, Any]:
@@ -150,9 +139,8 @@ class Config:
             },
             "defaults": asdict(self.defaults),
             "permissions": {**asdict(self.permissions), "storages": list(self.permissions.storages)},
-            "sdn": {**asdict(self.sdn), "peers": list(self.sdn.peers)},
             "capacity": asdict(self.capacity),
-            "plugins": self.plugins,
+            **self.tables,
         }
         return _drop_none(data)
 
@@ -200,10 +188,9 @@ SECTIONS: dict[str, type] = {
     "allocation": AllocationSettings,
     "defaults": LimitDefaults,
     "permissions": PermissionSettings,
-    "sdn": SdnSettings,
     "capacity": CapacitySettings,
 }
-TOP_LEVEL = set(SECTIONS) | {"profile", "profiles", "plugins"}
+TOP_LEVEL = set(SECTIONS) | {"profile", "profiles"}
 FORBIDDEN_SECRETS = {
     "password": "password_file",
     "token_secret": "token_secret_file",
@@ -264,19 +251,39 @@ def load_config(explicit: str | None = None, profile: str | None = None) -> Conf
 
 
 def build_config(raw: dict[str, Any], source: tuple[str, ...], profile: str | None, where: str) -> Config:
-    unknown = set(raw) - TOP_LEVEL
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(TOP_LEVEL))})"
-        )
+    """Core's sections parsed and checked; every other top-level table kept for the plugin that owns it."""
+    tables: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        if key in TOP_LEVEL:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{where}: unknown key {key!r} (known: {', '.join(sorted(TOP_LEVEL))}, and plugins' tables)"
+            )
+        tables[key] = value
     sections = {name: _section(where, name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
-    plugins = raw.get("plugins", {})
-    if not isinstance(plugins, dict) or not all(isinstance(v, dict) for v in plugins.values()):
-        raise ConfigError(f"{where}: [plugins] must hold one table per plugin, e.g. [plugins.vyos]")
     sections["paths"] = _default_paths(sections["paths"])
-    config = Config(source=source, profile=profile, plugins=plugins, **sections)
+    config = Config(source=source, profile=profile, tables=tables, **sections)
     _check_semantics(config, where)
     return config
+
+
+def check_tables(config: Config, specs: Iterable[Settings]) -> None:
+    """Every plugin table parsed by its provider's schema; a table no installed provider owns is an error."""
+    owned = {}
+    for spec in specs:
+        if spec.section in SECTIONS or spec.section in TOP_LEVEL:
+            raise ConfigError(f"a plugin claims [{spec.section}], which is core's own section")
+        owned[spec.section] = spec
+    for section in sorted(config.tables):
+        if section not in owned:
+            where = ", ".join(config.source) or "configuration"
+            raise ConfigError(
+                f"{where}: unknown section [{section}]: no installed plugin reads it "
+                f"(plugin sections: {', '.join(sorted(owned)) or 'none'})"
+            )
+    for spec in owned.values():
+        config.settings(spec)
 
 
 def _section(where: str, name: str, cls: type, table: Any) -> Any:
@@ -386,12 +393,6 @@ def _check_semantics(config: Config, where: str) -> None:
             raise ConfigError(
                 f"{where}: capacity.{key} = {share} must be a share between 0 and 1 (0.8 = 80 %)"
             )
-    if config.sdn.zone_type not in ("vlan", "vxlan", "simple"):
-        raise ConfigError(f"{where}: sdn.zone_type {config.sdn.zone_type!r} must be vlan, vxlan or simple")
-    if not (2 <= len(config.sdn.zone) <= 8 and config.sdn.zone.isalnum() and config.sdn.zone[0].isalpha()):
-        raise ConfigError(
-            f"{where}: sdn.zone {config.sdn.zone!r} must be 2-8 letters or digits, starting with a letter"
-        )
 
 
 def pool_capacity(config: Config) -> int:

@@ -40,6 +40,8 @@ class Context:
     quiet: bool = False
     node: str = field(default_factory=node_name)
     operator: str = field(default_factory=operator_name)
+    options: dict[str, Any] = field(default_factory=dict)
+    """Values of the options plugins added to the command (see :class:`~tenctl_core.providers.CommandOption`)."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Answers read once per command and shared by core and plugins (see :meth:`cached_get`)."""
     initial_passwords: dict[str, str] = field(default_factory=dict)

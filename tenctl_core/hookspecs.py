@@ -80,6 +80,19 @@ def tenctl_register_tenant_providers(register: Registrar) -> None:
 
 
 @hookspec
+def tenctl_register_command_options(register: Registrar) -> None:
+    """Add options to core commands.
+
+    Call ``register(option)`` with :class:`tenctl_core.providers.CommandOption` objects; each
+    appears in the command's ``--help``, its value is checked before the first request and reaches
+    providers as ``ctx.options[option.key]``. An option a core command already has, or that another
+    plugin registered for the same command, is refused naming both.
+
+    Returns nothing; every implementation is called. Since 0.3.
+    """
+
+
+@hookspec
 def tenctl_register_network_provisioners(register: Registrar) -> None:
     """Add providers that build and tear down tenant networks.
 

@@ -35,8 +35,6 @@ ACQUIRE_TIMEOUT = 10.0
 STALE_AFTER = 120.0
 POLL = 0.05
 HOLDER_FILE = "holder.json"
-SDN_LOCK_FILE = Path("sdn") / ".lock"
-"""Where Proxmox keeps the SDN lock token, relative to /etc/pve; its mtime is the lock's age."""
 
 
 def boot_id() -> str:
@@ -265,27 +263,3 @@ def cluster_lock(
         yield held
     finally:
         held.release()
-
-
-@dataclass(frozen=True)
-class SdnLockInfo:
-    """Proxmox's SDN lock as seen in the cluster file system (only on a node, or in the lab)."""
-
-    path: Path
-    age: float
-
-    @property
-    def stale(self) -> bool:
-        return self.age > STALE_AFTER
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "age_seconds": round(self.age, 1), "stale": self.stale}
-
-
-def read_sdn_lock(cluster_dir: str) -> SdnLockInfo | None:
-    path = Path(cluster_dir) / SDN_LOCK_FILE
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        return None
-    return SdnLockInfo(path, max(0.0, time.time() - mtime))

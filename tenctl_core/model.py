@@ -8,7 +8,10 @@ from typing import Any
 
 from tenctl_core.errors import TenctlError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+LEGACY_PLUGIN_KEYS = {"zone": "sdn-vnet", "vnet": "sdn-vnet"}
+"""Schema 1 (tenctl 0.2) kept these at the top of the record; since schema 2 they live in the section of
+the provider that owns them (``[plugins.<provider>]``), where reading an old record moves them."""
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 PROVISIONING = "provisioning"
@@ -34,8 +37,6 @@ class Tenant:
     vlan: int
     subnet: str
     gateway: str
-    zone: str
-    vnet: str
     cpu_limit: int
     ram_limit: int
     """MB."""
@@ -67,6 +68,7 @@ class Tenant:
     @classmethod
     def from_toml_dict(cls, data: dict[str, Any], where: str) -> Tenant:
         known = {f.name for f in fields(cls)}
+        data = migrated(data)
         unknown = set(data) - known
         if unknown:
             raise TenctlError(f"tenant record {where} has unknown keys: {', '.join(sorted(unknown))}")
@@ -92,6 +94,10 @@ class Tenant:
             raise TenctlError(f"tenant record {where} has unknown status {tenant.status!r}")
         return tenant
 
+    def section(self, provider: str) -> dict[str, Any]:
+        """The provider's part of the record (created empty when absent)."""
+        return self.plugins.setdefault(provider, {})
+
     def unfinished(self) -> str | None:
         """Why the tenant is mid-operation (a command died or could not undo), or None when consistent."""
         if self.status in (PROVISIONING, REMOVING):
@@ -111,3 +117,18 @@ class Tenant:
 
     def has_object(self, ref: str) -> bool:
         return ref in self.created_objects
+
+
+def migrated(data: dict[str, Any]) -> dict[str, Any]:
+    """A record read from an older schema, in the current layout (the file is rewritten on its next save)."""
+    if not any(key in data for key in LEGACY_PLUGIN_KEYS):
+        return data
+    data = dict(data)
+    plugins = {name: dict(section) for name, section in (data.get("plugins") or {}).items()}
+    for key, provider in LEGACY_PLUGIN_KEYS.items():
+        if key in data:
+            plugins.setdefault(provider, {}).setdefault(key, data.pop(key))
+    data["plugins"] = plugins
+    if data.get("schema", 1) < SCHEMA_VERSION:
+        data["schema"] = SCHEMA_VERSION
+    return data

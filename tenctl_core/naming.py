@@ -21,9 +21,6 @@ TENANT_NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
 USERID_MAX = 64
 USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 REALM_RE = re.compile(r"[A-Za-z][A-Za-z0-9.\-_]+")
-VNET_PREFIX = "vn"
-
-
 def check_tenant_name(name: str) -> str:
     """The name if it is a valid tenant name; UsageError naming the problem otherwise."""
     if not name:
@@ -64,14 +61,3 @@ class TenantNames:
         check_tenant_name(name)
         user = check_userid(admin_user) if admin_user else f"admin_{name}@pve"
         return cls(tenant=name, pool=f"tenant_{name}", group=f"group_{name}", admin_user=user)
-
-
-def vnet_id(vlan: int) -> str:
-    """The SDN VNet id of a VLAN: ``vn<vlan>`` (at most 8 characters for VLANs up to 4094)."""
-    return f"{VNET_PREFIX}{vlan}"
-
-
-def subnet_id(zone: str, cidr: str) -> str:
-    """The id Proxmox gives a subnet: ``<zone>-<network address>-<prefix length>``."""
-    network, _, prefix = cidr.partition("/")
-    return f"{zone}-{network}-{prefix}"

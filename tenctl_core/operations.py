@@ -30,7 +30,7 @@ from tenctl_core.errors import (
 from tenctl_core.guests import Guest, destroy_step, guests_by_pool, power_step
 from tenctl_core.locking import HeldLock, LockInfo, cluster_lock, tenant_lock_name
 from tenctl_core.model import ACTIVE, PROVISIONING, REMOVING, SUSPENDED, Tenant, now_text
-from tenctl_core.naming import TenantNames, vnet_id
+from tenctl_core.naming import TenantNames
 from tenctl_core.plan import Interrupted, Plan, Step, apply_plan
 from tenctl_core.providers import AllocationRequest, Provider
 from tenctl_core.validation import check_cidr, check_vlan
@@ -288,7 +288,7 @@ def check_capacity(ctx: Context, tenants: Iterable[Tenant], name: str, cpu: int,
 
 def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.IPv4Network) -> Tenant:
     names = TenantNames.for_tenant(request.name, request.admin_user)
-    return Tenant(
+    tenant = Tenant(
         name=names.tenant,
         pool=names.pool,
         group=names.group,
@@ -296,8 +296,6 @@ def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.I
         vlan=vlan,
         subnet=str(subnet),
         gateway=str(subnet.network_address + 1),
-        zone=ctx.config.sdn.zone,
-        vnet=vnet_id(vlan),
         installation=ctx.installation,
         cpu_limit=request.cpu,
         ram_limit=request.ram,
@@ -307,6 +305,9 @@ def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.I
         created_by=ctx.operator,
         created_on=ctx.node,
     )
+    for provider in tenant_providers(ctx):
+        provider.prepare(ctx, tenant)
+    return tenant
 
 
 def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = frozenset()) -> AddResult:

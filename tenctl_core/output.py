@@ -9,6 +9,29 @@ from typing import Any
 from tenctl_core.guests import Guest
 from tenctl_core.model import Tenant
 
+LAYER_LABELS = {"vnet": "VNet", "zone": "SDN zone"}
+"""Labels of keys providers commonly add to a tenant's description; any other key shows as itself."""
+CORE_KEYS = {
+    "tenant_name",
+    "pool_id",
+    "group_name",
+    "vlan_id",
+    "subnet",
+    "cpu_limit",
+    "ram_limit",
+    "storage_limit",
+    "vm_count",
+    "created_date",
+    "vms",
+    "status",
+    "admin_user",
+    "email",
+    "gateway",
+    "suspend_reason",
+    "suspend_date",
+    "resume_date",
+}
+
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
@@ -24,8 +47,9 @@ def console() -> Any:
     return Console(highlight=False, soft_wrap=False, width=width)
 
 
-def tenant_row(tenant: Tenant, guests: list[Guest]) -> dict[str, Any]:
-    """A tenant as ``tenctl list --json`` shows it: the Bash tool's keys, then tenctl's own."""
+def tenant_row(tenant: Tenant, guests: list[Guest], layers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A tenant as ``tenctl list --json`` shows it: the Bash tool's keys, then tenctl's own, then what
+    the providers add (``layers``: the SDN VNet and zone...)."""
     return {
         "tenant_name": tenant.name,
         "pool_id": tenant.pool,
@@ -42,8 +66,7 @@ def tenant_row(tenant: Tenant, guests: list[Guest]) -> dict[str, Any]:
         "admin_user": tenant.admin_user,
         "email": tenant.email,
         "gateway": tenant.gateway,
-        "vnet": tenant.vnet,
-        "zone": tenant.zone,
+        **(layers or {}),
         "suspend_reason": tenant.suspend_reason,
         "suspend_date": tenant.suspend_date,
         "resume_date": tenant.resume_date,
@@ -101,7 +124,11 @@ def print_tenant_detail(row: dict[str, Any]) -> None:
         ("Admin user", row["admin_user"]),
         ("Email", row["email"] or "-"),
         ("VLAN", str(row["vlan_id"])),
-        ("VNet", f"{row['vnet']} (zone {row['zone']})"),
+        *(
+            (LAYER_LABELS.get(key, key), str(value))
+            for key, value in row.items()
+            if key not in CORE_KEYS and value not in (None, "")
+        ),
         ("Subnet", row["subnet"]),
         ("Gateway", row["gateway"]),
         ("CPU limit", f"{row['cpu_limit']} cores"),

@@ -28,9 +28,11 @@ from tenctl_core.errors import PluginError
 from tenctl_core.providers import (
     AuditCheck,
     BackupFormat,
+    CommandOption,
     EdgeBackend,
     NetworkProvisioner,
     Provider,
+    Settings,
     VlanAllocator,
 )
 from tenctl_core.registry import CommandRegistry, Registrar, Registry
@@ -135,6 +137,17 @@ class PluginSet:
         for plugin_name, call in self.each_impl("tenctl_register_commands"):
             call(register=registry.for_plugin(plugin_name))
         return registry
+
+    def command_options(self) -> Registry[CommandOption]:
+        return self._registry("tenctl_register_command_options", "command option", CommandOption)
+
+    def all_providers(self) -> list[Provider]:
+        """Every registered tenant provider, network provisioner and edge backend (enabled or not)."""
+        return [*self.tenant_providers(), *self.network_provisioners(), *self.edge_backends()]
+
+    def settings_specs(self) -> list[Settings]:
+        """The configuration tables the registered providers own."""
+        return [p.settings for p in self.all_providers() if p.settings is not None]
 
     def require_loaded(self) -> None:
         """Raise if a plugin failed to load: a command must not act with part of its backends missing."""

@@ -238,6 +238,26 @@ class Provider(ABC):
         """Steps that prepare the cluster for this layer (``tenctl init``); idempotent."""
         return []
 
+    def prepare(self, ctx: Context, tenant: Tenant) -> None:
+        """Fill this provider's part of a new tenant's record (``tenant.plugins[self.name]``) at ``add``,
+        from the configuration and the command's options; called before :meth:`desired`."""
+        return None
+
+    def lock_status(self, ctx: Context) -> dict[str, Any]:
+        """Locks this layer's backend holds for tenctl, for ``tenctl lock status`` (JSON keys and values;
+        each value a dict with ``describe``, or None when free). Read without changing anything."""
+        return {}
+
+    def release_locks(self, ctx: Context) -> list[dict[str, Any]]:
+        """Release what the options of ``tenctl lock release`` this provider registered ask for. One dict
+        per lock released, for the audit trail: ``lock`` (its name) and what else is worth keeping (its
+        age...); empty when none of its options was given or the lock was not held."""
+        return []
+
+    def summary(self, ctx: Context, tenant: Tenant) -> dict[str, Any]:
+        """What this layer adds to a tenant's description in ``list``, ``show`` and ``add`` (JSON keys)."""
+        return {}
+
 
 class Unimplemented:
     """Mixin for a provider registered under its final name before its backend exists.
@@ -279,8 +299,34 @@ class Settings:
     """
 
     section: str
+    """The top-level table, ``[<section>]``; it must not be one of core's."""
     schema: type
-    check: Callable[[Any], None] | None = None
+    check: Callable[[Any, str], None] | None = None
+    """Called with the parsed settings and where they come from (the file names, for messages)."""
+
+
+@dataclass(frozen=True)
+class CommandOption:
+    """An option a plugin adds to a core command (``tenctl init --zone``, ``tenctl add --site``).
+
+    The value reaches providers as ``ctx.options[key]`` (``None`` when not given). ``check`` turns the
+    text given into the value, raising :class:`tenctl_core.errors.UsageError` (exit 2, before any
+    request) when it is wrong. ``flag`` is a boolean switch with no value.
+    """
+
+    command: str
+    """The core command it extends: ``init``, ``add``, ``modify``..."""
+    flags: tuple[str, ...]
+    """``("--zone", "-z")``: the long form first."""
+    key: str
+    """Where the value goes: ``ctx.options[key]``; namespace it (``sdn.zone``)."""
+    help: str
+    check: Callable[[str], Any] | None = None
+    flag: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.command} {self.flags[0]}"
 
 
 @dataclass

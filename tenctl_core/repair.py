@@ -110,7 +110,7 @@ def repair_tenant(ctx: Context, name: str) -> Plan:
 
 def owned_objects(ctx: Context, name: str) -> list[str]:
     """What carries this installation's marker for a tenant name, in every layer (for a lost record)."""
-    stub = Tenant(name, "", "", "", 0, "0.0.0.0/32", "", "", "", 0, 0, 0)
+    stub = Tenant(name, "", "", "", 0, "0.0.0.0/32", "", 0, 0, 0)
     found: list[str] = []
     seen: dict[str, list[Observed]] = observe(ctx, [stub])
     for provider, objects in seen.items():

@@ -138,18 +138,23 @@ def assert_cluster_matches_records(lab: Any, records: dict[str, Any], zone: str 
         assert tenant.group in pve.lab_groups, tenant.name
         user = pve.lab_users.get(tenant.admin_user)
         assert user is not None and tenant.group in user["groups"], tenant.name
-        vnet = running_vnets.get(tenant.vnet)
+        vnet = running_vnets.get(tenant.plugins["sdn-vnet"]["vnet"])
         assert vnet is not None and int(vnet["tag"]) == tenant.vlan, (tenant.name, vnet)
         assert tenant.subnet in vnet.get("alias", ""), (tenant.name, vnet)
         network = ipaddress.IPv4Network(tenant.subnet)
         sid = f"{zone}-{network.network_address}-{network.prefixlen}"
-        assert running_subnets.get(sid, {}).get("vnet") == tenant.vnet, (tenant.name, sid)
+        assert running_subnets.get(sid, {}).get("vnet") == tenant.plugins["sdn-vnet"]["vnet"], (
+            tenant.name,
+            sid,
+        )
     # No orphans.
     assert {p for p in pve.pools if p.startswith("tenant_")} == {t.pool for t in records.values()}
     assert {g for g in pve.lab_groups if g.startswith("group_")} == {t.group for t in records.values()}
     assert {u for u in pve.lab_users if u.startswith("admin_")} == {t.admin_user for t in records.values()}
-    assert set(running_vnets) == {t.vnet for t in records.values()}
-    assert {s["vnet"] for s in running_subnets.values()} == {t.vnet for t in records.values()}
+    assert set(running_vnets) == {t.plugins["sdn-vnet"]["vnet"] for t in records.values()}
+    assert {s["vnet"] for s in running_subnets.values()} == {
+        t.plugins["sdn-vnet"]["vnet"] for t in records.values()
+    }
     # Distinct VLANs and subnets.
     vlans = [t.vlan for t in records.values()]
     assert len(vlans) == len(set(vlans)), sorted(vlans)
@@ -170,7 +175,7 @@ def assert_cluster_matches_records(lab: Any, records: dict[str, Any], zone: str 
             [
                 (f"/pool/{tenant.pool}", "PVEPoolAdmin"),
                 (f"/pool/{tenant.pool}", "PVEVMAdmin"),
-                (f"/sdn/zones/{zone}/{tenant.vnet}", "PVESDNUser"),
+                (f"/sdn/zones/{zone}/{tenant.plugins['sdn-vnet']['vnet']}", "PVESDNUser"),
                 ("/storage/local-lvm", "PVEDatastoreUser"),
             ]
         ), (tenant.name, granted)

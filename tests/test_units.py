@@ -21,8 +21,6 @@ from tenctl_core.naming import (
     TenantNames,
     check_tenant_name,
     check_userid,
-    subnet_id,
-    vnet_id,
 )
 from tenctl_core.plan import Plan, Step, apply_plan
 from tenctl_core.providers import AllocationRequest
@@ -172,6 +170,8 @@ def test_invalid_tenant_names_are_refused_before_any_request(name):
 
 @pytest.mark.parametrize("vlan", [1, 2, 99, 100, 999, 1000, 4094])
 def test_every_vlan_gives_a_valid_vnet_id(vlan):
+    from tenctl_linux_bridge.settings import vnet_id
+
     vnet = vnet_id(vlan)
     assert 2 <= len(vnet) <= 8 and VNET_RE.fullmatch(vnet)
 
@@ -185,6 +185,8 @@ def test_admin_user_ids():
 
 
 def test_subnet_id_is_what_proxmox_names_it():
+    from tenctl_linux_bridge.sdn import subnet_id
+
     assert subnet_id("tenants", "10.100.3.0/24") == "tenants-10.100.3.0-24"
 
 
@@ -367,7 +369,7 @@ vlan_ranges = ["1000-1999", "3000-3099"]
 def test_the_profile_can_come_from_the_environment(config_file, monkeypatch):
     path = config_file(PATHS + '[profiles.other.sdn]\nzone = "other"\n')
     monkeypatch.setenv("TENCTL_PROFILE", "other")
-    assert load_config(path).sdn.zone == "other"
+    assert load_config(path).tables["sdn"]["zone"] == "other"
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,8 @@ def make_app(plugins: PluginSet | None = None) -> typer.Typer:
     )
 
     app.callback()(main_options)
-    commands.register(app)
+    with reported_errors(False):
+        commands.register(app, plugins)
     return app
 
 

@@ -33,6 +33,7 @@ from tenctl_core.validation import check_cidr, check_text, check_vlan
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
+    from tenctl_core.plugins import PluginSet
     from tenctl_core.registry import Registry
 
 
@@ -41,36 +42,25 @@ if TYPE_CHECKING:
 
 def init(
     tctx: typer.Context,
-    zone_type: Annotated[
-        str | None, typer.Option("--type", "-t", help="SDN zone type: vlan, vxlan or simple.")
-    ] = None,
-    zone: Annotated[
-        str | None, typer.Option("--zone", "-z", help="SDN zone name (2-8 letters or digits).")
-    ] = None,
-    bridge: Annotated[str | None, typer.Option("--bridge", "-b", help="Bridge of a vlan zone.")] = None,
-    peers: Annotated[
-        str | None,
-        typer.Option("--peers", "-p", help="VXLAN peers (comma-separated IPs); default: every node."),
-    ] = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Do not ask for confirmation at a terminal.")
     ] = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Prepare the cluster: create the tenants SDN zone, the tenants and log directories. Idempotent."""
+    """Prepare the cluster: the tenants and log directories, the installation id, and what each plugin
+    needs (the tenants' SDN zone). Idempotent."""
     from tenctl_core import setup
 
     with reported_errors(options(tctx).debug):
-        request = setup.InitRequest.checked(zone_type, zone, bridge, peers)
         ctx = open_context(tctx, "init", dry_run)
-        plan = setup.plan_init(ctx, request)
+        plan = setup.plan_init(ctx)
         if dry_run:
             show_plan(plan, as_json)
             return
         if plan.steps:
             confirm_if_interactive(f"Prepare the cluster: {'; '.join(s.action for s in plan.steps)}?", force)
-        with audited(ctx, "init", None, {"zone": plan.tenant}):
+        with audited(ctx, "init", None, {"steps": [step.id or step.action for step in plan.steps]}):
             setup.apply_init(ctx, plan)
         if as_json:
             from tenctl_core.output import print_json
@@ -163,6 +153,7 @@ def add(
             info.update(vlan=tenant.vlan, subnet=tenant.subnet, admin_user=tenant.admin_user)
         from tenctl_core.output import print_json
 
+        layers = layer_summary(ctx, tenant)
         summary = {
             "tenant_name": tenant.name,
             "pool_id": tenant.pool,
@@ -171,7 +162,7 @@ def add(
             "vlan_id": tenant.vlan,
             "subnet": tenant.subnet,
             "gateway": tenant.gateway,
-            "vnet": tenant.vnet,
+            **layers,
             "cpu_limit": tenant.cpu_limit,
             "ram_limit": tenant.ram_limit,
             "storage_limit": tenant.storage_limit,
@@ -187,7 +178,9 @@ def add(
             return
         print(
             f"Tenant {tenant.name} created: pool {tenant.pool}, group {tenant.group}, user {tenant.admin_user}, "
-            f"VLAN {tenant.vlan} ({tenant.vnet}), subnet {tenant.subnet}, gateway {tenant.gateway}."
+            f"VLAN {tenant.vlan}"
+            + (f" ({layers['vnet']})" if layers.get("vnet") else "")
+            + f", subnet {tenant.subnet}, gateway {tenant.gateway}."
         )
         print(
             f"Limits: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, {tenant.storage_limit} GB storage."
@@ -210,7 +203,17 @@ def tenant_rows(ctx: Context, name: str | None) -> list[dict[str, Any]]:
     for problem in store.damaged:
         ctx.warn(f"{problem} (skipped)")
     guests = guests_by_pool(ctx) if tenants else {}
-    return [tenant_row(t, guests.get(t.pool, [])) for t in tenants]
+    return [tenant_row(t, guests.get(t.pool, []), layer_summary(ctx, t)) for t in tenants]
+
+
+def layer_summary(ctx: Context, tenant: Any) -> dict[str, Any]:
+    """What every enabled provider adds to the tenant's description (read from the record only)."""
+    from tenctl_core.engine import tenant_providers
+
+    found: dict[str, Any] = {}
+    for provider in tenant_providers(ctx):
+        found.update(provider.summary(ctx, tenant))
+    return found
 
 
 def list_tenants(
@@ -507,7 +510,7 @@ def config_main() -> None:
 @config_app.command("check")
 def config_check(tctx: typer.Context) -> None:
     """Validate the configuration file and name any bad key; warn about risky settings."""
-    from tenctl_core.config import load_config, pool_capacity, vlan_capacity
+    from tenctl_core.config import check_tables, load_config, pool_capacity, vlan_capacity
 
     with reported_errors(options(tctx).debug):
         opts = options(tctx)
@@ -518,19 +521,7 @@ def config_check(tctx: typer.Context) -> None:
         plugins.require_loaded()
         plugins.allocators().get(config.allocation.allocator)
         warnings = []
-        claimed = set()
-        for provider in [
-            *plugins.tenant_providers(),
-            *plugins.network_provisioners(),
-            *plugins.edge_backends(),
-        ]:
-            if provider.settings is not None:
-                config.settings(provider.settings)  # a bad key or value is named here
-                claimed.add(provider.settings.section)
-        warnings += [
-            f"[plugins.{section}] is read by no installed provider"
-            for section in sorted(set(config.plugins) - claimed)
-        ]
+        check_tables(config, plugins.settings_specs())  # each plugin table by its schema, none unowned
         if vlan_capacity(config) > pool_capacity(config):
             warnings.append(
                 f"allocation.vlan_ranges hold {vlan_capacity(config)} VLANs but allocation.subnet_pool "
@@ -744,47 +735,36 @@ def sync(
 
 # ---------------------------------------------------------------------------- lock
 
-lock_app = typer.Typer(
-    help="Show and release tenctl's cluster-wide locks and Proxmox's SDN lock.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
 
-
-@lock_app.callback()
 def lock_main() -> None:
-    """Show and release tenctl's cluster-wide locks and Proxmox's SDN lock."""
+    """Show and release tenctl's cluster-wide locks and those of the backends (the SDN lock)."""
 
 
-@lock_app.command("status")
 def lock_status(tctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Show every held lock: holder, node, command and age; stale ones are marked."""
-    from tenctl_core.config import load_config
-    from tenctl_core.context import node_name
-    from tenctl_core.locking import held_locks, read_sdn_lock
+    """Show every held lock: holder, node, command and age; stale and dead ones are marked."""
+    from tenctl_core.engine import tenant_providers
+    from tenctl_core.locking import held_locks
 
     with reported_errors(options(tctx).debug):
-        opts = options(tctx)
-        config = load_config(opts.config, opts.profile)
-        locks = held_locks(config.paths.cluster_dir, node_name())
-        sdn = read_sdn_lock(config.paths.cluster_dir)
+        ctx = open_context(tctx, "lock status")
+        locks = held_locks(ctx.config.paths.cluster_dir, ctx.node)
+        others: dict[str, Any] = {}
+        for provider in tenant_providers(ctx):
+            others.update(provider.lock_status(ctx))
         if as_json:
             from tenctl_core.output import print_json
 
-            print_json(
-                {"locks": [lock.as_dict() for lock in locks], "sdn_lock": sdn.as_dict() if sdn else None}
-            )
+            print_json({"locks": [lock.as_dict() for lock in locks], **others})
             return
         for lock in locks:
             print(f"{lock.name}: {lock.describe()}")
-        if sdn is not None:
-            state = "STALE" if sdn.stale else "held"
-            print(f"Proxmox SDN lock: {state} for {sdn.age:.0f} s ({sdn.path})")
-        if not locks and sdn is None:
+        for info in others.values():
+            if info is not None:
+                print(info["describe"])
+        if not locks and not any(others.values()):
             print("no lock is held")
 
 
-@lock_app.command("release")
 def lock_release(
     tctx: typer.Context,
     force: Annotated[
@@ -794,64 +774,71 @@ def lock_release(
         str | None, typer.Option("--tenant", "-n", help="Release the lock of this tenant.")
     ] = None,
     allocation: Annotated[bool, typer.Option("--allocation", help="Release the allocation lock.")] = False,
-    sdn: Annotated[
-        bool, typer.Option("--sdn", help="Release Proxmox's SDN lock (it never expires by itself).")
-    ] = False,
 ) -> None:
     """Break a lock whose holder is gone. Logged in the audit trail."""
-    from tenctl_core.locking import (
-        ALLOCATION_LOCK,
-        break_lock,
-        lock_path,
-        read_lock,
-        read_sdn_lock,
-        tenant_lock_name,
-    )
+    from tenctl_core.cli.lazy import PLUGIN_OPTIONS
+    from tenctl_core.engine import tenant_providers
+    from tenctl_core.locking import ALLOCATION_LOCK, break_lock, lock_path, read_lock, tenant_lock_name
 
     with reported_errors(options(tctx).debug):
         if tenant is not None:
             check_tenant_name(tenant)
-        if sum((tenant is not None, allocation, sdn)) != 1:
-            raise UsageError("choose one lock: --tenant NAME, --allocation or --sdn")
+        plugin_locks = [key for key, value in (PLUGIN_OPTIONS.get() or {}).items() if value]
+        if sum((tenant is not None, allocation, len(plugin_locks))) != 1:
+            raise UsageError("choose one lock: --tenant NAME, --allocation, or one a plugin adds (see --help)")
         if not force:
             raise UsageError(
                 "releasing a lock someone else holds needs --force; check `tenctl lock status` first"
             )
         ctx = open_context(tctx, "lock release")
-        if sdn:
-            age = read_sdn_lock(ctx.config.paths.cluster_dir)
-            if age is None and (Path(ctx.config.paths.cluster_dir) / "sdn").is_dir():
-                print("Proxmox's SDN lock is not held")
-                return
-            with audited(
-                ctx, "lock release", None, {"lock": "sdn", "age_seconds": round(age.age) if age else None}
-            ):
-                ctx.proxmox.delete("/cluster/sdn/lock", force=1)
-            print("released Proxmox's SDN lock")
+        if plugin_locks:
+            with audited(ctx, "lock release", None, {"lock": plugin_locks[0]}) as info:
+                released = [entry for p in tenant_providers(ctx) for entry in p.release_locks(ctx)]
+                for entry in released:
+                    info.update(entry)
+                info["lock"] = ", ".join(str(e["lock"]) for e in released) or plugin_locks[0]
+            print(f"released {info['lock']}" if released else "that lock is not held")
             return
         name = tenant_lock_name(tenant) if tenant is not None else ALLOCATION_LOCK
         path = lock_path(ctx.config.paths.cluster_dir, name)
-        info = read_lock(path)
-        if info is None:
+        held = read_lock(path)
+        if held is None:
             print(f"lock {name} is not held")
             return
-        with audited(ctx, "lock release", tenant, {"lock": name, "holder": info.as_dict()}):
+        with audited(ctx, "lock release", tenant, {"lock": name, "holder": held.as_dict()}):
             break_lock(path)
-        print(f"released lock {name} ({info.describe()})")
+        print(f"released lock {name} ({held.describe()})")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("init")(init)
-    app.command("add")(add)
-    app.command("list")(list_tenants)
-    app.command("show")(show)
-    app.command("modify")(modify)
-    app.command("suspend")(suspend)
-    app.command("resume")(resume)
-    app.command("remove")(remove)
-    app.command("health")(health)
-    app.command("repair")(repair)
-    app.command("sync")(sync)
+def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
+    """The core commands, each with the options plugins registered for it."""
+    from tenctl_core.cli.lazy import with_plugin_options
+
+    extra = list(plugins.command_options()) if plugins is not None else []
+    for name, func in (
+        ("init", init),
+        ("add", add),
+        ("list", list_tenants),
+        ("show", show),
+        ("modify", modify),
+        ("suspend", suspend),
+        ("resume", resume),
+        ("remove", remove),
+        ("health", health),
+        ("repair", repair),
+        ("sync", sync),
+    ):
+        app.command(name)(with_plugin_options(func, [o for o in extra if o.command == name]))
+    lock_app = typer.Typer(
+        help="Show and release tenctl's cluster-wide locks and those of the backends (the SDN lock).",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+    )
+    lock_app.callback()(lock_main)
+    lock_app.command("status")(with_plugin_options(lock_status, [o for o in extra if o.command == "lock status"]))
+    lock_app.command("release")(
+        with_plugin_options(lock_release, [o for o in extra if o.command == "lock release"])
+    )
     app.add_typer(lock_app, name="lock")
     app.command("plugins")(plugins_command)
     app.add_typer(config_app, name="config")

@@ -73,14 +73,25 @@ def plugin_set(tctx: typer.Context) -> PluginSet:
 
 def open_context(tctx: typer.Context, command: str, dry_run: bool = False) -> Context:
     """The command's context: configuration, plugins, and (on first use) its one API session."""
-    from tenctl_core.config import load_config
+    from tenctl_core.config import check_tables, load_config
     from tenctl_core.context import Context
 
     opts = options(tctx)
     config = load_config(opts.config, opts.profile)
     plugins = plugin_set(tctx)
     plugins.require_loaded()
-    return Context(config=config, plugins=plugins, command=command, dry_run=dry_run, quiet=opts.quiet)
+    check_tables(config, plugins.settings_specs())
+    from tenctl_core.cli.lazy import PLUGIN_OPTIONS
+
+    plugin_options = dict(PLUGIN_OPTIONS.get() or {})
+    return Context(
+        config=config,
+        plugins=plugins,
+        command=command,
+        dry_run=dry_run,
+        quiet=opts.quiet,
+        options=plugin_options,
+    )
 
 
 def emit(

@@ -7,15 +7,21 @@ is imported when the command is invoked or its own help is asked for.
 
 from __future__ import annotations
 
+import functools
 import importlib
-from typing import Any
+import inspect
+import sys
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Annotated, Any
 
 import typer
 from typer import _click  # typer vendors Click since 0.26; its group API is what a lazy group extends
 from typer.core import TyperCommand, TyperGroup
 
-from tenctl_core.errors import PluginError
+from tenctl_core.errors import EXIT_USAGE, PluginError, TenctlError
 from tenctl_core.plugins import PluginSet
+from tenctl_core.providers import CommandOption
 from tenctl_core.registry import CommandEntry
 
 
@@ -61,3 +67,65 @@ def load_plugin_command(entry: CommandEntry) -> _click.Command:
     command = typer.main.get_command(app)
     command.name = entry.name
     return command
+
+
+PLUGIN_OPTIONS: ContextVar[dict[str, Any] | None] = ContextVar("tenctl_plugin_options", default=None)
+"""The values of the plugin options of the running command, until ``open_context`` takes them."""
+
+
+def with_plugin_options(func: Callable[..., Any], extra: list[CommandOption]) -> Callable[..., Any]:
+    """The command function with the options plugins registered for it added to its signature.
+
+    Typer builds the command from the signature, so the options show in ``--help`` like core's own.
+    Their values are checked before the command runs (a wrong one is a usage error, exit 2) and passed
+    on through :data:`PLUGIN_OPTIONS`.
+    """
+    if not extra:
+        return func
+    signature = inspect.signature(func, eval_str=True)
+    taken = {
+        flag
+        for param in signature.parameters.values()
+        for info in getattr(param.annotation, "__metadata__", ())
+        for flag in [getattr(info, "default", None), *(getattr(info, "param_decls", None) or ())]
+        if isinstance(flag, str) and flag.startswith("-")
+    }
+    added = []
+    for option in extra:
+        clash = taken.intersection(option.flags)
+        if clash:
+            raise PluginError(f"plugin option {option.name} clashes with {', '.join(sorted(clash))}")
+        taken.update(option.flags)
+        kind = bool if option.flag else str | None
+        added.append(
+            inspect.Parameter(
+                param_name(option),
+                inspect.Parameter.KEYWORD_ONLY,
+                default=False if option.flag else None,
+                annotation=Annotated[kind, typer.Option(*option.flags, help=option.help)],
+            )
+        )
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        values: dict[str, Any] = {}
+        for option in extra:
+            raw = kwargs.pop(param_name(option), None)
+            if raw is not None and not option.flag and option.check is not None:
+                try:
+                    raw = option.check(raw)
+                except TenctlError as exc:
+                    print(f"error: {option.flags[0]}: {exc}", file=sys.stderr)
+                    raise typer.Exit(EXIT_USAGE) from None
+            values[option.key] = raw
+        PLUGIN_OPTIONS.set(values)
+        return func(*args, **kwargs)
+
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), *added]
+    )
+    return command
+
+
+def param_name(option: CommandOption) -> str:
+    return "plugin_" + "".join(c if c.isalnum() else "_" for c in option.key)

@@ -28,7 +28,6 @@ def seed_tenants(
     Their groups get the ACL entries `tenctl add` grants with the default configuration.
     """
     from tenctl_core.model import ACTIVE, Tenant
-    from tenctl_core.naming import subnet_id
     from tenctl_core.ownership import Marker, ensure_installation
     from tenctl_core.store import TenantStore
 
@@ -41,7 +40,7 @@ def seed_tenants(
     for vlan in range(first_vlan, first_vlan + count):
         name = f"seed{vlan}"
         subnet = seed_subnet(vlan)
-        sid = subnet_id(zone, str(subnet))
+        sid = f"{zone}-{subnet.network_address}-{subnet.prefixlen}"  # how PVE names a subnet
         tenant = Tenant(
             name=name,
             pool=f"tenant_{name}",
@@ -50,8 +49,7 @@ def seed_tenants(
             vlan=vlan,
             subnet=str(subnet),
             gateway=str(subnet.network_address + 1),
-            zone=zone,
-            vnet=f"vn{vlan}",
+            plugins={"sdn-vnet": {"zone": zone, "vnet": f"vn{vlan}"}},
             cpu_limit=1,
             ram_limit=512,
             storage_limit=1,
@@ -69,15 +67,15 @@ def seed_tenants(
         pve.lab_users[tenant.admin_user]["comment"] = marker.label(f"Administrator of tenant {name}")
         alias = marker.label(f"Network for {name} {subnet}")
         vnet = {"zone": zone, "tag": vlan, "alias": alias, "type": "vnet"}
-        sub = {"gateway": tenant.gateway, "type": "subnet", "vnet": tenant.vnet}
+        sub = {"gateway": tenant.gateway, "type": "subnet", "vnet": f"vn{vlan}"}
         for state in (pve.sdn_config, pve.sdn_running):
-            state["vnets"][tenant.vnet] = dict(vnet)
+            state["vnets"][f"vn{vlan}"] = dict(vnet)
             state["subnets"][sid] = dict(sub)
         grants = [
             (f"/pool/{tenant.pool}", admin_role),
             (f"/pool/{tenant.pool}", "PVEVMAdmin"),
             ("/storage/local-lvm", "PVEDatastoreUser"),
-            (f"/sdn/zones/{zone}/{tenant.vnet}", "PVESDNUser"),
+            (f"/sdn/zones/{zone}/vn{vlan}", "PVESDNUser"),
         ]
         for path, role in dict.fromkeys(grants):
             pve.lab_acl.append({"path": path, "type": "group", "ugid": tenant.group, "roleid": role, "propagate": True})

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from tenctl_core.context import Context
-from tenctl_core.locking import read_sdn_lock
 from tenctl_core.model import ACTIVE, SUSPENDED
 from tenctl_core.providers import AuditCheck, CheckResult
 from tenctl_linux_bridge.sdn import VNETS, tenant_of_vnet
+from tenctl_linux_bridge.sdnlock import read_sdn_lock
+from tenctl_linux_bridge.settings import vnet_of
 
 
 class SdnCheck(AuditCheck):
@@ -45,8 +46,8 @@ class SdnCheck(AuditCheck):
             if owner and owner not in tenants:
                 details.append(f"VNet {vnet.get('vnet')} belongs to tenant {owner}, which has no record")
         for tenant in tenants.values():
-            if tenant.status in (ACTIVE, SUSPENDED) and tenant.vnet not in running:
-                details.append(f"tenant {tenant.name}: VNet {tenant.vnet} is missing")
+            if tenant.status in (ACTIVE, SUSPENDED) and vnet_of(tenant) not in running:
+                details.append(f"tenant {tenant.name}: VNet {vnet_of(tenant)} is missing")
         if details:
             results.append(
                 CheckResult(

@@ -9,7 +9,7 @@ from tenctl_core import hookimpl
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
-    from tenctl_core.providers import AuditCheck
+    from tenctl_core.providers import AuditCheck, CommandOption
     from tenctl_core.registry import Registrar
     from tenctl_linux_bridge.sdn import SdnProvisioner
 
@@ -21,6 +21,14 @@ def tenctl_register_network_provisioners(register: Registrar[SdnProvisioner]) ->
     from tenctl_linux_bridge.sdn import SdnProvisioner
 
     register(SdnProvisioner())
+
+
+@hookimpl
+def tenctl_register_command_options(register: Registrar[CommandOption]) -> None:
+    from tenctl_linux_bridge.settings import OPTIONS
+
+    for option in OPTIONS:
+        register(option)
 
 
 @hookimpl

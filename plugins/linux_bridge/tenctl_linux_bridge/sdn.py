@@ -19,13 +19,21 @@ from typing import Any
 
 from tenctl_core.context import Context
 from tenctl_core.errors import AllocationLost, ProxmoxError, ProxmoxUnreachable, TenctlError, is_missing
-from tenctl_core.locking import read_sdn_lock
 from tenctl_core.model import Tenant
 from tenctl_core.ownership import Marker, legacy_owner, parse_marker
 from tenctl_core.plan import Step
 from tenctl_core.providers import CREATE, DELETE, Change, Key, NetworkProvisioner, Observed, Resource
+from tenctl_linux_bridge.sdnlock import read_sdn_lock
+from tenctl_linux_bridge.settings import (
+    PROVIDER,
+    RELEASE_OPTION,
+    SETTINGS,
+    sdn_settings,
+    vnet_id,
+    vnet_of,
+    zone_of,
+)
 
-PROVIDER = "sdn-vnet"
 SDN_ROLE = "PVESDNUser"
 VNETS = "/cluster/sdn/vnets"
 ZONES = "/cluster/sdn/zones"
@@ -363,27 +371,52 @@ class SdnProvisioner(NetworkProvisioner):
     name = PROVIDER
     description = "Proxmox SDN zone, one VNet and subnet per tenant"
     runs_after = ("proxmox-access",)
+    settings = SETTINGS
 
     def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
-        return [(f"/sdn/zones/{tenant.zone}/{tenant.vnet}", SDN_ROLE)]
+        return [(f"/sdn/zones/{zone_of(tenant)}/{vnet_of(tenant)}", SDN_ROLE)]
 
     def desired(self, ctx: Context, tenant: Tenant) -> list[Resource]:
         marker = ctx.marker(tenant)
-        sid = subnet_id(tenant.zone, tenant.subnet)
+        zone, vnet = zone_of(tenant), vnet_of(tenant)
+        sid = subnet_id(zone, tenant.subnet)
         return [
             Resource(
                 VNET,
-                tenant.vnet,
-                {"zone": tenant.zone, "tag": tenant.vlan, "alias": vnet_alias(marker, tenant), "state": ""},
+                vnet,
+                {"zone": zone, "tag": tenant.vlan, "alias": vnet_alias(marker, tenant), "state": ""},
             ),
             Resource(
                 SUBNET,
-                f"{tenant.vnet}/{sid}",
+                f"{vnet}/{sid}",
                 {"gateway": tenant.gateway, "state": ""},
                 create_only={"subnet": tenant.subnet},
-                parent=(VNET, tenant.vnet),
+                parent=(VNET, vnet),
             ),
         ]
+
+    def lock_status(self, ctx: Context) -> dict[str, Any]:
+        info = read_sdn_lock(ctx.config.paths.cluster_dir)
+        if info is None:
+            return {"sdn_lock": None}
+        state = "STALE" if info.stale else "held"
+        describe = f"Proxmox SDN lock: {state} for {info.age:.0f} s ({info.path})"
+        return {"sdn_lock": {**info.as_dict(), "describe": describe}}
+
+    def release_locks(self, ctx: Context) -> list[dict[str, Any]]:
+        if not ctx.options.get(RELEASE_OPTION.key):
+            return []
+        info = read_sdn_lock(ctx.config.paths.cluster_dir)
+        if info is None and Path(ctx.config.paths.cluster_dir, "sdn").is_dir():
+            return []  # on a node, where the lock shows: not held
+        ctx.proxmox.delete("/cluster/sdn/lock", force=1)
+        return [{"lock": "sdn", "age_seconds": round(info.age) if info else None}]
+
+    def prepare(self, ctx: Context, tenant: Tenant) -> None:
+        tenant.section(PROVIDER).update(zone=sdn_settings(ctx).zone, vnet=vnet_id(tenant.vlan))
+
+    def summary(self, ctx: Context, tenant: Tenant) -> dict[str, Any]:
+        return {"vnet": vnet_of(tenant), "zone": zone_of(tenant)}
 
     def observe(self, ctx: Context, tenants: Sequence[Tenant]) -> list[Observed]:
         vnets = [vnet_observed(v) for v in ctx.cached_get(VNETS, pending=1)]
@@ -393,10 +426,10 @@ class SdnProvisioner(NetworkProvisioner):
             # count constant; a subnet is then checked by `sync` and `repair`.
             names = {v.id for v in vnets}
             for tenant in tenants:
-                if tenant.vnet in names:
+                vnet = vnet_of(tenant)
+                if vnet in names:
                     found += [
-                        subnet_observed(tenant.vnet, s)
-                        for s in ctx.proxmox.get(f"{VNETS}/{tenant.vnet}/subnets", pending=1)
+                        subnet_observed(vnet, s) for s in ctx.proxmox.get(f"{VNETS}/{vnet}/subnets", pending=1)
                     ]
         return found
 
@@ -484,8 +517,9 @@ class SdnProvisioner(NetworkProvisioner):
     def steps(self, ctx: Context, tenant: Tenant, changes: Sequence[Change]) -> list[Step]:
         from tenctl_core.engine import read_owned, shows
 
-        if any(c.op == CREATE and c.key[0] == VNET for c in changes) and not zone_exists(ctx, tenant.zone):
-            raise TenctlError(f"SDN zone {tenant.zone} does not exist", hint="run `tenctl init` first")
+        zone = zone_of(tenant)
+        if any(c.op == CREATE and c.key[0] == VNET for c in changes) and not zone_exists(ctx, zone):
+            raise TenctlError(f"SDN zone {zone} does not exist", hint="run `tenctl init` first")
         others = foreign_pending(ctx, tenant, subnets=False)
         if others:
             raise PendingChanges(others)  # seen at planning, so a dry run says so too
@@ -591,7 +625,7 @@ class SdnProvisioner(NetworkProvisioner):
         ]
 
     def init_steps(self, ctx: Context) -> list[Step]:
-        sdn = ctx.config.sdn
+        sdn = sdn_settings(ctx)
         if zone_exists(ctx, sdn.zone):
             return []
         params: dict[str, Any] = {"zone": sdn.zone, "type": sdn.zone_type}

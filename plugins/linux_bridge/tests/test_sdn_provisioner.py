@@ -134,7 +134,7 @@ def test_add_creates_vnet_subnet_and_acl_with_one_lock_and_one_apply(cluster):
     # The role goes to the group only, never to the user.
     assert not [e for e in pve.lab_acl if e["type"] == "user" and e["path"].startswith("/sdn/")]
     saved = record(lab, "acme")
-    assert saved["vlan"] == 100 and saved["vnet"] == "vn100" and saved["gateway"] == "10.100.0.1"
+    assert saved["vlan"] == 100 and saved["plugins"]["sdn-vnet"] == {"zone": ZONE, "vnet": "vn100"} and saved["gateway"] == "10.100.0.1"
     assert saved["status"] == "active"
 
     second = lab.mark()
