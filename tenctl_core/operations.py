@@ -583,18 +583,34 @@ def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests:
             f"tenant {tenant.name} still has {len(guests)} guest(s): {listing}",
             hint="delete them first or pass --purge-guests to stop and delete them with the tenant",
         )
-    if any(p.recover(ctx, tenant) for p in tenant_providers(ctx)):
-        raise TenctlError(
-            f"a killed command of tenant {tenant.name} left work in flight (such as the SDN lock it held)",
-            hint=f"run `tenctl repair {tenant.name}`: it ends that work and finishes or rolls back the command",
-        )
     plan = Plan("remove", tenant.name)
+    plan.add(*(step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)))  # dry run: shown
     plan.add(record_step(f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING)))
     plan.add(*(destroy_step(ctx, g) for g in guests))
     teardown = plan_teardown(ctx, tenant)
     plan.add(*teardown.steps)
     plan.notes.extend(teardown.notes)
     return plan
+
+
+def recover_first(ctx: Context, tenant: Tenant, command: str) -> Tenant:
+    """End what a killed command of the tenant left in flight, under the tenant's lock, before anything is
+    planned; the tenant as its record now says."""
+    if not any(p.recover(ctx, tenant) for p in tenant_providers(ctx)):
+        return tenant
+    with tenant_locked(ctx, tenant.name, command):
+        return run_recovery(ctx, ctx.store.load(tenant.name), command)[0]
+
+
+def run_recovery(ctx: Context, tenant: Tenant, command: str) -> tuple[Tenant, list[Step]]:
+    """Run the providers' recovery steps (a killed command's SDN lock and the changes pending under it);
+    the caller holds the tenant's lock. Returns the tenant reloaded and the steps that ran."""
+    steps = [step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)]
+    if not steps:
+        return tenant, []
+    run_forward(ctx, tenant, Plan(command, tenant.name, steps), command)
+    ctx.forget("/")  # what was read before is no longer what exists
+    return ctx.store.load(tenant.name), steps
 
 
 def plan_teardown(ctx: Context, tenant: Tenant, command: str = "remove") -> Plan:
