@@ -587,7 +587,7 @@ def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests:
     plan.add(*(step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)))  # dry run: shown
     plan.add(record_step(f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING)))
     plan.add(*(destroy_step(ctx, g) for g in guests))
-    teardown = plan_teardown(ctx, tenant)
+    teardown = plan_teardown(ctx, tenant, refuse_legacy=True)
     plan.add(*teardown.steps)
     plan.notes.extend(teardown.notes)
     return plan
@@ -613,10 +613,22 @@ def run_recovery(ctx: Context, tenant: Tenant, command: str) -> tuple[Tenant, li
     return ctx.store.load(tenant.name), steps
 
 
-def plan_teardown(ctx: Context, tenant: Tenant, command: str = "remove") -> Plan:
+def plan_teardown(
+    ctx: Context, tenant: Tenant, command: str = "remove", refuse_legacy: bool = False
+) -> Plan:
     """Delete every object carrying this installation's marker for the tenant (providers in reverse), then
-    the record. Objects without the marker are never touched: they are named in the plan's notes."""
+    the record. Objects without the marker are never touched: they are named in the plan's notes.
+
+    With ``refuse_legacy`` (``remove``), objects tenctl 0.2 made for the tenant stop the command before
+    any change: deleting the record would leave them with nothing to take them over from.
+    """
     diff = diff_tenant(ctx, tenant, present=False)
+    if refuse_legacy and diff.legacy:
+        raise ConflictError(
+            f"tenant {tenant.name} has objects made by tenctl 0.2, without this installation's marker: "
+            + ", ".join(diff.legacy),
+            hint=f"run `tenctl sync -n {tenant.name}` first to take them over, then remove the tenant",
+        )
     plan = make_plan(command, tenant, reconcile_steps(ctx, diff, present=False), diff)
     plan.add(record_step(f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name)))
     return plan
