@@ -102,6 +102,8 @@ class ProviderDiff:
     """Intended objects that exist and are not ours: never touched."""
     extras: list[Observed] = field(default_factory=list)
     """Objects of ours that are not intended, kept (no prune)."""
+    legacy: list[Observed] = field(default_factory=list)
+    """Objects tenctl 0.2 made for the tenant (no marker yet): ``sync`` takes them over."""
 
 
 @dataclass
@@ -116,6 +118,10 @@ class TenantDiff:
     @property
     def conflicts(self) -> list[str]:
         return [c for d in self.providers for c in d.conflicts]
+
+    @property
+    def legacy(self) -> list[str]:
+        return [o.describe() for d in self.providers for o in d.legacy]
 
     @property
     def extras(self) -> list[str]:
@@ -149,11 +155,15 @@ def diff_provider(
             result.changes.append(Change(ADOPT, resource, found))
         else:
             result.conflicts.append(not_ours(found, tenant))
+            if adoptable(found, tenant, index):
+                result.legacy.append(found)
     intended_keys = {r.key for r in intended}
     for resource in expected if not present else []:
         found = index.get(resource.key)
         if found is not None and not is_owned(found, marker, index):
             result.conflicts.append(not_ours(found, tenant))
+            if adoptable(found, tenant, index):
+                result.legacy.append(found)
     for found in reversed(observed):
         if found.key in intended_keys or not is_owned(found, marker, index):
             continue

@@ -584,24 +584,52 @@ def plan_remove(ctx: Context, tenant: Tenant, guests: list[Guest], purge_guests:
             f"tenant {tenant.name} still has {len(guests)} guest(s): {listing}",
             hint="delete them first or pass --purge-guests to stop and delete them with the tenant",
         )
-    if any(p.recover(ctx, tenant) for p in tenant_providers(ctx)):
-        raise TenctlError(
-            f"a killed command of tenant {tenant.name} left work in flight (such as the SDN lock it held)",
-            hint=f"run `tenctl repair {tenant.name}`: it ends that work and finishes or rolls back the command",
-        )
     plan = Plan("remove", tenant.name)
+    plan.add(*(step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)))  # dry run: shown
     plan.add(record_step(f"mark tenant {tenant.name} as being removed", lambda: mark(ctx, tenant, REMOVING)))
     plan.add(*(destroy_step(ctx, g) for g in guests))
-    teardown = plan_teardown(ctx, tenant)
+    teardown = plan_teardown(ctx, tenant, refuse_legacy=True)
     plan.add(*teardown.steps)
     plan.notes.extend(teardown.notes)
     return plan
 
 
-def plan_teardown(ctx: Context, tenant: Tenant, command: str = "remove") -> Plan:
+def recover_first(ctx: Context, tenant: Tenant, command: str) -> Tenant:
+    """End what a killed command of the tenant left in flight, under the tenant's lock, before anything is
+    planned; the tenant as its record now says."""
+    if not any(p.recover(ctx, tenant) for p in tenant_providers(ctx)):
+        return tenant
+    with tenant_locked(ctx, tenant.name, command):
+        return run_recovery(ctx, ctx.store.load(tenant.name), command)[0]
+
+
+def run_recovery(ctx: Context, tenant: Tenant, command: str) -> tuple[Tenant, list[Step]]:
+    """Run the providers' recovery steps (a killed command's SDN lock and the changes pending under it);
+    the caller holds the tenant's lock. Returns the tenant reloaded and the steps that ran."""
+    steps = [step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)]
+    if not steps:
+        return tenant, []
+    run_forward(ctx, tenant, Plan(command, tenant.name, steps), command)
+    ctx.forget("/")  # what was read before is no longer what exists
+    return ctx.store.load(tenant.name), steps
+
+
+def plan_teardown(
+    ctx: Context, tenant: Tenant, command: str = "remove", refuse_legacy: bool = False
+) -> Plan:
     """Delete every object carrying this installation's marker for the tenant (providers in reverse), then
-    the record. Objects without the marker are never touched: they are named in the plan's notes."""
+    the record. Objects without the marker are never touched: they are named in the plan's notes.
+
+    With ``refuse_legacy`` (``remove``), objects tenctl 0.2 made for the tenant stop the command before
+    any change: deleting the record would leave them with nothing to take them over from.
+    """
     diff = diff_tenant(ctx, tenant, present=False)
+    if refuse_legacy and diff.legacy:
+        raise ConflictError(
+            f"tenant {tenant.name} has objects made by tenctl 0.2, without this installation's marker: "
+            + ", ".join(diff.legacy),
+            hint=f"run `tenctl sync -n {tenant.name}` first to take them over, then remove the tenant",
+        )
     plan = make_plan(command, tenant, reconcile_steps(ctx, diff, present=False), diff)
     plan.add(record_step(f"delete the record of tenant {tenant.name}", lambda: ctx.store.delete(tenant.name)))
     return plan

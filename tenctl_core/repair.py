@@ -22,7 +22,7 @@ from tenctl_core.context import Context
 from tenctl_core.engine import diff_tenant, make_plan, observe, reconcile_steps, tenant_providers
 from tenctl_core.errors import TenctlError
 from tenctl_core.model import ACTIVE, SUSPENDED, Tenant
-from tenctl_core.operations import record_step, run_forward, tenant_guests, tenant_locked
+from tenctl_core.operations import record_step, run_forward, run_recovery, tenant_guests, tenant_locked
 from tenctl_core.plan import Plan
 from tenctl_core.providers import Observed
 
@@ -91,14 +91,7 @@ def repair_tenant(ctx: Context, name: str) -> Plan:
     with tenant_locked(ctx, name, "repair"):
         if ctx.store.is_abandoned(name):
             return repair_empty_record(ctx, name, apply=True)
-        tenant = ctx.store.load(name)
-        recover = [step for p in tenant_providers(ctx) for step in p.recover(ctx, tenant)]
-        if recover:
-            # End what the killed command left in flight (its SDN lock and the changes pending under it),
-            # then read the world again: what was observed before is no longer what exists.
-            run_forward(ctx, tenant, Plan("repair", name, recover), "repair")
-            ctx.forget("/")
-            tenant = ctx.store.load(name)
+        tenant, recover = run_recovery(ctx, ctx.store.load(name), "repair")
         plan = plan_repair(ctx, tenant, recovering=False)
         if plan.steps:
             run_forward(ctx, tenant, plan, "repair")

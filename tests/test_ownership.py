@@ -330,3 +330,90 @@ def test_the_lost_answer_of_the_sdn_apply_is_settled_by_reading_back(cluster):
     assert lab.pve.sdn_lock is None and not lab.pve.sdn_pending()
     assert_whole_or_absent(lab)
     assert os.path.exists(tenants_dir(lab)) and ok(lab.run("list"))
+
+
+def make_02_tenant(lab, name: str = "old", vlan: int = 300) -> None:
+    """A tenant as tenctl 0.2 left it: a schema-1 record without an installation id, objects whose comments
+    and alias name the tenant in 0.2's words, and no ownership marker anywhere."""
+    pve = lab.pve
+    subnet, gateway, vnet = f"10.100.{vlan - 200}.0/24", f"10.100.{vlan - 200}.1", f"vn{vlan}"
+    record = {
+        "name": name,
+        "pool": f"tenant_{name}",
+        "group": f"group_{name}",
+        "admin_user": f"admin_{name}@pve",
+        "vlan": vlan,
+        "subnet": subnet,
+        "gateway": gateway,
+        "zone": "tenants",
+        "vnet": vnet,
+        "cpu_limit": 2,
+        "ram_limit": 2048,
+        "storage_limit": 20,
+        "storages": ["local-lvm"],
+        "status": "active",
+        "created_objects": [f"pool:tenant_{name}", f"group:group_{name}", f"user:admin_{name}@pve"],
+        "schema": 1,
+    }
+    import tomli_w
+
+    path = tenants_dir(lab) / f"{name}.toml"
+    path.write_text(tomli_w.dumps(record))
+    path.chmod(0o640)
+    pve.pools[f"tenant_{name}"] = set()
+    pve.pool_info[f"tenant_{name}"] = {"comment": f"tenctl tenant {name}", "storage": set()}
+    pve.lab_groups[f"group_{name}"] = {"comment": f"tenctl tenant {name}"}
+    pve.lab_users[f"admin_{name}@pve"] = pve._new_user_record(groups={f"group_{name}"})
+    pve.lab_users[f"admin_{name}@pve"]["comment"] = f"Administrator of tenant {name}"
+    for path_, role in (
+        (f"/pool/tenant_{name}", "PVEPoolAdmin"),
+        (f"/pool/tenant_{name}", "PVEVMAdmin"),
+        ("/storage/local-lvm", "PVEDatastoreUser"),
+        (f"/sdn/zones/tenants/{vnet}", "PVESDNUser"),
+    ):
+        pve.lab_acl.append(
+            {"path": path_, "type": "group", "ugid": f"group_{name}", "roleid": role, "propagate": True}
+        )
+    pve.rebuild_grants()
+    for state in (pve.sdn_config, pve.sdn_running):
+        state["vnets"][vnet] = {
+            "zone": "tenants",
+            "tag": vlan,
+            "alias": f"Network for {name} ({subnet})",
+            "type": "vnet",
+        }
+        state["subnets"][f"tenants-10.100.{vlan - 200}.0-24"] = {
+            "gateway": gateway,
+            "type": "subnet",
+            "vnet": vnet,
+        }
+    pve.state_changed()
+
+
+def test_a_02_tenant_is_left_alone_until_sync_takes_it_over(cluster):
+    """Upgrade from 0.2: before `sync` nothing of the old tenant is changed or deleted (health names it);
+    `sync --all` writes the marker into each object; then health is clean and remove deletes it all."""
+    lab = cluster
+    make_02_tenant(lab)
+    pve = lab.pve
+    health = health_of(lab)
+    assert health["summary"]["failed"] >= 1 and "tenant_old" in json.dumps(health)
+    refused = lab.run("remove", "-n", "old", "-f")
+    assert refused.exit_code == 1 and "made by tenctl 0.2" in refused.stderr, refused.stderr
+    assert "tenctl sync -n old" in refused.stderr
+    assert (tenants_dir(lab) / "old.toml").exists()  # nothing changed, the record included
+    assert "tenant_old" in pve.pools and "vn300" in pve.sdn_running["vnets"]
+    synced = json.loads(ok(lab.run("sync", "--all", "--json")).stdout)
+    assert [s["op"] for plan in synced for s in plan["steps"] if s["op"] == "adopt"], synced
+    marker = f"(tenctl:{(tenants_dir(lab) / '.tenctl-installation').read_text().strip()}:old)"
+    assert pve.pool_info["tenant_old"]["comment"].endswith(marker)
+    assert pve.lab_groups["group_old"]["comment"].endswith(marker)
+    assert pve.lab_users["admin_old@pve"]["comment"].endswith(marker)
+    assert pve.sdn_running["vnets"]["vn300"]["alias"].endswith(marker)
+    again = json.loads(ok(lab.run("sync", "--all", "--json")).stdout)
+    assert [s for plan in again for s in plan["steps"]] == []
+    assert health_of(lab)["summary"]["failed"] == 0
+    ok(lab.run("remove", "-n", "old", "-f"))
+    assert "tenant_old" not in pve.pools and "group_old" not in pve.lab_groups
+    assert "admin_old@pve" not in pve.lab_users and "vn300" not in pve.sdn_running["vnets"]
+    assert not [e for e in pve.lab_acl if e["ugid"] == "group_old"]

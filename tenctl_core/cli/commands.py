@@ -413,6 +413,8 @@ def remove(
         check_tenant_name(name)
         ctx = open_context(tctx, "remove", dry_run)
         tenant = ctx.store.load(name)
+        if not dry_run:
+            tenant = operations.recover_first(ctx, tenant, "remove")
         guests = operations.tenant_guests(ctx, tenant)
         if guests and not purge_guests and not force and not dry_run and sys.stdin.isatty():
             listing = ", ".join(f"{g.vmid} ({g.name})" for g in guests)

@@ -268,5 +268,7 @@ def execute(
         return
     for step in plan.steps:
         print(f"done: {step.action}")
+    for note in plan.notes:
+        print(f"note: {note}")
     if done:
         print(done)

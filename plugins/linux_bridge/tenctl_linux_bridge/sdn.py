@@ -217,6 +217,8 @@ class SdnLock:
                 # The request may have taken the lock and only its answer was lost.
                 token = our_lost_token(self.ctx, requested)
                 if token is None:
+                    if Path(self.ctx.config.paths.cluster_dir, "sdn").is_dir():
+                        self.write_journal(None)  # on a node the lock file shows it was not taken
                     raise
                 self.token = token
                 self.write_journal({"requested": requested, "token": token})
@@ -520,9 +522,13 @@ class SdnProvisioner(NetworkProvisioner):
         zone = zone_of(tenant)
         if any(c.op == CREATE and c.key[0] == VNET for c in changes) and not zone_exists(ctx, zone):
             raise TenctlError(f"SDN zone {zone} does not exist", hint="run `tenctl init` first")
-        others = foreign_pending(ctx, tenant, subnets=False)
-        if others:
-            raise PendingChanges(others)  # seen at planning, so a dry run says so too
+        if ctx.dry_run:
+            # A dry run takes no lock, so it says here what the real run would stop at. The real run
+            # does not refuse here: pending changes may be another client's, in flight under its lock;
+            # it waits for that lock, and PVE then refuses it the lock only if changes stay pending.
+            others = foreign_pending(ctx, tenant, subnets=False)
+            if others:
+                raise PendingChanges(others)
         marker = ctx.marker(tenant)
         batch = list(changes)
 
