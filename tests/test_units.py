@@ -509,3 +509,34 @@ def test_a_corrupt_archive_is_an_error_not_a_traceback(tmp_path):
     archive.write_bytes(b"this is not gzip")
     with pytest.raises(TenctlError, match="not a readable tar.gz archive"):
         TarGzFormat().read(archive)
+
+
+def test_a_schema_1_record_keeps_its_zone_and_vnet_in_the_sdn_section():
+    """0.2 wrote zone and vnet at the top of the record; reading moves them to the SDN provider's part."""
+    from tenctl_core.model import SCHEMA_VERSION, Tenant
+
+    old = {
+        "name": "old",
+        "pool": "tenant_old",
+        "group": "group_old",
+        "admin_user": "admin_old@pve",
+        "vlan": 300,
+        "subnet": "10.100.100.0/24",
+        "gateway": "10.100.100.1",
+        "zone": "tenants",
+        "vnet": "vn300",
+        "cpu_limit": 2,
+        "ram_limit": 2048,
+        "storage_limit": 20,
+        "status": "active",
+        "schema": 1,
+    }
+    tenant = Tenant.from_toml_dict(old, "old.toml")
+    assert tenant.plugins == {"sdn-vnet": {"zone": "tenants", "vnet": "vn300"}}
+    assert tenant.schema == SCHEMA_VERSION == 2
+    saved = tenant.to_toml_dict()
+    assert "zone" not in saved and "vnet" not in saved
+    assert Tenant.from_toml_dict(saved, "old.toml") == tenant
+    # A record that has both (written half by each version) keeps the section's values.
+    both = {**old, "plugins": {"sdn-vnet": {"zone": "z2", "vnet": "vn301"}}}
+    assert Tenant.from_toml_dict(both, "old.toml").plugins["sdn-vnet"] == {"zone": "z2", "vnet": "vn301"}
