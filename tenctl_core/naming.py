@@ -2,8 +2,7 @@
 
 The rules come from the PVE 9 schema: pool ids and group ids take letters,
 digits, ``.``, ``-`` and ``_``; user ids are at most 64 characters with no
-white space, ``:`` or ``/`` before the realm; VNet ids are 2-8 letters and
-digits starting with a letter. A tenant name is lower-case letters, digits,
+white space, ``:`` or ``/`` before the realm. A tenant name is lower-case letters, digits,
 ``-`` and ``_``, starting with a letter, at most 32 characters: every such
 name yields valid ids for every object, and a name outside the rule is refused
 before any request.

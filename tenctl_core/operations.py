@@ -412,7 +412,7 @@ def add_tenant(ctx: Context, request: AddRequest) -> AddResult:
                 f"VLAN {result.tenant.vlan} or subnet {result.tenant.subnet} was taken by another client "
                 "meanwhile; allocating again"
             )
-            ctx.forget("/cluster/sdn")
+            ctx.forget("/")
             ctx.forget("/pools")
             ctx.forget("/access")
             continue

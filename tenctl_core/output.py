@@ -9,8 +9,6 @@ from typing import Any
 from tenctl_core.guests import Guest
 from tenctl_core.model import Tenant
 
-LAYER_LABELS = {"vnet": "VNet", "zone": "SDN zone"}
-"""Labels of keys providers commonly add to a tenant's description; any other key shows as itself."""
 CORE_KEYS = {
     "tenant_name",
     "pool_id",
@@ -49,7 +47,7 @@ def console() -> Any:
 
 def tenant_row(tenant: Tenant, guests: list[Guest], layers: dict[str, Any] | None = None) -> dict[str, Any]:
     """A tenant as ``tenctl list --json`` shows it: the Bash tool's keys, then tenctl's own, then what
-    the providers add (``layers``: the SDN VNet and zone...)."""
+    the providers add (``layers``, from each provider's ``summary``)."""
     return {
         "tenant_name": tenant.name,
         "pool_id": tenant.pool,
@@ -125,7 +123,7 @@ def print_tenant_detail(row: dict[str, Any]) -> None:
         ("Email", row["email"] or "-"),
         ("VLAN", str(row["vlan_id"])),
         *(
-            (LAYER_LABELS.get(key, key), str(value))
+            (key, str(value))
             for key, value in row.items()
             if key not in CORE_KEYS and value not in (None, "")
         ),

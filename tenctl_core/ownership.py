@@ -27,7 +27,6 @@ MARKER_RE = re.compile(r"tenctl:([0-9a-f]{12}):([A-Za-z][A-Za-z0-9_-]{0,31})")
 
 LEGACY_POOL_COMMENT = "tenctl tenant {name}"
 LEGACY_USER_COMMENT = "Administrator of tenant {name}"
-LEGACY_VNET_ALIAS = re.compile(r"Network for ([A-Za-z][A-Za-z0-9_-]*) \(\d{1,3}(?:\.\d{1,3}){3}/\d{1,2}\)")
 """What tenctl 0.2 wrote, which ``sync`` recognises to take such objects over."""
 
 
@@ -55,15 +54,15 @@ def parse_marker(text: object) -> Marker | None:
 
 
 def legacy_owner(text: object) -> str | None:
-    """The tenant a tenctl 0.2 comment or alias names, or None."""
+    """The tenant a tenctl 0.2 pool, group or user comment names, or None (each plugin recognises what 0.2
+    wrote into its own objects: the SDN plugin, a VNet alias)."""
     if not isinstance(text, str):
         return None
     for template in (LEGACY_POOL_COMMENT, LEGACY_USER_COMMENT):
         prefix = template.format(name="")
         if text.startswith(prefix) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", text[len(prefix) :]):
             return text[len(prefix) :]
-    match = LEGACY_VNET_ALIAS.fullmatch(text)
-    return match.group(1) if match else None
+    return None
 
 
 def installation_path(tenants_dir: str | Path) -> Path:

@@ -66,7 +66,7 @@ def check_outcomes(results: dict[str, tuple[int, str, str]]) -> list[str]:
 
 
 def announced_vlan(stdout: str) -> int:
-    match = re.search(r"VLAN (\d+) \(vn\d+\)", stdout)
+    match = re.search(r"VLAN (\d+) \(vnet vn\d+", stdout)
     assert match, stdout
     return int(match.group(1))
 

@@ -179,7 +179,7 @@ def add(
         print(
             f"Tenant {tenant.name} created: pool {tenant.pool}, group {tenant.group}, user {tenant.admin_user}, "
             f"VLAN {tenant.vlan}"
-            + (f" ({layers['vnet']})" if layers.get("vnet") else "")
+            + (f" ({', '.join(f'{k} {v}' for k, v in layers.items())})" if layers else "")
             + f", subnet {tenant.subnet}, gateway {tenant.gateway}."
         )
         print(

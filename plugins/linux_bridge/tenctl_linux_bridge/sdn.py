@@ -20,7 +20,7 @@ from typing import Any
 from tenctl_core.context import Context
 from tenctl_core.errors import AllocationLost, ProxmoxError, ProxmoxUnreachable, TenctlError, is_missing
 from tenctl_core.model import Tenant
-from tenctl_core.ownership import Marker, legacy_owner, parse_marker
+from tenctl_core.ownership import Marker, parse_marker
 from tenctl_core.plan import Step
 from tenctl_core.providers import CREATE, DELETE, Change, Key, NetworkProvisioner, Observed, Resource
 from tenctl_linux_bridge.sdnlock import read_sdn_lock
@@ -93,6 +93,15 @@ def zone_exists(ctx: Context, zone: str) -> bool:
     )
 
 
+LEGACY_ALIAS = re.compile(r"Network for ([A-Za-z][A-Za-z0-9_-]*) \(\d{1,3}(?:\.\d{1,3}){3}/\d{1,2}\)")
+"""The alias tenctl 0.2 gave a tenant's VNet: ``sync`` takes such a VNet over for that tenant."""
+
+
+def legacy_vnet_owner(alias: str) -> str | None:
+    match = LEGACY_ALIAS.fullmatch(alias)
+    return match.group(1) if match else None
+
+
 def vnet_observed(item: dict[str, Any]) -> Observed:
     view = pending_view(item)
     alias = str(view.get("alias") or "")
@@ -102,7 +111,7 @@ def vnet_observed(item: dict[str, Any]) -> Observed:
         "alias": alias,
         "state": item.get("state") or "",
     }
-    return Observed(VNET, str(item["vnet"]), attrs, parse_marker(alias), legacy_owner=legacy_owner(alias))
+    return Observed(VNET, str(item["vnet"]), attrs, parse_marker(alias), legacy_owner=legacy_vnet_owner(alias))
 
 
 def subnet_observed(vnet: str, item: dict[str, Any]) -> Observed:
@@ -120,7 +129,7 @@ def tenant_of_vnet(vnet: dict[str, Any]) -> str | None:
     """The tenant a tenctl-made VNet belongs to, from its alias (marker or 0.2 form)."""
     alias = alias_of(vnet)
     marker = parse_marker(alias)
-    return marker.tenant if marker else legacy_owner(alias)
+    return marker.tenant if marker else legacy_vnet_owner(alias)
 
 
 # ------------------------------------------------------------------------------------- the lock
