@@ -417,3 +417,48 @@ def test_a_02_tenant_is_left_alone_until_sync_takes_it_over(cluster):
     assert "tenant_old" not in pve.pools and "group_old" not in pve.lab_groups
     assert "admin_old@pve" not in pve.lab_users and "vn300" not in pve.sdn_running["vnets"]
     assert not [e for e in pve.lab_acl if e["ugid"] == "group_old"]
+
+
+def test_sync_prune_deletes_only_our_objects_that_the_record_does_not_ask_for(cluster):
+    lab = cluster
+    pve = lab.pve
+    ok(lab.run("add", "-n", "acme"))
+    ok(lab.run("add", "-n", "beta"))
+    # An extra grant to acme's group (ours, through the group) and one to beta's (someone else's tenant).
+    for group in ("group_acme", "group_beta"):
+        pve.lab_acl.append(
+            {
+                "path": "/storage/extra",
+                "type": "group",
+                "ugid": group,
+                "roleid": "PVEDatastoreUser",
+                "propagate": True,
+            }
+        )
+    pve.rebuild_grants()
+    kept = json.loads(ok(lab.run("sync", "-n", "acme", "--json")).stdout)
+    assert [s for plan in kept for s in plan["steps"]] == []
+    assert any(
+        "not intended, kept" in note and "/storage/extra" in note for plan in kept for note in plan["notes"]
+    )
+    ok(lab.run("sync", "-n", "acme", "--prune"))
+    extra = [(e["ugid"], e["path"]) for e in pve.lab_acl if e["path"] == "/storage/extra"]
+    assert extra == [("group_beta", "/storage/extra")]
+
+
+def test_sync_layer_reconciles_only_that_layer(cluster):
+    lab = cluster
+    pve = lab.pve
+    ok(lab.run("add", "-n", "acme"))
+    pve.lab_users["admin_acme@pve"]["enable"] = 0
+    for state in (pve.sdn_config, pve.sdn_running):
+        del state["vnets"]["vn100"]
+        del state["subnets"]["tenants-10.100.0.0-24"]
+    refused = lab.run("sync", "-n", "acme", "--layer", "nosuch")
+    assert refused.exit_code == 2 and "--layer 'nosuch'" in refused.stderr
+    ok(lab.run("sync", "-n", "acme", "--layer", "network"))
+    assert "vn100" in pve.sdn_running["vnets"] and "tenants-10.100.0.0-24" in pve.sdn_running["subnets"]
+    assert not int(pve.lab_users["admin_acme@pve"]["enable"])  # another layer: untouched
+    ok(lab.run("sync", "-n", "acme", "--layer", "proxmox-access"))
+    assert int(pve.lab_users["admin_acme@pve"]["enable"])
+    assert health_of(lab)["summary"]["failed"] == 0
