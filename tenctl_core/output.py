@@ -111,7 +111,8 @@ def print_tenant_table(rows: list[dict[str, Any]]) -> None:
         out.print("No tenants.")
 
 
-def print_tenant_detail(row: dict[str, Any]) -> None:
+def print_tenant_detail(row: dict[str, Any], labels: dict[str, str] | None = None) -> None:
+    """One tenant for people; ``labels`` name the keys the providers added (see ``Provider.summary``)."""
     from rich.table import Table
 
     out = console()
@@ -123,7 +124,7 @@ def print_tenant_detail(row: dict[str, Any]) -> None:
         ("Email", row["email"] or "-"),
         ("VLAN", str(row["vlan_id"])),
         *(
-            (key, str(value))
+            ((labels or {}).get(key, key), str(value))
             for key, value in row.items()
             if key not in CORE_KEYS and value not in (None, "")
         ),

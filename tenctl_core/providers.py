@@ -254,6 +254,9 @@ class Provider(ABC):
         age...); empty when none of its options was given or the lock was not held."""
         return []
 
+    summary_labels: ClassVar[dict[str, str]] = {}
+    """How ``tenctl show`` labels the keys of :meth:`summary` (a key without a label shows as itself)."""
+
     def summary(self, ctx: Context, tenant: Tenant) -> dict[str, Any]:
         """What this layer adds to a tenant's description in ``list``, ``show`` and ``add`` (JSON keys)."""
         return {}

@@ -333,3 +333,15 @@ def test_generated_password_written_to_a_private_file(cluster, tmp_path):
     assert login(lab, "admin_acme@pve", password).logged_in
     again = lab.run("add", "-n", "beta", "--password-out", str(out))
     assert again.exit_code == 2 and "exists" in again.stderr
+
+
+def test_show_and_list_print_what_each_layer_adds(cluster):
+    """The SDN provider's summary: `vnet` and `zone` in JSON (0.2's keys), labelled in `show`."""
+    lab = cluster
+    ok(lab.run("add", "-n", "acme"))
+    shown = json.loads(ok(lab.run("show", "-n", "acme", "--json")).stdout)
+    assert (shown["vnet"], shown["zone"]) == ("vn100", "tenants")
+    [listed] = json.loads(ok(lab.run("list", "--json")).stdout)
+    assert (listed["vnet"], listed["zone"]) == ("vn100", "tenants")
+    text = ok(lab.run("show", "-n", "acme")).stdout
+    assert "VNet:" in text and "vn100" in text and "SDN zone:" in text

@@ -206,6 +206,12 @@ def tenant_rows(ctx: Context, name: str | None) -> list[dict[str, Any]]:
     return [tenant_row(t, guests.get(t.pool, []), layer_summary(ctx, t)) for t in tenants]
 
 
+def layer_labels(ctx: Context) -> dict[str, str]:
+    from tenctl_core.engine import tenant_providers
+
+    return {key: label for p in tenant_providers(ctx) for key, label in p.summary_labels.items()}
+
+
 def layer_summary(ctx: Context, tenant: Any) -> dict[str, Any]:
     """What every enabled provider adds to the tenant's description (read from the record only)."""
     from tenctl_core.engine import tenant_providers
@@ -236,7 +242,7 @@ def list_tenants(
             output.print_json(rows)
         elif detailed:
             for row in rows:
-                output.print_tenant_detail(row)
+                output.print_tenant_detail(row, layer_labels(ctx))
             if not rows:
                 print("No tenants.")
         else:
@@ -257,7 +263,7 @@ def show(tctx: typer.Context, name: NameOption, as_json: JsonFlag = False) -> No
         if as_json:
             output.print_json(rows[0])
         else:
-            output.print_tenant_detail(rows[0])
+            output.print_tenant_detail(rows[0], layer_labels(ctx))
 
 
 # -------------------------------------------------------------------------- modify

@@ -383,6 +383,7 @@ class SdnProvisioner(NetworkProvisioner):
     description = "Proxmox SDN zone, one VNet and subnet per tenant"
     runs_after = ("proxmox-access",)
     settings = SETTINGS
+    summary_labels = {"vnet": "VNet", "zone": "SDN zone"}
 
     def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
         return [(f"/sdn/zones/{zone_of(tenant)}/{vnet_of(tenant)}", SDN_ROLE)]
