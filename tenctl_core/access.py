@@ -215,26 +215,20 @@ def set_acl(ctx: Context, path: str, role: str, group: str, delete: bool = False
     )
 
 
-def pool_observed(item: dict[str, Any]) -> Observed:
+def commented(kind: str, ident: str, item: dict[str, Any]) -> Observed:
+    """A pool or group: its comment is all tenctl sets, and holds the marker."""
     comment = item.get("comment") or ""
     return Observed(
-        POOL,
-        str(item["poolid"]),
-        {"comment": comment},
-        parse_marker(comment),
-        legacy_owner=legacy_owner(comment),
+        kind, ident, {"comment": comment}, parse_marker(comment), legacy_owner=legacy_owner(comment)
     )
+
+
+def pool_observed(item: dict[str, Any]) -> Observed:
+    return commented(POOL, str(item["poolid"]), item)
 
 
 def group_observed(item: dict[str, Any]) -> Observed:
-    comment = item.get("comment") or ""
-    return Observed(
-        GROUP,
-        str(item["groupid"]),
-        {"comment": comment},
-        parse_marker(comment),
-        legacy_owner=legacy_owner(comment),
-    )
+    return commented(GROUP, str(item["groupid"]), item)
 
 
 def user_observed(item: dict[str, Any]) -> Observed:

@@ -107,17 +107,6 @@ class Tenant:
             return f"journal of {len(self.journal)} step(s), last: {last['action']} ({last['state']})"
         return None
 
-    def note_object(self, ref: str) -> None:
-        if ref not in self.created_objects:
-            self.created_objects.append(ref)
-
-    def forget_object(self, ref: str) -> None:
-        if ref in self.created_objects:
-            self.created_objects.remove(ref)
-
-    def has_object(self, ref: str) -> bool:
-        return ref in self.created_objects
-
 
 def migrated(data: dict[str, Any]) -> dict[str, Any]:
     """A record read from an older schema, in the current layout (the file is rewritten on its next save)."""

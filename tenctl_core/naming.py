@@ -20,6 +20,8 @@ TENANT_NAME_RE = re.compile(r"[a-z][a-z0-9_-]*")
 USERID_MAX = 64
 USER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 REALM_RE = re.compile(r"[A-Za-z][A-Za-z0-9.\-_]+")
+
+
 def check_tenant_name(name: str) -> str:
     """The name if it is a valid tenant name; UsageError naming the problem otherwise."""
     if not name:

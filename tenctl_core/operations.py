@@ -614,9 +614,7 @@ def run_recovery(ctx: Context, tenant: Tenant, command: str) -> tuple[Tenant, li
     return ctx.store.load(tenant.name), steps
 
 
-def plan_teardown(
-    ctx: Context, tenant: Tenant, command: str = "remove", refuse_legacy: bool = False
-) -> Plan:
+def plan_teardown(ctx: Context, tenant: Tenant, command: str = "remove", refuse_legacy: bool = False) -> Plan:
     """Delete every object carrying this installation's marker for the tenant (providers in reverse), then
     the record. Objects without the marker are never touched: they are named in the plan's notes.
 

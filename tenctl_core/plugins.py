@@ -93,7 +93,9 @@ class PluginSet:
                     call(register=Registrar(registry, plugin_name))
                 except TypeError as exc:
                     # A provider class with an abstract method left cannot be made: name it.
-                    raise PluginError(f"plugin {plugin_name!r} could not register its {kind}: {exc}") from None
+                    raise PluginError(
+                        f"plugin {plugin_name!r} could not register its {kind}: {exc}"
+                    ) from None
             self._registries[hook_name] = registry
         return self._registries[hook_name]
 

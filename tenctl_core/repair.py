@@ -96,7 +96,9 @@ def repair_tenant(ctx: Context, name: str) -> Plan:
         if plan.steps:
             run_forward(ctx, tenant, plan, "repair")
         if recover and not plan.steps:
-            plan.notes = [f"ended what a killed command of tenant {name} left in flight; nothing else to repair"]
+            plan.notes = [
+                f"ended what a killed command of tenant {name} left in flight; nothing else to repair"
+            ]
         plan.steps[:0] = recover
         return plan
 

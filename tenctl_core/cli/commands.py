@@ -32,7 +32,10 @@ from tenctl_core.naming import check_tenant_name, check_userid
 from tenctl_core.validation import check_cidr, check_text, check_vlan
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tenctl_core.context import Context
+    from tenctl_core.plan import Plan
     from tenctl_core.plugins import PluginSet
     from tenctl_core.registry import Registry
 
@@ -656,31 +659,13 @@ def repair(
             else:
                 print("nothing to repair: every tenant is consistent")
             return
-        results = []
-        for tenant_name in names:
-            if dry_run:
-                plan = (
-                    repairs.repair_empty_record(ctx, tenant_name, apply=False)
-                    if ctx.store.is_abandoned(tenant_name)
-                    else repairs.plan_repair(ctx, ctx.store.load(tenant_name))
-                )
-                results.append({"dry_run": True, **plan.as_dict()})
-                if not as_json:
-                    show_plan(plan, False)
-                continue
-            with audited(ctx, "repair", tenant_name) as info:
-                plan = repairs.repair_tenant(ctx, tenant_name)
-                info["steps"] = [s.id for s in plan.steps]
-            results.append(plan.as_dict())
-            if not as_json:
-                for note in plan.notes:
-                    print(note)
-                for step in plan.steps:
-                    print(f"done: {step.action}")
-        if as_json:
-            from tenctl_core.output import print_json
 
-            print_json(results)
+        def preview(tenant_name: str) -> Plan:
+            if ctx.store.is_abandoned(tenant_name):
+                return repairs.repair_empty_record(ctx, tenant_name, apply=False)
+            return repairs.plan_repair(ctx, ctx.store.load(tenant_name))
+
+        each_tenant(ctx, "repair", names, preview, lambda n: repairs.repair_tenant(ctx, n), dry_run, as_json)
 
 
 # ---------------------------------------------------------------------------- sync
@@ -718,27 +703,51 @@ def sync(
                     f"--layer {layer!r} is no provider or layer (known: {', '.join(sorted(known))})"
                 )
         names = [name] if name is not None else [t.name for t in ctx.tenants(refresh=True)]
-        results = []
-        for tenant_name in names:
-            if dry_run:
-                plan = repairs.sync_tenant(ctx, tenant_name, prune, layer, dry_run=True)
-                results.append({"dry_run": True, **plan.as_dict()})
-                if not as_json:
-                    show_plan(plan, False)
-                continue
-            with audited(ctx, "sync", tenant_name, {"prune": prune, "layer": layer}) as info:
-                plan = repairs.sync_tenant(ctx, tenant_name, prune, layer, dry_run=False)
-                info["steps"] = [s.id for s in plan.steps]
-            results.append(plan.as_dict())
-            if not as_json:
-                for note in plan.notes:
-                    print(note)
-                for step in plan.steps:
-                    print(f"done: {step.action}")
-        if as_json:
-            from tenctl_core.output import print_json
+        each_tenant(
+            ctx,
+            "sync",
+            names,
+            lambda n: repairs.sync_tenant(ctx, n, prune, layer, dry_run=True),
+            lambda n: repairs.sync_tenant(ctx, n, prune, layer, dry_run=False),
+            dry_run,
+            as_json,
+            {"prune": prune, "layer": layer},
+        )
 
-            print_json(results)
+
+def each_tenant(
+    ctx: Context,
+    command: str,
+    names: list[str],
+    preview: Callable[[str], Plan],
+    run: Callable[[str], Plan],
+    dry_run: bool,
+    as_json: bool,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """A forward-only command over several tenants (repair, sync): each one planned and shown, or run
+    under its own lock and audited; then one JSON list of the plans."""
+    results = []
+    for tenant_name in names:
+        if dry_run:
+            plan = preview(tenant_name)
+            results.append({"dry_run": True, **plan.as_dict()})
+            if not as_json:
+                show_plan(plan, False)
+            continue
+        with audited(ctx, command, tenant_name, details) as info:
+            plan = run(tenant_name)
+            info["steps"] = [s.id for s in plan.steps]
+        results.append(plan.as_dict())
+        if not as_json:
+            for note in plan.notes:
+                print(note)
+            for step in plan.steps:
+                print(f"done: {step.action}")
+    if as_json:
+        from tenctl_core.output import print_json
+
+        print_json(results)
 
 
 # ---------------------------------------------------------------------------- lock
@@ -793,7 +802,9 @@ def lock_release(
             check_tenant_name(tenant)
         plugin_locks = [key for key, value in (PLUGIN_OPTIONS.get() or {}).items() if value]
         if sum((tenant is not None, allocation, len(plugin_locks))) != 1:
-            raise UsageError("choose one lock: --tenant NAME, --allocation, or one a plugin adds (see --help)")
+            raise UsageError(
+                "choose one lock: --tenant NAME, --allocation, or one a plugin adds (see --help)"
+            )
         if not force:
             raise UsageError(
                 "releasing a lock someone else holds needs --force; check `tenctl lock status` first"
@@ -843,7 +854,9 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
         rich_markup_mode=None,
     )
     lock_app.callback()(lock_main)
-    lock_app.command("status")(with_plugin_options(lock_status, [o for o in extra if o.command == "lock status"]))
+    lock_app.command("status")(
+        with_plugin_options(lock_status, [o for o in extra if o.command == "lock status"])
+    )
     lock_app.command("release")(
         with_plugin_options(lock_release, [o for o in extra if o.command == "lock release"])
     )
