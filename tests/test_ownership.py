@@ -462,3 +462,24 @@ def test_sync_layer_reconciles_only_that_layer(cluster):
     ok(lab.run("sync", "-n", "acme", "--layer", "proxmox-access"))
     assert int(pve.lab_users["admin_acme@pve"]["enable"])
     assert health_of(lab)["summary"]["failed"] == 0
+
+
+@pytest.mark.parametrize(
+    "method, path", [("POST", "/access/groups"), ("PUT", "/access/acl"), ("PUT", "/cluster/sdn")]
+)
+def test_a_write_answered_but_not_applied_fails_its_verification_and_add_is_undone(cluster, method, path):
+    """Every step reads its object back after it applied: an answer of success for a change that did not
+    happen fails the step, and add undoes what it did."""
+    from conftest import lab_snapshot
+
+    lab = cluster
+    before = lab_snapshot(lab)
+    lab.pve.fault_on(method, path, "skip")
+    result = lab.run(*ADD)
+    lab.pve.clear_faults()
+    assert result.exit_code == 1, result.stdout
+    assert "does not show" in result.stderr, result.stderr
+    assert "COULD NOT BE UNDONE" not in result.stderr
+    assert lab_snapshot(lab) == before
+    assert not (tenants_dir(lab) / "acme.toml").exists()
+    ok(lab.run(*ADD))

@@ -119,8 +119,11 @@ class LabPve(LabAccess, LabSdn, FakePve):
         self, method: str, path: str, fault: str = "lose", seconds: float = 0.0, status: int = 500
     ) -> None:
         """Give the first request matching method and path (``/api2/json`` left out; a trailing '*' makes it
-        a prefix) the fault ``lose``, ``drop``, ``hold`` (for `seconds`) or ``fail`` (with `status`)."""
+        a prefix) the fault ``lose``, ``drop``, ``hold`` (for `seconds`), ``fail`` (with `status`) or
+        ``skip`` (answered as done but not applied: what a client sees when someone undoes its change at once,
+        or a proxy answers for the server)."""
         planned = {
+            "skip": ("skip",),
             "lose": ("lose",),
             "drop": ("drop",),
             "hold": ("hold", float(seconds)),
@@ -164,6 +167,9 @@ class LabPve(LabAccess, LabSdn, FakePve):
             finally:
                 self.holding -= 1
             fault = None
+        if fault and fault[0] == "skip":
+            self._log_request(request, 200)
+            return web.json_response({"data": None})
         if fault and fault[0] == "lose":
             try:
                 response = await handler(request)

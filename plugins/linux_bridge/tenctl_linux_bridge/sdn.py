@@ -244,10 +244,13 @@ class SdnLock:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def apply(self) -> None:
+    def apply(self, verified: bool = False) -> None:
+        """Apply and release. With ``verified`` the token stays journaled until the caller has read the
+        changes back: an apply answered but not made leaves our lock held, and only the token ends it."""
         self.ctx.proxmox.put("/cluster/sdn", **{"lock-token": self.token, "release-lock": 1})
         self.token = None
-        self.write_journal(None)
+        if not verified:
+            self.write_journal(None)
 
     def release(self) -> None:
         """Give the lock back without applying (nothing was changed under it)."""
@@ -339,8 +342,13 @@ def foreign_pending(
     return found
 
 
-def locked_batch(ctx: Context, tenant: Tenant | None, changes: Callable[[str], Any]) -> None:
+def locked_batch(
+    ctx: Context, tenant: Tenant | None, changes: Callable[[str], Any], verified: bool = False
+) -> None:
     """Lock, make the changes with the token, apply once; discard them and release on failure.
+
+    With ``verified`` the caller reads the changes back after the apply and clears the journaled token
+    then (see :meth:`SdnLock.apply`).
 
     When PVE refuses the lock for pending changes and every one of them is this tenant's own (left by a
     killed command), the lock is taken with ``allow-pending`` and the check repeated under the lock, so
@@ -364,7 +372,7 @@ def locked_batch(ctx: Context, tenant: Tenant | None, changes: Callable[[str], A
         lock.abandon()
         raise
     try:
-        lock.apply()
+        lock.apply(verified)
     except ProxmoxUnreachable:
         # An apply whose answer is lost may have applied and released: then a rollback with our token
         # could discard someone else's later changes. The step's settle reads the outcome; the token stays
@@ -567,6 +575,7 @@ class SdnProvisioner(NetworkProvisioner):
         def verify() -> None:
             if not took_effect():
                 raise TenctlError(f"SDN does not show the changes of tenant {tenant.name} after the apply")
+            SdnLock(ctx, tenant).write_journal(None)  # read back: the apply released our lock
 
         def settle() -> bool | None:
             """After a failure: applied, discarded with our lock, or (lock gone, changes pending) unknown."""
@@ -598,7 +607,7 @@ class SdnProvisioner(NetworkProvisioner):
             Step(
                 layer=self.layer,
                 action=f"{words}; apply SDN",
-                apply=lambda: locked_batch(ctx, tenant, run),
+                apply=lambda: locked_batch(ctx, tenant, run, verified=True),
                 undo=(lambda: locked_batch(ctx, tenant, undo)) if undoable else None,
                 undo_action="undo these SDN changes and apply SDN" if undoable else None,
                 provider=self.name,
