@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +90,8 @@ def ensure_installation(tenants_dir: str | Path) -> str:
     existing = read_installation(tenants_dir)
     if existing:
         return existing
+    import secrets  # only here: `tenctl --help` loads this module
+
     path = installation_path(tenants_dir)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
     ident = secrets.token_hex(6)
