@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import ipaddress
 import os
@@ -540,3 +541,18 @@ def test_a_schema_1_record_keeps_its_zone_and_vnet_in_the_sdn_section():
     # A record that has both (written half by each version) keeps the section's values.
     both = {**old, "plugins": {"sdn-vnet": {"zone": "z2", "vnet": "vn301"}}}
     assert Tenant.from_toml_dict(both, "old.toml").plugins["sdn-vnet"] == {"zone": "z2", "vnet": "vn301"}
+
+
+def test_a_plugin_option_that_clashes_with_a_core_option_is_refused():
+    from tenctl_core.cli.commands import init
+    from tenctl_core.cli.lazy import with_plugin_options
+    from tenctl_core.errors import PluginError
+    from tenctl_core.providers import CommandOption
+
+    clash = CommandOption("init", ("--force", "-F"), "x.force", "clashes with init's own --force")
+    with pytest.raises(PluginError, match="clashes with --force"):
+        with_plugin_options(init, [clash])
+    fine = CommandOption("init", ("--x-site",), "x.site", "a new option")
+    wrapped = with_plugin_options(init, [fine])
+    assert "plugin_x_site" in inspect.signature(wrapped).parameters
+    assert "force" in inspect.signature(wrapped).parameters
