@@ -9,27 +9,6 @@ from typing import Any
 from tenctl_core.guests import Guest
 from tenctl_core.model import Tenant
 
-CORE_KEYS = {
-    "tenant_name",
-    "pool_id",
-    "group_name",
-    "vlan_id",
-    "subnet",
-    "cpu_limit",
-    "ram_limit",
-    "storage_limit",
-    "vm_count",
-    "created_date",
-    "vms",
-    "status",
-    "admin_user",
-    "email",
-    "gateway",
-    "suspend_reason",
-    "suspend_date",
-    "resume_date",
-}
-
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
@@ -112,7 +91,8 @@ def print_tenant_table(rows: list[dict[str, Any]]) -> None:
 
 
 def print_tenant_detail(row: dict[str, Any], labels: dict[str, str] | None = None) -> None:
-    """One tenant for people; ``labels`` name the keys the providers added (see ``Provider.summary``)."""
+    """One tenant for people; ``labels`` name the keys the providers added, in order (``Provider.summary``
+    and ``Provider.summary_labels``)."""
     from rich.table import Table
 
     out = console()
@@ -123,11 +103,7 @@ def print_tenant_detail(row: dict[str, Any], labels: dict[str, str] | None = Non
         ("Admin user", row["admin_user"]),
         ("Email", row["email"] or "-"),
         ("VLAN", str(row["vlan_id"])),
-        *(
-            ((labels or {}).get(key, key), str(value))
-            for key, value in row.items()
-            if key not in CORE_KEYS and value not in (None, "")
-        ),
+        *((label, str(row[key])) for key, label in (labels or {}).items() if row.get(key) not in (None, "")),
         ("Subnet", row["subnet"]),
         ("Gateway", row["gateway"]),
         ("CPU limit", f"{row['cpu_limit']} cores"),

@@ -255,7 +255,7 @@ class Provider(ABC):
         return []
 
     summary_labels: ClassVar[dict[str, str]] = {}
-    """How ``tenctl show`` labels the keys of :meth:`summary` (a key without a label shows as itself)."""
+    """How ``tenctl show`` labels the keys of :meth:`summary`; ``show`` prints the keys named here."""
 
     def summary(self, ctx: Context, tenant: Tenant) -> dict[str, Any]:
         """What this layer adds to a tenant's description in ``list``, ``show`` and ``add`` (JSON keys)."""
