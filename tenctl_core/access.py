@@ -2,21 +2,30 @@
 
 Pool, group and user carry the ownership marker in their ``comment``; ACL entries are owned through the
 tenant's group. The group's ACL entries are every grant a provider asks for (:meth:`Provider.grants`):
-the configured admin role and ``PVEVMAdmin`` on the pool, ``PVEDatastoreUser`` on the allowed storages,
-and whatever the network layers need (``PVESDNUser`` on the tenant's VNet...), so that the least
-privilege a tenant holds is decided in one place.
+the tenant role on the pool, ``PVEDatastoreUser`` on the allowed storages, and whatever the network
+layers need (``PVESDNUser`` on the tenant's VNet...), so that the least privilege a tenant holds is
+decided in one place.
+
+The tenant role (``TenctlTenant``, made by ``init``) holds exactly :data:`TENANT_PRIVILEGES`: what it
+takes to run guests in the pool and nothing that changes ACLs, users, groups or the pool itself. Proxmox
+lets whoever holds ``Pool.Allocate`` on ``/pool/<id>`` edit that pool's ACL (``check_perm_modify`` in
+pve-access-control's RPCEnvironment.pm) and delete the pool, which is why the built-in
+``PVEPoolAdmin`` is not given to tenants.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from tenctl_core import hookimpl
-from tenctl_core.errors import ConflictError, ProxmoxError, is_already_exists, is_missing
+from tenctl_core.config import TENANT_ROLE
+from tenctl_core.errors import ConflictError, ProxmoxError, TenctlError, is_already_exists, is_missing
 from tenctl_core.model import SUSPENDED
 from tenctl_core.ownership import Marker, legacy_owner, parse_marker
+from tenctl_core.plan import Step
 from tenctl_core.providers import Key, Observed, Provider, Resource
 
 if TYPE_CHECKING:
@@ -25,8 +34,68 @@ if TYPE_CHECKING:
     from tenctl_core.registry import Registrar
 
 PROVIDER = "proxmox-access"
-POOL_ROLES = ("PVEVMAdmin",)
 STORAGE_ROLE = "PVEDatastoreUser"
+LEGACY_POOL_ROLES = ("PVEPoolAdmin", "PVEVMAdmin")
+"""What tenctl 0.2 granted the tenant's group on its pool, replaced by the tenant role."""
+ROLE_RECORD = ".tenctl-role"
+"""The file beside the tenant records that says tenctl made the tenant role (roles carry no comment)."""
+
+TENANT_PRIVILEGES: dict[str, str] = {
+    "Pool.Audit": "see its pool and what is in it",
+    "VM.Allocate": "create and delete guests in its pool",
+    "VM.Audit": "see its guests' configuration and status",
+    "VM.Backup": "back up and restore its guests (to storages it may use)",
+    "VM.Clone": "clone its guests and templates",
+    "VM.Config.CDROM": "change a guest's CD-ROM media",
+    "VM.Config.CPU": "change a guest's CPU settings",
+    "VM.Config.Cloudinit": "change a guest's cloud-init settings",
+    "VM.Config.Disk": "add, resize and remove a guest's disks",
+    "VM.Config.HWType": "change a guest's emulated hardware type",
+    "VM.Config.Memory": "change a guest's memory",
+    "VM.Config.Network": "change a guest's NICs (only on bridges it holds SDN.Use on: its own VNet)",
+    "VM.Config.Options": "change a guest's other options",
+    "VM.Console": "open a guest's console",
+    "VM.GuestAgent.Audit": "read a guest's agent information",
+    "VM.GuestAgent.FileRead": "read files through a guest's agent",
+    "VM.GuestAgent.FileSystemMgmt": "freeze and trim a guest's file systems through its agent",
+    "VM.GuestAgent.FileWrite": "write files through a guest's agent",
+    "VM.GuestAgent.Unrestricted": "run any agent command in its own guests",
+    "VM.PowerMgmt": "start, stop, shut down and reboot its guests",
+    "VM.Snapshot": "take and delete snapshots of its guests",
+    "VM.Snapshot.Rollback": "roll its guests back to a snapshot",
+}
+"""The tenant role's privileges and why each is there (the security guide lists them from here). Left
+out on purpose: Pool.Allocate and Permissions.Modify (ACL changes, deleting the pool), User.Modify,
+Group.Allocate and Realm.* (users), Sys.* (nodes), Datastore.Allocate (storages), SDN.Allocate
+(networks), VM.Migrate and VM.Replicate (placement is the operator's)."""
+
+GRANTING_PRIVILEGES = (
+    "Permissions.Modify",
+    "Pool.Allocate",
+    "User.Modify",
+    "Group.Allocate",
+    "Realm.Allocate",
+    "Realm.AllocateUser",
+    "Sys.Modify",
+    "Datastore.Allocate",
+    "SDN.Allocate",
+)
+"""Privileges that let a holder change ACLs, users, the pool or cluster objects."""
+
+BUILTIN_GRANTING = {
+    "Administrator": GRANTING_PRIVILEGES,
+    "PVEAdmin": tuple(p for p in GRANTING_PRIVILEGES if p not in ("Permissions.Modify", "Realm.Allocate", "Sys.Modify")),
+    "PVEPoolAdmin": ("Pool.Allocate",),
+    "PVEUserAdmin": ("User.Modify", "Group.Allocate", "Realm.AllocateUser"),
+    "PVEDatastoreAdmin": ("Datastore.Allocate",),
+    "PVESDNAdmin": ("SDN.Allocate",),
+}
+"""PVE 9's built-in roles that hold granting privileges (pve-access-control AccessControl.pm)."""
+
+
+def forbidden_builtin_privileges(role: str) -> tuple[str, ...]:
+    """The granting privileges a built-in role holds (nothing for other roles: ``health`` reads those)."""
+    return BUILTIN_GRANTING.get(role, ())
 POOL, GROUP, USER, ACL = "pool", "group", "user", "acl"
 
 
@@ -59,10 +128,19 @@ class AccessProvider(Provider):
     layer = "proxmox"
 
     def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
-        roles = tuple(dict.fromkeys((ctx.config.permissions.admin_role, *POOL_ROLES)))
-        grants = [(f"/pool/{tenant.pool}", role) for role in roles]
+        grants = [(f"/pool/{tenant.pool}", ctx.config.permissions.admin_role)]
         grants += [(f"/storage/{storage}", STORAGE_ROLE) for storage in tenant.storages]
         return grants
+
+    def init_steps(self, ctx: Context) -> list[Step]:
+        return role_steps(ctx)
+
+    def revoked(self, ctx: Context, tenant: Tenant) -> set[Key]:
+        """The pool roles tenctl 0.2 gave (PVEPoolAdmin holds Pool.Allocate): ``sync`` takes them away."""
+        current = ctx.config.permissions.admin_role
+        return {
+            (ACL, acl_id(tenant.group, f"/pool/{tenant.pool}", role)) for role in LEGACY_POOL_ROLES if role != current
+        }
 
     def desired(self, ctx: Context, tenant: Tenant) -> list[Resource]:
         from tenctl_core.engine import tenant_providers
@@ -256,6 +334,124 @@ def acl_observed(entry: dict[str, Any]) -> Observed:
         parent=(GROUP, group),
         label=acl_label(group, path, role),
     )
+
+
+# ----------------------------------------------------------------------------------- the tenant role
+
+
+def role_privileges(ctx: Context, role: str) -> set[str] | None:
+    """The privileges of a role as Proxmox has it, or None when it does not exist (one cached read)."""
+    for item in ctx.cached_get("/access/roles"):
+        if item.get("roleid") == role:
+            privs = item.get("privs") or ""
+            return {p for p in str(privs).replace(";", ",").replace(" ", ",").split(",") if p}
+    return None
+
+
+def made_by_tenctl(ctx: Context, role: str) -> bool:
+    path = Path(ctx.config.paths.tenants_dir, ROLE_RECORD)
+    try:
+        return role in path.read_text(encoding="utf-8").split()
+    except OSError:
+        return False
+
+
+def note_role(ctx: Context, role: str) -> None:
+    directory = Path(ctx.config.paths.tenants_dir)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+    (directory / ROLE_RECORD).write_text(f"{role}\n", encoding="utf-8")
+
+
+def role_steps(ctx: Context) -> list[Step]:
+    """The steps that make the tenant role, or put its privileges back: only when tenctl made it."""
+    role = ctx.config.permissions.admin_role
+    wanted = sorted(TENANT_PRIVILEGES)
+    if role != TENANT_ROLE:
+        return []  # a role of the operator's: `health` checks it, tenctl does not change it
+    privs = role_privileges(ctx, role)
+    px = ctx.proxmox
+    if privs is None:
+
+        def create() -> None:
+            note_role(ctx, role)
+            try:
+                px.post("/access/roles", roleid=role, privs=",".join(wanted))
+            except ProxmoxError as exc:
+                if not is_already_exists(exc):
+                    raise
+                if role_privileges_now(ctx, role) != set(wanted):
+                    raise
+
+        return [
+            Step(
+                "proxmox",
+                f"create role {role} for the tenants' groups ({len(wanted)} privileges, none that "
+                "changes ACLs, users or pools)",
+                create,
+                id=f"{PROVIDER}:create:role:{role}",
+                op="create",
+                provider=PROVIDER,
+            )
+        ]
+    if privs == set(wanted):
+        return []
+    if not made_by_tenctl(ctx, role):
+        raise ConflictError(
+            f"role {role} exists in Proxmox but was not made by tenctl (its privileges differ: "
+            f"{describe_privilege_difference(privs, set(wanted))}); tenctl will not change it",
+            hint="delete or rename that role, or set permissions.admin_role to a role of yours",
+        )
+    return [
+        Step(
+            "proxmox",
+            f"set the privileges of role {role} to tenctl's ({describe_privilege_difference(privs, set(wanted))})",
+            lambda: px.put(f"/access/roles/{q(role)}", privs=",".join(wanted)),
+            id=f"{PROVIDER}:update:role:{role}",
+            op="update",
+            provider=PROVIDER,
+        )
+    ]
+
+
+def role_privileges_now(ctx: Context, role: str) -> set[str] | None:
+    ctx.forget("/access/roles")
+    return role_privileges(ctx, role)
+
+
+def describe_privilege_difference(have: set[str], want: set[str]) -> str:
+    parts = []
+    if have - want:
+        parts.append("extra " + ", ".join(sorted(have - want)))
+    if want - have:
+        parts.append("missing " + ", ".join(sorted(want - have)))
+    return "; ".join(parts) or "same"
+
+
+def check_role(ctx: Context) -> None:
+    """Before a tenant gets ACL entries: the role exists (``init`` makes it)."""
+    role = ctx.config.permissions.admin_role
+    if role_privileges(ctx, role) is None:
+        hint = (
+            "run `tenctl init` (or `tenctl sync --all`, which also moves existing tenants to it)"
+            if role == TENANT_ROLE
+            else f"create role {role} in Proxmox (permissions.admin_role names it), or unset that key"
+        )
+        raise TenctlError(f"role {role}, which tenants get on their pools, does not exist in Proxmox", hint=hint)
+
+
+def role_problems(ctx: Context) -> list[str]:
+    """What is wrong with the tenant role, for ``health``: missing, or privileges other than intended."""
+    role = ctx.config.permissions.admin_role
+    privs = role_privileges(ctx, role)
+    if privs is None:
+        return [f"role {role} does not exist"]
+    wanted = set(TENANT_PRIVILEGES)
+    if role == TENANT_ROLE and privs != wanted:
+        return [f"role {role} differs from tenctl's: {describe_privilege_difference(privs, wanted)}"]
+    extra = privs - wanted
+    if extra:
+        return [f"role {role} holds privileges a tenant must not have: {', '.join(sorted(extra))}"]
+    return []
 
 
 @hookimpl

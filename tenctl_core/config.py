@@ -19,8 +19,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tenctl_core import rules
 from tenctl_core.errors import ConfigError
-from tenctl_core.validation import check_cidr
+from tenctl_core.rules import rule
+from tenctl_core.validation import (
+    CPU_MAX,
+    CPU_MIN,
+    RAM_MAX_MB,
+    RAM_MIN_MB,
+    STORAGE_MAX_GB,
+    STORAGE_MIN_GB,
+)
 
 if TYPE_CHECKING:
     from tenctl_core.providers import Settings
@@ -43,17 +52,19 @@ def state_dir() -> Path:
 
 @dataclass(frozen=True)
 class ProxmoxSettings:
-    host: str = "127.0.0.1"
-    port: int = 8006
-    user: str = "root@pam"
-    token_name: str | None = None
-    token_secret_file: str | None = None
-    token_secret_env: str | None = None
-    password_file: str | None = None
-    password_env: str | None = None
+    host: str = field(default="127.0.0.1", metadata=rule(rules.host))
+    port: int = field(default=8006, metadata=rule(rules.between(1, 65535)))
+    user: str = field(default="root@pam", metadata=rule(rules.userid))
+    token_name: str | None = field(default=None, metadata=rule(rules.token_name))
+    token_secret_file: str | None = field(default=None, metadata=rule(rules.path_text))
+    token_secret_env: str | None = field(default=None, metadata=rule(rules.env_name))
+    password_file: str | None = field(default=None, metadata=rule(rules.path_text))
+    password_env: str | None = field(default=None, metadata=rule(rules.env_name))
     verify_tls: bool = True
-    ca_file: str | None = None
-    timeout: float = 30.0
+    ca_file: str | None = field(default=None, metadata=rule(rules.ca_file))
+    timeout: float = field(default=30.0, metadata=rule(rules.above(0, 3600)))
+    proxy: str | None = field(default=None, metadata={**rule(rules.proxy_url), "echo": False})
+    """An HTTP(S) proxy for the API; none unless named here (the environment's proxies are ignored)."""
 
     @property
     def uses_token(self) -> bool:
@@ -62,9 +73,9 @@ class ProxmoxSettings:
 
 @dataclass(frozen=True)
 class PathSettings:
-    cluster_dir: str = ""
-    tenants_dir: str = ""
-    log_dir: str = ""
+    cluster_dir: str = field(default="", metadata=rule(rules.absolute_path))
+    tenants_dir: str = field(default="", metadata=rule(rules.absolute_path))
+    log_dir: str = field(default="", metadata=rule(rules.absolute_path))
 
     @property
     def audit_log(self) -> Path:
@@ -73,35 +84,56 @@ class PathSettings:
 
 @dataclass(frozen=True)
 class AllocationSettings:
-    allocator: str = "first-free"
+    allocator: str = field(default="first-free", metadata=rule(rules.plugin_name))
     vlan_ranges: tuple[tuple[int, int], ...] = ((100, 999),)
-    subnet_pool: str = "10.100.0.0/16"
-    prefix_length: int = 24
+    subnet_pool: str = field(default="10.100.0.0/16", metadata=rule(rules.tenant_network))
+    prefix_length: int = field(default=24, metadata=rule(rules.between(8, 30)))
+    reserved: tuple[str, ...] = field(default=(), metadata=rule(rules.each(rules.network)))
+    """Networks no tenant may have (the management and storage networks...): skipped by the allocator,
+    refused for ``--subnet``."""
 
     @property
     def pool(self) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(self.subnet_pool)
 
+    @property
+    def reserved_networks(self) -> tuple[ipaddress.IPv4Network, ...]:
+        return tuple(ipaddress.IPv4Network(n) for n in self.reserved)
+
 
 @dataclass(frozen=True)
 class LimitDefaults:
-    cpu: int = 8
-    ram_mb: int = 16384
-    storage_gb: int = 500
+    cpu: int = field(default=8, metadata=rule(rules.between(CPU_MIN, CPU_MAX, " cores")))
+    ram_mb: int = field(default=16384, metadata=rule(rules.between(RAM_MIN_MB, RAM_MAX_MB, " MB")))
+    storage_gb: int = field(
+        default=500, metadata=rule(rules.between(STORAGE_MIN_GB, STORAGE_MAX_GB, " GB"))
+    )
+
+
+TENANT_ROLE = "TenctlTenant"
+"""The role tenctl makes at ``init`` for the tenants' groups on their pools (see access.TENANT_PRIVILEGES)."""
 
 
 @dataclass(frozen=True)
 class PermissionSettings:
-    admin_role: str = "PVEPoolAdmin"
-    storages: tuple[str, ...] = ("local-lvm",)
+    admin_role: str = field(default=TENANT_ROLE, metadata=rule(rules.role_id))
+    """The role of a tenant's group on its pool. tenctl makes and keeps TenctlTenant; another role must
+    exist and hold nothing that changes ACLs, users or the pool (``health`` checks it)."""
+    storages: tuple[str, ...] = field(default=("local-lvm",), metadata=rule(rules.each(rules.storage_id)))
 
 
 @dataclass(frozen=True)
 class CapacitySettings:
-    max_share: float = 0.8
-    """The sum of all tenants' CPU and RAM limits may use at most this share of the cluster."""
-    warn_share: float = 0.9
+    max_share: float = field(default=0.8, metadata=rule(rules.above(0, 1)))
+    """The tenants' limits may total at most this share of the cluster's capacity (times the ratio)."""
+    warn_share: float = field(default=0.9, metadata=rule(rules.above(0, 1)))
     """Warn when the VLAN ranges or the subnet pool are used beyond this share."""
+    cpu_ratio: float = field(default=1.0, metadata=rule(rules.above(0, 100)))
+    """Allocation ratio of CPU cores (as OpenStack's cpu_allocation_ratio): 4.0 lets the tenants' CPU
+    limits total four times the online cores (times max_share)."""
+    ram_ratio: float = field(default=1.0, metadata=rule(rules.above(0, 100)))
+    storage_ratio: float = field(default=1.0, metadata=rule(rules.above(0, 100)))
+    """Allocation ratio of the configured storages' size (thin provisioning)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +168,7 @@ class Config:
             "allocation": {
                 **asdict(self.allocation),
                 "vlan_ranges": [f"{low}-{high}" for low, high in self.allocation.vlan_ranges],
+                "reserved": list(self.allocation.reserved),
             },
             "defaults": asdict(self.defaults),
             "permissions": {**asdict(self.permissions), "storages": list(self.permissions.storages)},
@@ -191,12 +224,19 @@ SECTIONS: dict[str, type] = {
     "capacity": CapacitySettings,
 }
 TOP_LEVEL = set(SECTIONS) | {"profile", "profiles"}
-FORBIDDEN_SECRETS = {
-    "password": "password_file",
-    "token_secret": "token_secret_file",
-    "token_value": "token_secret_file",
-    "secret": "token_secret_file",
-}
+def refuse_secrets(where: str, raw: dict[str, Any]) -> None:
+    """A key that would hold a secret, in any section or profile, core's or a plugin's, is refused."""
+    for key in rules.find_secrets(raw):
+        leaf = key.rsplit(".", 1)[-1]
+        instead = (
+            "set proxmox.token_secret_file or proxmox.password_file to its path"
+            if key.startswith("proxmox.")
+            else f"name its file in a key like {leaf}_file, if the section has one"
+        )
+        raise ConfigError(
+            f"{where}: {key}: secrets do not go in the configuration file; put it in a file readable "
+            f"only by root and {instead}"
+        )
 
 
 def config_files(explicit: str | None) -> list[Path]:
@@ -237,6 +277,7 @@ def load_config(explicit: str | None = None, profile: str | None = None) -> Conf
     for path in files:
         raw = merge(raw, _read_toml(path))
     where = ", ".join(str(p) for p in files) or "built-in defaults"
+    refuse_secrets(where, raw)
     profiles = raw.pop("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(f"{where}: 'profiles' must be a table of tables")
@@ -252,6 +293,7 @@ def load_config(explicit: str | None = None, profile: str | None = None) -> Conf
 
 def build_config(raw: dict[str, Any], source: tuple[str, ...], profile: str | None, where: str) -> Config:
     """Core's sections parsed and checked; every other top-level table kept for the plugin that owns it."""
+    refuse_secrets(where, raw)
     tables: dict[str, dict[str, Any]] = {}
     for key, value in raw.items():
         if key in TOP_LEVEL:
@@ -292,25 +334,28 @@ def _section(where: str, name: str, cls: type, table: Any) -> Any:
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     for key, value in table.items():
-        if key in FORBIDDEN_SECRETS:
-            where_instead = (
-                f"set proxmox.{FORBIDDEN_SECRETS[key]} to its path"
-                if name == "proxmox"
-                else "name its file in the plugin's own *_file key"
-            )
-            raise ConfigError(
-                f"{where}: {name}.{key}: secrets do not go in the configuration file; "
-                f"put it in a file readable only by root and {where_instead}"
-            )
         if key not in known:
             raise ConfigError(f"{where}: unknown key {name}.{key} (known: {', '.join(sorted(known))})")
-        values[key] = _coerce(where, f"{name}.{key}", known[key], value)
+        try:
+            values[key] = _coerce(where, f"{name}.{key}", known[key], value)
+        except ConfigError:
+            if known[key].metadata.get("echo", True):
+                raise
+            raise ConfigError(f"{where}: {name}.{key} has the wrong type or form") from None
+        check = known[key].metadata.get("check")
+        if check is not None and values[key] is not None:
+            try:
+                check(values[key])
+            except ValueError as exc:
+                shown = f" = {value!r}" if known[key].metadata.get("echo", True) else ""
+                raise ConfigError(f"{where}: {name}.{key}{shown}: {exc}") from None
     return cls(**values)
 
 
 def _coerce(where: str, key: str, spec: Any, value: Any) -> Any:
     default = spec.default
-    bad = ConfigError(f"{where}: {key} = {value!r} has the wrong type (expected like {default!r})")
+    expected = str(spec.type).replace(" | None", "").replace("tuple[str, ...]", "list of strings")
+    bad = ConfigError(f"{where}: {key} = {value!r} has the wrong type (expected {expected})")
     if key == "allocation.vlan_ranges":
         return _vlan_ranges(where, value)
     if isinstance(default, bool):
@@ -369,8 +414,6 @@ def _default_paths(paths: PathSettings) -> PathSettings:
 
 def _check_semantics(config: Config, where: str) -> None:
     px = config.proxmox
-    if not 1 <= px.port <= 65535:
-        raise ConfigError(f"{where}: proxmox.port {px.port} is not a TCP port")
     if px.token_secret_file and px.token_secret_env:
         raise ConfigError(f"{where}: set only one of proxmox.token_secret_file and proxmox.token_secret_env")
     if px.password_file and px.password_env:
@@ -378,21 +421,28 @@ def _check_semantics(config: Config, where: str) -> None:
     if px.token_name and not (px.token_secret_file or px.token_secret_env):
         raise ConfigError(f"{where}: proxmox.token_name is set but no token_secret_file or token_secret_env")
     alloc = config.allocation
-    try:
-        pool = check_cidr(alloc.subnet_pool, "allocation.subnet_pool")
-    except Exception as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    if not pool.prefixlen <= alloc.prefix_length <= 30:
+    pool = alloc.pool
+    if alloc.prefix_length < pool.prefixlen:
         raise ConfigError(
-            f"{where}: allocation.prefix_length {alloc.prefix_length} must be between the pool's "
-            f"prefix ({pool.prefixlen}) and 30"
+            f"{where}: allocation.prefix_length = {alloc.prefix_length}: must be at least the pool's "
+            f"prefix length ({pool.prefixlen}) and at most 30"
         )
-    for key in ("max_share", "warn_share"):
-        share = getattr(config.capacity, key)
-        if not 0 < share <= 1:
+    for reserved in alloc.reserved_networks:
+        if pool.subnet_of(reserved):
             raise ConfigError(
-                f"{where}: capacity.{key} = {share} must be a share between 0 and 1 (0.8 = 80 %)"
+                f"{where}: allocation.subnet_pool = {alloc.subnet_pool!r}: lies wholly in the reserved "
+                f"network {reserved} (allocation.reserved): no subnet would be left for tenants"
             )
+    role = config.permissions.admin_role
+    from tenctl_core.access import forbidden_builtin_privileges
+
+    broad = forbidden_builtin_privileges(role)
+    if broad:
+        raise ConfigError(
+            f"{where}: permissions.admin_role = {role!r}: this built-in role holds {', '.join(broad)}, "
+            "with which a tenant admin could change its pool's ACLs, users or the pool itself",
+            hint=f"leave it unset to use tenctl's own role {TENANT_ROLE}",
+        )
 
 
 def pool_capacity(config: Config) -> int:

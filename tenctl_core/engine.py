@@ -138,8 +138,12 @@ def diff_provider(
     present: bool,
     adopt: bool = False,
     prune: bool = False,
+    revoked: frozenset[Key] = frozenset(),
 ) -> ProviderDiff:
-    """The changes that take one provider's observed objects of a tenant to the intended ones."""
+    """The changes that take one provider's observed objects of a tenant to the intended ones.
+
+    ``revoked``: keys of objects an older tenctl made that go without ``--prune`` (see
+    :meth:`Provider.revoked`); when taking over (``adopt``), 0.2's unmarked ones too."""
     index = {o.key: o for o in observed}
     result = ProviderDiff(provider)
     intended = expected if present else []
@@ -165,7 +169,14 @@ def diff_provider(
             if adoptable(found, tenant, index):
                 result.legacy.append(found)
     for found in reversed(observed):
-        if found.key in intended_keys or not is_owned(found, marker, index):
+        if found.key in intended_keys:
+            continue
+        if found.key in revoked and (
+            is_owned(found, marker, index) or (adopt and adoptable(found, tenant, index))
+        ):
+            result.changes.append(Change(DELETE, None, found))
+            continue
+        if not is_owned(found, marker, index):
             continue
         if present and not prune:
             result.extras.append(found)
@@ -222,8 +233,11 @@ def diff_tenant(
             for o in everything
             if o.key in keys or is_owned(o, marker, index) or legacy_for(o, tenant, index)
         ]
+        revoked = frozenset(provider.revoked(ctx, tenant)) if present else frozenset()
         result.providers.append(
-            diff_provider(provider, tenant, expected, mine, marker, present=present, adopt=adopt, prune=prune)
+            diff_provider(
+                provider, tenant, expected, mine, marker, present=present, adopt=adopt, prune=prune, revoked=revoked
+            )
         )
     return result
 

@@ -159,6 +159,32 @@ class DriftCheck(AuditCheck):
         return [CheckResult(self.name, PASS, f"{len(tenants)} tenant(s) match their records in every layer")]
 
 
+class TenantRoleCheck(AuditCheck):
+    name = "tenant-role"
+    description = (
+        "the role tenants get on their pools exists and holds exactly tenctl's tenant privileges (nothing "
+        "that changes ACLs, users or pools)"
+    )
+
+    def run(self, ctx: Context) -> list[CheckResult]:
+        from tenctl_core.access import TENANT_PRIVILEGES, role_problems
+        from tenctl_core.config import TENANT_ROLE
+
+        role = ctx.config.permissions.admin_role
+        problems = role_problems(ctx)
+        if problems:
+            if role == TENANT_ROLE:
+                fix = "run `tenctl init` to make it or put its privileges back"
+            else:
+                fix = f"make role {role} (it is yours, tenctl does not change it) with only tenant privileges"
+            return [CheckResult(self.name, FAIL, problems[0], [*problems, fix])]
+        if role == TENANT_ROLE:
+            return [
+                CheckResult(self.name, PASS, f"role {role} holds exactly the {len(TENANT_PRIVILEGES)} tenant privileges")
+            ]
+        return [CheckResult(self.name, PASS, f"role {role} holds only tenant privileges")]
+
+
 class LocksCheck(AuditCheck):
     name = "locks"
     description = "no tenctl lock is held for long or stale"
@@ -191,4 +217,5 @@ def tenctl_register_audit_checks(register: Registrar[AuditCheck]) -> None:
     register(RecordsCheck())
     register(OrphansCheck())
     register(DriftCheck())
+    register(TenantRoleCheck())
     register(LocksCheck())

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from tenctl_core.access import check_role
 from tenctl_core.config import pool_capacity, vlan_capacity
 from tenctl_core.context import Context
 from tenctl_core.engine import diff_tenant, make_plan, reconcile_steps, refuse_conflicts, tenant_providers
@@ -30,7 +31,7 @@ from tenctl_core.errors import (
 from tenctl_core.guests import Guest, destroy_step, guests_by_pool, power_step
 from tenctl_core.locking import HeldLock, LockInfo, cluster_lock, tenant_lock_name
 from tenctl_core.model import ACTIVE, PROVISIONING, REMOVING, SUSPENDED, Tenant, now_text
-from tenctl_core.naming import TenantNames
+from tenctl_core.naming import TenantNames, check_new_tenant_name, same_name_in_other_case
 from tenctl_core.plan import Interrupted, Plan, Step, apply_plan
 from tenctl_core.providers import AllocationRequest, Provider
 from tenctl_core.validation import check_cidr, check_vlan
@@ -197,22 +198,45 @@ class AddResult:
     password: str | None = None
 
 
-def allocate(
-    ctx: Context, request: AddRequest, tenants: list[Tenant], skip_vlans: frozenset[int] = frozenset()
-) -> tuple[int, ipaddress.IPv4Network]:
+def check_requested_network(
+    ctx: Context, request: AddRequest
+) -> tuple[int | None, ipaddress.IPv4Network | None]:
+    """``--vlan`` within the configured ranges and ``--subnet`` outside special and reserved networks:
+    checked against the configuration alone, before any request."""
     alloc = ctx.config.allocation
-    taken_vlans = vlans_in_use(ctx) | skip_vlans
-    taken_subnets = tuple(subnets_taken(ctx))
     vlan = subnet = None
     if request.vlan is not None:
         vlan = check_vlan(request.vlan)
         if not any(low <= vlan <= high for low, high in alloc.vlan_ranges):
             ranges = ", ".join(f"{lo}-{hi}" for lo, hi in alloc.vlan_ranges)
-            raise UsageError(f"VLAN {vlan} is outside the configured ranges ({ranges})")
-        if vlan in taken_vlans:
-            raise ConflictError(f"VLAN {vlan} is already in use")
+            raise UsageError(
+                f"VLAN {vlan} is outside the configured ranges ({ranges})",
+                hint="choose one inside them or widen allocation.vlan_ranges",
+            )
     if request.subnet is not None:
         subnet = check_cidr(request.subnet)
+        for reserved in alloc.reserved_networks:
+            if subnet.overlaps(reserved):
+                raise UsageError(
+                    f"subnet {subnet} overlaps the reserved network {reserved} (allocation.reserved)"
+                )
+    return vlan, subnet
+
+
+def allocate(
+    ctx: Context,
+    request: AddRequest,
+    tenants: list[Tenant],
+    skip_vlans: frozenset[int] = frozenset(),
+    skip_subnets: frozenset[ipaddress.IPv4Network] = frozenset(),
+) -> tuple[int, ipaddress.IPv4Network]:
+    alloc = ctx.config.allocation
+    vlan, subnet = check_requested_network(ctx, request)
+    taken_vlans = vlans_in_use(ctx) | skip_vlans
+    taken_subnets = tuple(sorted({*subnets_taken(ctx), *alloc.reserved_networks, *skip_subnets}))
+    if vlan is not None and vlan in taken_vlans:
+        raise ConflictError(f"VLAN {vlan} is already in use")
+    if subnet is not None:
         for other in tenants:
             if ipaddress.IPv4Network(other.subnet).overlaps(subnet):
                 raise ConflictError(f"subnet {subnet} overlaps tenant {other.name}'s subnet {other.subnet}")
@@ -255,34 +279,63 @@ def warn_when_pools_fill(ctx: Context, vlans_used: int, subnets_used: int) -> No
 # -------------------------------------------------------------------------- capacity
 
 
-def cluster_totals(ctx: Context) -> tuple[int, int]:
-    """CPU cores and RAM (MB) of the online nodes, from the same /cluster/resources answer as the guests."""
+def cluster_totals(ctx: Context) -> tuple[int, int, int]:
+    """CPU cores, RAM (MB) and the size (GB) of the tenants' storages on the online nodes, from the same
+    /cluster/resources answer as the guests. A shared storage counts once, a local one on every node."""
     cores = mem = 0
+    online: set[str] = set()
     for item in ctx.cached_get("/cluster/resources"):
         if item.get("type") == "node" and item.get("status") == "online":
             cores += int(item.get("maxcpu", 0))
             mem += int(item.get("maxmem", 0)) // (1024 * 1024)
-    return cores, mem
+            online.add(str(item.get("node")))
+    wanted = set(ctx.config.permissions.storages)
+    sizes: dict[str, int] = {}
+    for item in ctx.cached_get("/cluster/resources"):
+        if item.get("type") != "storage" or item.get("storage") not in wanted or item.get("node") not in online:
+            continue
+        key = str(item["storage"]) if int(item.get("shared", 0) or 0) else f"{item['storage']}@{item['node']}"
+        sizes[key] = int(item.get("maxdisk", 0) or 0) // 1024**3
+    return cores, mem, sum(sizes.values())
 
 
-def check_capacity(ctx: Context, tenants: Iterable[Tenant], name: str, cpu: int, ram: int) -> None:
-    """The sum of all tenants' CPU and RAM limits, with these for `name`, fits the configured share."""
-    share = ctx.config.capacity.max_share
-    cores, mem = cluster_totals(ctx)
+def check_capacity(
+    ctx: Context, tenants: Iterable[Tenant], name: str, cpu: int, ram: int, storage: int | None = None
+) -> None:
+    """The sum of all tenants' limits, with these for `name`, fits the cluster's capacity times the
+    resource's allocation ratio times max_share (CPU, RAM; storage when a storage limit is asked)."""
+    capacity = ctx.config.capacity
+    cores, mem, disk = cluster_totals(ctx)
     tenants = list(tenants)
     current = next((t for t in tenants if t.name == name), None)
     others = [t for t in tenants if t.name != name]
-    for what, total, used, wanted, before, unit in (
-        ("CPU", cores, sum(t.cpu_limit for t in others), cpu, current.cpu_limit if current else 0, "cores"),
-        ("RAM", mem, sum(t.ram_limit for t in others), ram, current.ram_limit if current else 0, "MB"),
-    ):
-        allowed = int(total * share)
+    checks = [
+        ("CPU", "cpu_ratio", cores, sum(t.cpu_limit for t in others), cpu, current.cpu_limit if current else 0, "cores"),
+        ("RAM", "ram_ratio", mem, sum(t.ram_limit for t in others), ram, current.ram_limit if current else 0, "MB"),
+    ]
+    if storage is not None and disk:
+        checks.append(
+            (
+                "storage",
+                "storage_ratio",
+                disk,
+                sum(t.storage_limit for t in others),
+                storage,
+                current.storage_limit if current else 0,
+                "GB",
+            )
+        )
+    for what, ratio_key, total, used, wanted, before, unit in checks:
+        ratio = getattr(capacity, ratio_key)
+        allowed = int(total * ratio * capacity.max_share)
         if used + wanted > allowed:
             raise CapacityError(
                 f"not enough cluster {what} for tenant {name}: the tenants' limits would total {used + wanted} "
-                f"{unit} ({wanted - before} more than now) but only {allowed} {unit} are allowed ({share:.0%} of "
-                f"the online nodes' {total} {unit})",
-                hint="lower the limits, add nodes, or raise capacity.max_share",
+                f"{unit} ({wanted - before} more than now) but only {allowed} {unit} are allowed: the online "
+                f"nodes' {total} {unit} x capacity.{ratio_key} {ratio:g} x capacity.max_share "
+                f"{capacity.max_share:.0%}",
+                hint=f"lower the limits, add nodes, or raise capacity.{ratio_key} (over-commit) or "
+                "capacity.max_share",
             )
 
 
@@ -310,9 +363,17 @@ def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.I
     return tenant
 
 
-def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = frozenset()) -> AddResult:
+def plan_add(
+    ctx: Context,
+    request: AddRequest,
+    skip_vlans: frozenset[int] = frozenset(),
+    skip_subnets: frozenset[ipaddress.IPv4Network] = frozenset(),
+) -> AddResult:
     """Allocate under the cluster lock and reserve the record (not in dry-run), then plan every step."""
+    check_new_tenant_name(request.name)
     TenantNames.for_tenant(request.name, request.admin_user)
+    check_requested_network(ctx, request)
+    check_role(ctx)
     store = ctx.store
     if store.exists(request.name) and not store.is_abandoned(request.name):
         existing = store.load(request.name)
@@ -321,9 +382,10 @@ def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = fro
             f"tenant {request.name!r} already exists (VLAN {existing.vlan}, subnet {existing.subnet})"
         )
     if ctx.dry_run:
+        check_case_unique(ctx, request.name)
         tenants = ctx.tenants(refresh=True)
-        check_capacity(ctx, tenants, request.name, request.cpu, request.ram)
-        vlan, subnet = allocate(ctx, request, tenants, skip_vlans)
+        check_capacity(ctx, tenants, request.name, request.cpu, request.ram, request.storage)
+        vlan, subnet = allocate(ctx, request, tenants, skip_vlans, skip_subnets)
         tenant = new_tenant(ctx, request, vlan, subnet)
     else:
         with cluster_lock(
@@ -336,9 +398,10 @@ def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = fro
             if store.is_abandoned(request.name):
                 # Records are only created under this lock, so an empty one is not being written now.
                 store.delete(request.name)
+            check_case_unique(ctx, request.name)
             tenants = ctx.tenants(refresh=True)
-            check_capacity(ctx, tenants, request.name, request.cpu, request.ram)
-            vlan, subnet = allocate(ctx, request, tenants, skip_vlans)
+            check_capacity(ctx, tenants, request.name, request.cpu, request.ram, request.storage)
+            vlan, subnet = allocate(ctx, request, tenants, skip_vlans, skip_subnets)
             tenant = new_tenant(ctx, request, vlan, subnet)
             # The reservation: from here every other allocator, on any node, sees this VLAN and subnet.
             store.create(tenant)
@@ -354,6 +417,16 @@ def plan_add(ctx: Context, request: AddRequest, skip_vlans: frozenset[int] = fro
         raise
     plan.add(record_step(f"mark tenant {tenant.name} active", lambda: mark(ctx, tenant, ACTIVE)))
     return AddResult(tenant, plan, password=None if request.password else password)
+
+
+def check_case_unique(ctx: Context, name: str) -> None:
+    """Refuse a name that differs from an existing tenant's only in case (``Contoso`` beside ``contoso``)."""
+    other = same_name_in_other_case(name, ctx.store.names())
+    if other is not None:
+        raise ConflictError(
+            f"tenant {name!r} differs from the existing tenant {other!r} only in case",
+            hint="choose a name that differs in more than case",
+        )
 
 
 def record_step(
@@ -396,18 +469,22 @@ ADD_ATTEMPTS = 5
 def add_tenant(ctx: Context, request: AddRequest) -> AddResult:
     """Plan and apply `add`; a VLAN or subnet lost to another client is replaced and the add tried again."""
     lost: set[int] = set()
+    lost_subnets: set[ipaddress.IPv4Network] = set()
     for attempt in range(1, ADD_ATTEMPTS + 1):
         try:
             # The tenant's lock first, then (inside plan_add) the allocation lock: from the reservation to
             # the last step no other command, `repair` included, can act on this tenant.
             with tenant_locked(ctx, request.name, "add"):
-                result = plan_add(ctx, request, frozenset(lost))
+                result = plan_add(ctx, request, frozenset(lost), frozenset(lost_subnets))
                 apply_add(ctx, result)
         except StepFailed as exc:
             retry = isinstance(exc.cause, AllocationLost) and not exc.not_undone and request.vlan is None
             if not retry or attempt == ADD_ATTEMPTS:
                 raise
+            # Both values: a clash on either is a sign the other is stale too, and one retry must do.
             lost.add(result.tenant.vlan)
+            if request.subnet is None:
+                lost_subnets.add(ipaddress.IPv4Network(result.tenant.subnet))
             ctx.info(
                 f"VLAN {result.tenant.vlan} or subnet {result.tenant.subnet} was taken by another client "
                 "meanwhile; allocating again"
@@ -488,18 +565,16 @@ def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
         if value is not None and getattr(tenant, attr) != value:
             changes[attr] = value
     notes: list[str] = []
-    if "cpu_limit" in changes or "ram_limit" in changes:
-        grows = (
-            changes.get("cpu_limit", 0) > tenant.cpu_limit or changes.get("ram_limit", 0) > tenant.ram_limit
+    grows = any(changes.get(key, 0) > getattr(tenant, key) for key in ("cpu_limit", "ram_limit", "storage_limit"))
+    if grows:
+        check_capacity(
+            ctx,
+            ctx.tenants(),
+            tenant.name,
+            changes.get("cpu_limit", tenant.cpu_limit),
+            changes.get("ram_limit", tenant.ram_limit),
+            changes.get("storage_limit", tenant.storage_limit),
         )
-        if grows:
-            check_capacity(
-                ctx,
-                ctx.tenants(),
-                tenant.name,
-                changes.get("cpu_limit", tenant.cpu_limit),
-                changes.get("ram_limit", tenant.ram_limit),
-            )
     limits = {k: v for k, v in changes.items() if k in LIMIT_WORDS}
     if limits:
         usage = tenant_usage(ctx, tenant)
@@ -522,7 +597,7 @@ def plan_modify(ctx: Context, tenant: Tenant, request: ModifyRequest) -> Plan:
             Step(
                 "proxmox",
                 f"set a new password for {tenant.admin_user}",
-                lambda: session.put("/access/password", userid=tenant.admin_user, password=new_password),
+                lambda: session.change_password(tenant.admin_user, new_password),
                 id=f"core:password:user:{tenant.admin_user}",
                 op="password",
             )

@@ -221,6 +221,12 @@ class Provider(ABC):
         """
         return []
 
+    def revoked(self, ctx: Context, tenant: Tenant) -> set[Key]:
+        """Objects of ours that an older tenctl made and that must go even without ``--prune``: what
+        would be a security hole if kept (a role a tenant must no longer hold). ``sync`` and ``repair``
+        delete them, 0.2's unmarked ones included when taking the tenant over."""
+        return set()
+
     def steps(self, ctx: Context, tenant: Tenant, changes: Sequence[Change]) -> list[Step]:
         """The steps that make the changes: by default one per change, in the order given.
 

@@ -1,12 +1,16 @@
 """One Proxmox API session per command.
 
-Authentication (API token or password ticket) comes from proxmoxer; requests
-go through one ``requests.Session`` that sends JSON bodies (so a field can be
-cleared) and reads PVE's error message from the JSON body, where the detail of
-errors raised inside PVE's config locks lives. TLS is verified against the
-configured CA file or the system store; the session ignores
-``REQUESTS_CA_BUNDLE`` and proxies from the environment so that the configured
-CA is the one used. Secrets never reach a log or an error message.
+Every request, the password login (``POST /access/ticket``) included, goes through one
+``requests.Session`` whose trust is the configuration's alone: TLS is verified against
+``proxmox.ca_file`` or the system store, and a proxy is used only when ``proxmox.proxy`` names one. The
+session does not read the environment (``trust_env`` off), so ``REQUESTS_CA_BUNDLE``,
+``CURL_CA_BUNDLE``, ``HTTPS_PROXY`` and ``.netrc`` can neither redirect the root password nor make a
+server trusted. API tokens are sent with proxmoxer's token header; the ticket is fetched here rather
+than by proxmoxer, whose login request is made outside the session and honours the environment.
+
+Bodies are sent as JSON (so a field can be cleared) and PVE's error message is read from the JSON body,
+where the detail of errors raised inside PVE's config locks lives. Secrets never reach a log or an error
+message.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class ProxmoxClient:
             )
             self.verify = False
         self.calls = 0
+        self._password: str | None = None
         self._config = config
         self._session: requests.Session | None = None
 
@@ -51,20 +56,18 @@ class ProxmoxClient:
         if self._session is not None:
             return self._session
         import requests
-        from proxmoxer.backends.https import ProxmoxHTTPApiTokenAuth, ProxmoxHTTPAuth
+        from proxmoxer.backends.https import ProxmoxHTTPApiTokenAuth
 
         px = self.settings
         session = requests.Session()
         session.trust_env = False
         session.verify = self.verify
+        session.proxies = {"https": px.proxy, "http": px.proxy} if px.proxy else {}
         session.headers["Accept"] = "application/json"
-        timeout = px.timeout
         try:
             if px.uses_token and not self.ticket:
                 secret = self._config.read_secret("token")
-                session.auth = ProxmoxHTTPApiTokenAuth(
-                    px.user, px.token_name, secret, verify_ssl=self.verify, timeout=timeout
-                )
+                session.auth = ProxmoxHTTPApiTokenAuth(px.user, px.token_name, secret)
             else:
                 password = self._config.read_secret("password")
                 if password is None:
@@ -72,26 +75,44 @@ class ProxmoxClient:
                         "no Proxmox credentials configured: set proxmox.token_name with "
                         "proxmox.token_secret_file (recommended) or proxmox.password_file"
                     )
-                self.calls += 1
-                auth = ProxmoxHTTPAuth(
-                    px.user, password, base_url=self.base_url, verify_ssl=self.verify, timeout=timeout
-                )
-                session.auth = auth
-                session.cookies.update(auth.get_cookies())
+                session.auth = self._login(session, password)
         except requests.exceptions.SSLError:
             raise ProxmoxUnreachable(_tls_message(px.host, px.port, px.ca_file)) from None
         except requests.exceptions.RequestException as exc:
             raise ProxmoxUnreachable(
                 f"cannot reach Proxmox at {px.host}:{px.port}: {type(exc).__name__}"
             ) from None
-        except Exception as exc:
-            if type(exc).__name__ == "AuthenticationError":
-                raise ProxmoxUnreachable(
-                    f"Proxmox refused the login of {px.user}: check the password"
-                ) from None
-            raise
         self._session = session
         return session
+
+    def _login(self, session: requests.Session, password: str) -> TicketAuth:
+        """A ticket for the configured user, asked for through the session itself."""
+        px = self.settings
+        self.calls += 1
+        response = session.post(
+            self.base_url + "/access/ticket",
+            data={"username": px.user, "password": password},
+            timeout=px.timeout,
+        )
+        if response.status_code == 401:
+            raise ProxmoxUnreachable(f"Proxmox refused the login of {px.user}: check the password")
+        if response.status_code >= 400:
+            raise ProxmoxError("POST", "/access/ticket", response.status_code, _error_detail(response))
+        data = (response.json() or {}).get("data") or {}
+        if data.get("NeedTFA"):
+            raise ProxmoxUnreachable(
+                f"{px.user} needs a second factor to log in, which tenctl cannot give",
+                hint="use an API token (proxmox.token_name and proxmox.token_secret_file)",
+            )
+        self._password = password
+        return TicketAuth(str(data["ticket"]), str(data["CSRFPreventionToken"]))
+
+    def change_password(self, userid: str, password: str) -> None:
+        """``PUT /access/password``. Proxmox asks every caller but root@pam for its own password
+        (``confirmation-password``, pve-access-control API2/AccessControl.pm): the ticket session has it."""
+        self._open()
+        confirmation = None if self.settings.user == "root@pam" else self._password
+        self.put("/access/password", userid=userid, password=password, **{"confirmation-password": confirmation})
 
     def request(self, method: str, path: str, data: dict[str, Any] | None = None) -> Any:
         """Send one request; the answer's ``data``. ProxmoxError carries PVE's own message."""
@@ -145,6 +166,23 @@ class ProxmoxClient:
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+class TicketAuth:
+    """A requests auth hook sending PVE's ticket cookie, and its CSRF token on writes."""
+
+    def __init__(self, ticket: str, csrf: str) -> None:
+        self.ticket = ticket
+        self.csrf = csrf
+
+    def __call__(self, request: Any) -> Any:
+        request.prepare_cookies({"PVEAuthCookie": self.ticket})
+        if request.method not in ("GET", "HEAD"):
+            request.headers["CSRFPreventionToken"] = self.csrf
+        return request
+
+    def __repr__(self) -> str:
+        return "TicketAuth(<hidden>)"
 
 
 def _host(host: str) -> str:

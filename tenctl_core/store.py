@@ -86,6 +86,14 @@ class TenantStore:
                 self.damaged.append(str(exc))  # one bad record never stops commands on the others
         return tenants
 
+    def names(self) -> list[str]:
+        """The names of every record file, reservations included (one directory listing)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            p.stem for p in self.directory.iterdir() if p.suffix == RECORD_SUFFIX and not p.name.startswith(".")
+        )
+
     def is_abandoned(self, name: str) -> bool:
         """The record exists but is empty: its creator died between creating and writing it."""
         path = self.path(name)

@@ -79,6 +79,11 @@ def check_cidr(value: str, what: str = "subnet") -> ipaddress.IPv4Network:
         raise UsageError(f"{what} {value!r} needs a prefix length, e.g. {value}/24")
     if network.prefixlen > 30:
         raise UsageError(f"{what} {value} is too small for a tenant: the prefix length must be 30 or less")
+    from tenctl_core.rules import special_network
+
+    reason = special_network(network)
+    if reason:
+        raise UsageError(f"{what} {value} is no tenant network: it {reason}")
     return network
 
 

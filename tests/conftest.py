@@ -173,8 +173,7 @@ def assert_cluster_matches_records(lab: Any, records: dict[str, Any], zone: str 
         )
         assert granted == sorted(
             [
-                (f"/pool/{tenant.pool}", "PVEPoolAdmin"),
-                (f"/pool/{tenant.pool}", "PVEVMAdmin"),
+                (f"/pool/{tenant.pool}", "TenctlTenant"),
                 (f"/sdn/zones/{zone}/{tenant.plugins['sdn-vnet']['vnet']}", "PVESDNUser"),
                 ("/storage/local-lvm", "PVEDatastoreUser"),
             ]

@@ -7,12 +7,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tenctl_core.errors import UsageError
-from tenctl_core.naming import check_tenant_name
+from tenctl_core.naming import check_new_tenant_name, check_tenant_name
 from tenctl_core.validation import check_cidr, check_email, check_text
 
 BAD = [
-    (("add", "-n", "Acme"), "tenant name"),
     (("add", "-n", "acme corp"), "tenant name"),
+    (("add", "-n", "Root"), "reserved"),
+    (("add", "-n", "ADMIN"), "reserved"),
+    (("add", "-n", "test"), "reserved"),
+    (("add", "-n", "Pool"), "reserved"),
+    (("add", "-n", "acme", "-v", "50"), "outside the configured ranges"),
+    (("add", "-n", "acme", "-v", "1000"), "outside the configured ranges"),
+    (("add", "-n", "acme", "-i", "127.0.0.0/24"), "loopback"),
+    (("add", "-n", "acme", "-i", "224.1.0.0/24"), "multicast"),
+    (("add", "-n", "acme", "-i", "169.254.10.0/24"), "link-local"),
+    (("add", "-n", "acme", "-i", "0.0.0.0/24"), "0.0.0.0/8"),
+    (("add", "-n", "acme", "-i", "255.255.255.0/24"), "broadcast"),
+    (("add", "-n", "acme", "-i", "240.0.0.0/24"), "reserved"),
+    (("init", "-t", "qinq", "--service-vlan", "5000"), "service VLAN"),
+    (("init", "-t", "qinq", "--service-vlan", "x"), "service VLAN"),
     (("add", "-n", "a$(id)"), "tenant name"),
     (("add", "-n", "acme\nx"), "tenant name"),
     (("add", "-n", "ünï"), "tenant name"),
@@ -75,7 +88,7 @@ NAME_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs",))
 def test_tenant_name_rule(name):
     import re
 
-    valid = re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", name) is not None
+    valid = re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", name) is not None
     try:
         check_tenant_name(name)
     except UsageError as exc:
@@ -83,6 +96,28 @@ def test_tenant_name_rule(name):
         assert "tenant name" in str(exc)
     else:
         assert valid
+
+
+RESERVED = {"root", "admin", "system", "test", "tmp", "default", "pool", "user", "group"}
+
+
+@settings(max_examples=300)
+@given(st.from_regex(r"[a-zA-Z][a-zA-Z0-9_]{0,24}", fullmatch=True))
+def test_every_name_the_bash_tool_accepted_is_accepted(name):
+    """The Bash tool took ^[a-zA-Z][a-zA-Z0-9_]*$ up to 25 characters, minus its reserved names."""
+    assert check_tenant_name(name) == name
+    if name.lower() in RESERVED:
+        with pytest.raises(UsageError, match="reserved"):
+            check_new_tenant_name(name)
+    else:
+        assert check_new_tenant_name(name) == name
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED | {n.upper() for n in RESERVED} | {"Root", "tMp"}))
+def test_reserved_names_are_refused_in_any_case_for_new_tenants(name):
+    with pytest.raises(UsageError, match="reserved"):
+        check_new_tenant_name(name)
+    assert check_tenant_name(name) == name  # a tenant 0.2 made under such a name stays reachable
 
 
 @settings(max_examples=300)

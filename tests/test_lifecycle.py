@@ -53,8 +53,7 @@ def test_add_builds_every_object_with_exact_acls(cluster):
     assert user["groups"] == {"group_acme"} and user["email"] == "ops@acme.example" and user["enable"]
     assert acl_of(lab, "group_acme") == sorted(
         [
-            ("/pool/tenant_acme", "PVEPoolAdmin"),
-            ("/pool/tenant_acme", "PVEVMAdmin"),
+            ("/pool/tenant_acme", "TenctlTenant"),
             ("/sdn/zones/tenants/vn100", "PVESDNUser"),
             ("/storage/local-lvm", "PVEDatastoreUser"),
         ]

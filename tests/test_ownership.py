@@ -240,12 +240,12 @@ def test_a_disabled_user_and_a_revoked_acl_are_restored_by_sync(cluster):
     lab = cluster
     ok(lab.run("add", "-n", "acme"))
     lab.pve.lab_users["admin_acme@pve"]["enable"] = 0
-    lab.pve.lab_acl[:] = [e for e in lab.pve.lab_acl if e["roleid"] != "PVEVMAdmin"]
+    lab.pve.lab_acl[:] = [e for e in lab.pve.lab_acl if e["roleid"] != "TenctlTenant"]
     lab.pve.rebuild_grants()
     assert check_named(health_of(lab), "drift")[0]["status"] == "fail"
     ok(lab.run("sync", "--all"))
     assert lab.pve.lab_users["admin_acme@pve"]["enable"] in (1, "1")
-    assert any(e["roleid"] == "PVEVMAdmin" and e["ugid"] == "group_acme" for e in lab.pve.lab_acl)
+    assert any(e["roleid"] == "TenctlTenant" and e["ugid"] == "group_acme" for e in lab.pve.lab_acl)
     second = json.loads(ok(lab.run("sync", "--all", "--json")).stdout)
     assert all(plan["steps"] == [] for plan in second)
 

@@ -14,6 +14,7 @@ from tenctl_core.cli.common import (
     ForceOption,
     JsonFlag,
     NameOption,
+    SecretFile,
     audited,
     check_limits,
     check_new_secret_file,
@@ -25,10 +26,9 @@ from tenctl_core.cli.common import (
     plugin_set,
     reported_errors,
     show_plan,
-    write_secret_file,
 )
 from tenctl_core.errors import EXIT_USAGE, TenctlError, UsageError
-from tenctl_core.naming import check_tenant_name, check_userid
+from tenctl_core.naming import check_new_tenant_name, check_tenant_name, check_userid
 from tenctl_core.validation import check_cidr, check_text, check_vlan
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def add(
     from tenctl_core import operations
 
     with reported_errors(options(tctx).debug):
-        check_tenant_name(name)
+        check_new_tenant_name(name)
         check_limits(cpu, ram, storage, email)
         if vlan is not None:
             check_vlan(vlan)
@@ -150,10 +150,17 @@ def add(
             show_plan(result.plan, as_json)
             return
         details = {"cpu": request.cpu, "ram": request.ram, "storage": request.storage}
-        with audited(ctx, "add", name, details) as info:
-            result = operations.add_tenant(ctx, request)
-            tenant = result.tenant
-            info.update(vlan=tenant.vlan, subnet=tenant.subnet, admin_user=tenant.admin_user)
+        # Made before the first change: if it cannot be, nothing is created.
+        secret_file = SecretFile(password_out) if password_out is not None else None
+        try:
+            with audited(ctx, "add", name, details) as info:
+                result = operations.add_tenant(ctx, request)
+                tenant = result.tenant
+                info.update(vlan=tenant.vlan, subnet=tenant.subnet, admin_user=tenant.admin_user)
+        except BaseException:
+            if secret_file is not None:
+                secret_file.discard()
+            raise
         from tenctl_core.output import print_json
 
         layers = layer_summary(ctx, tenant)
@@ -171,8 +178,8 @@ def add(
             "storage_limit": tenant.storage_limit,
             "status": tenant.status,
         }
-        if result.password and password_out is not None:
-            write_secret_file(password_out, result.password)
+        if result.password and secret_file is not None:
+            secret_file.write(result.password)
             summary["password_file"] = str(password_out)
         if as_json:
             if result.password and password_out is None:
@@ -703,6 +710,7 @@ def sync(
                     f"--layer {layer!r} is no provider or layer (known: {', '.join(sorted(known))})"
                 )
         names = [name] if name is not None else [t.name for t in ctx.tenants(refresh=True)]
+        sync_cluster(ctx, dry_run, as_json)
         each_tenant(
             ctx,
             "sync",
@@ -713,6 +721,29 @@ def sync(
             as_json,
             {"prune": prune, "layer": layer},
         )
+
+
+def sync_cluster(ctx: Context, dry_run: bool, as_json: bool) -> None:
+    """What the tenants share and ``init`` makes: the tenant role is made, or its privileges put back,
+    before any tenant's ACL entries name it (this is how ``sync`` moves tenants to it after an upgrade)."""
+    from tenctl_core.access import role_steps
+    from tenctl_core.plan import Plan, apply_plan
+
+    plan = Plan("sync", None)
+    plan.add(*role_steps(ctx))
+    if not plan.steps:
+        return
+    if dry_run:
+        if not as_json:
+            show_plan(plan, False)
+        return
+    with audited(ctx, "sync", None, {"cluster": True}) as info:
+        apply_plan(plan)
+        info["steps"] = [s.id for s in plan.steps]
+    ctx.forget("/access/roles")
+    if not as_json:
+        for step in plan.steps:
+            print(f"done: {step.action}", file=sys.stderr)
 
 
 def each_tenant(

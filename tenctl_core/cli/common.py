@@ -180,10 +180,46 @@ def check_new_secret_file(path: Path, password_given: bool) -> None:
         raise UsageError(f"--password-out {path}: directory {path.parent} does not exist")
 
 
-def write_secret_file(path: Path, secret: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(secret + "\n")
+class SecretFile:
+    """A file for a secret made before anything changes: created exclusively (an existing file or a
+    symbolic link, even a dangling one, is refused), mode 0600 whatever the umask. Written once the
+    secret exists; removed again if the command fails before that."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            self.fd: int | None = os.open(path, flags, 0o600)
+        except FileExistsError:
+            raise UsageError(f"--password-out {path}: the file exists; tenctl will not overwrite it") from None
+        except OSError as exc:
+            raise UsageError(f"--password-out {path}: cannot create it: {exc.strerror}") from None
+        os.fchmod(self.fd, 0o600)
+
+    def write(self, secret: str) -> None:
+        """Write the secret; if that fails, the secret is shown on the terminal so it is not lost."""
+        assert self.fd is not None
+        fd, self.fd = self.fd, None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secret + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            print(f"the password, shown once because {self.path} could not be written: {secret}", file=sys.stderr)
+            self.path.unlink(missing_ok=True)
+            raise TenctlError(
+                f"--password-out {self.path}: could not write the password ({exc.strerror}); the tenant was "
+                "created and its password was shown on standard error"
+            ) from None
+
+    def discard(self) -> None:
+        """The command failed before the secret existed: remove the empty file."""
+        if self.fd is None:
+            return
+        os.close(self.fd)
+        self.fd = None
+        self.path.unlink(missing_ok=True)
 
 
 def read_password_file(path: Path) -> str:

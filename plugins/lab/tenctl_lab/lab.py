@@ -119,7 +119,7 @@ def config_document(directory: Path | str, port: int, host: str = HOST) -> dict:
             "log_dir": str(paths.log_dir),
         },
         "sdn": {"zone": "tenants", "zone_type": "vlan", "bridge": "vmbr0"},
-        "permissions": {"admin_role": "PVEPoolAdmin", "storages": ["local-lvm"]},
+        "permissions": {"storages": ["local-lvm"]},
         "allocation": {
             "allocator": "first-free",
             "vlan_ranges": ["100-999"],

@@ -74,12 +74,20 @@ class LabPve(LabAccess, LabSdn, FakePve):
         # tenants (fakepve's own nodes have 4 cores and 8 GiB). Tests and benchmarks may change them.
         self.node_cores = 128
         self.node_memory = 1024**4
+        # And of each storage on each node (fakepve's are 100 GiB).
+        self.storage_size = 64 * 1024**4
 
     def _node_stats(self, online):
         stats = FakePve._node_stats(online)
         if online:
             stats.update(maxcpu=self.node_cores, maxmem=self.node_memory)
         return stats
+
+    def _storage_resource(self, node, name):
+        item = super()._storage_resource(node, name)
+        if item is not None:
+            item["maxdisk"] = self.storage_size
+        return item
 
     # ------------------------------------------------------------- faults
 
@@ -116,18 +124,25 @@ class LabPve(LabAccess, LabSdn, FakePve):
         self._planned_faults[self._counted + k] = ("hold", float(seconds))
 
     def fault_on(
-        self, method: str, path: str, fault: str = "lose", seconds: float = 0.0, status: int = 500
+        self,
+        method: str,
+        path: str,
+        fault: str = "lose",
+        seconds: float = 0.0,
+        status: int = 500,
+        message: str = "fault injected by the lab",
     ) -> None:
         """Give the first request matching method and path (``/api2/json`` left out; a trailing '*' makes it
         a prefix) the fault ``lose``, ``drop``, ``hold`` (for `seconds`), ``fail`` (with `status`) or
         ``skip`` (answered as done but not applied: what a client sees when someone undoes its change at once,
-        or a proxy answers for the server)."""
+        or a proxy answers for the server). A ``fail`` answers with `message`, e.g. the refusal Proxmox gives
+        when another client took the object first."""
         planned = {
             "skip": ("skip",),
             "lose": ("lose",),
             "drop": ("drop",),
             "hold": ("hold", float(seconds)),
-            "fail": ("fail", status, "fault injected by the lab"),
+            "fail": ("fail", status, message),
         }[fault]
         self._matched_faults.append((method.upper(), path, planned))
 

@@ -21,7 +21,7 @@ def seed_subnet(vlan: int) -> ipaddress.IPv4Network:
 
 
 def seed_tenants(
-    lab: Any, count: int, first_vlan: int = 500, zone: str = "tenants", admin_role: str = "PVEPoolAdmin"
+    lab: Any, count: int, first_vlan: int = 500, zone: str = "tenants", admin_role: str = "TenctlTenant"
 ) -> list[str]:
     """Add `count` active tenants on VLANs first_vlan.. (each with cpu 1, RAM 512 MB, storage 1 GB).
 
@@ -73,7 +73,6 @@ def seed_tenants(
             state["subnets"][sid] = dict(sub)
         grants = [
             (f"/pool/{tenant.pool}", admin_role),
-            (f"/pool/{tenant.pool}", "PVEVMAdmin"),
             ("/storage/local-lvm", "PVEDatastoreUser"),
             (f"/sdn/zones/{zone}/vn{vlan}", "PVESDNUser"),
         ]

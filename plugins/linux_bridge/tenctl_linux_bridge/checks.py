@@ -5,7 +5,14 @@ from __future__ import annotations
 from tenctl_core.context import Context
 from tenctl_core.model import ACTIVE, SUSPENDED
 from tenctl_core.providers import AuditCheck, CheckResult
-from tenctl_linux_bridge.sdn import VNETS, tenant_of_vnet
+from tenctl_linux_bridge.sdn import (
+    LOCK_FREE_PENDING,
+    LOCK_HELD,
+    VNETS,
+    pending_changes,
+    probe_sdn_lock,
+    tenant_of_vnet,
+)
 from tenctl_linux_bridge.sdnlock import read_sdn_lock
 from tenctl_linux_bridge.settings import vnet_of
 
@@ -16,10 +23,11 @@ class SdnCheck(AuditCheck):
 
     def run(self, ctx: Context) -> list[CheckResult]:
         results = []
-        lock = read_sdn_lock(ctx.config.paths.cluster_dir)
-        if lock is None:
-            results.append(CheckResult("sdn-lock", "pass", "the SDN lock is free (or not visible from here)"))
-        elif lock.stale:
+        state = probe_sdn_lock(ctx)
+        lock = read_sdn_lock(ctx.config.paths.cluster_dir) if state == LOCK_HELD else None
+        if state != LOCK_HELD:
+            results.append(CheckResult("sdn-lock", "pass", "the SDN lock is free"))
+        elif lock is not None and lock.stale:
             results.append(
                 CheckResult(
                     "sdn-lock",
@@ -29,13 +37,24 @@ class SdnCheck(AuditCheck):
                 )
             )
         else:
-            results.append(CheckResult("sdn-lock", "warn", f"the SDN lock is held (for {lock.age:.0f} s)"))
-        vnets = ctx.cached_get(VNETS, pending=1)
-        pending = [f"VNet {v.get('vnet')} ({v['state']})" for v in vnets if v.get("state")]
-        if pending:
+            age = f" (for {lock.age:.0f} s)" if lock is not None else ""
+            results.append(CheckResult("sdn-lock", "warn", f"the SDN lock is held{age}"))
+        pending = pending_changes(ctx, with_subnets=state == LOCK_FREE_PENDING)
+        if pending or state == LOCK_FREE_PENDING:
+            notes = ["review them in the web UI (Datacenter > SDN), then apply or roll them back"]
+            if state == LOCK_HELD:
+                notes.insert(0, "(subnets are not listed while a command holds the SDN lock)")
             results.append(
-                CheckResult("sdn-pending", "warn", f"{len(pending)} SDN change(s) not applied", pending)
+                CheckResult(
+                    "sdn-pending",
+                    "warn",
+                    f"{len(pending) or 'some'} SDN change(s) not applied",
+                    pending + notes,
+                )
             )
+        else:
+            results.append(CheckResult("sdn-pending", "pass", "no SDN change is pending"))
+        vnets = ctx.cached_get(VNETS, pending=1)
         tenants = {t.name: t for t in ctx.tenants()}
         details = []
         running = set()

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from tenctl_core.context import Context
-from tenctl_core.errors import AllocationLost, ProxmoxError, ProxmoxUnreachable, TenctlError, is_missing
+from tenctl_core.errors import (
+    AllocationLost,
+    ProxmoxError,
+    ProxmoxUnreachable,
+    TenctlError,
+    UsageError,
+    is_missing,
+)
 from tenctl_core.model import Tenant
 from tenctl_core.ownership import Marker, parse_marker
 from tenctl_core.plan import Step
@@ -28,6 +35,7 @@ from tenctl_linux_bridge.settings import (
     PROVIDER,
     RELEASE_OPTION,
     SETTINGS,
+    UNTAGGED_ZONE_TYPES,
     sdn_settings,
     vnet_id,
     vnet_of,
@@ -66,24 +74,65 @@ def alias_of(vnet: dict[str, Any]) -> str:
     return str(pending_view(vnet).get("alias") or "")
 
 
+VNET_ID_RE = re.compile(r"vn(\d{1,4})")
+
+
 def sdn_vlans_in_use(ctx: Context) -> list[int]:
-    """Every VNet tag in every zone, running and pending."""
+    """Every VNet tag in every zone, running and pending, and every VLAN whose VNet id (``vn<vlan>``) is
+    taken by a VNet of any zone: tenctl could not create that VNet."""
     tags: set[int] = set()
     for vnet in ctx.cached_get(VNETS, pending=1):
         for source in (vnet, vnet.get("pending") or {}):
             if isinstance(source, dict) and source.get("tag") not in (None, "", "deleted"):
                 tags.add(int(source["tag"]))
+        named = VNET_ID_RE.fullmatch(str(vnet.get("vnet") or ""))
+        if named:
+            tags.add(int(named.group(1)))
     return sorted(tags)
 
 
 def sdn_subnets_in_use(ctx: Context) -> list[str]:
-    """The subnets named in tenctl VNet aliases, in every zone: other tenctl installations' tenants included."""
+    """Every SDN subnet of every zone, running and pending.
+
+    The VNets of this installation's tenants name their subnet in their alias and their records hold it;
+    every other VNet (another installation's, a hand-made one, 0.2's) has its subnets read, one request
+    per such VNet: only ``add`` asks, and only foreign VNets cost a request.
+    """
     found = []
+    ours = {vnet_of(t): t for t in ctx.tenants()}
     for vnet in ctx.cached_get(VNETS, pending=1):
+        name = str(vnet.get("vnet"))
         match = ALIAS_SUBNET.search(alias_of(vnet))
+        marker = parse_marker(alias_of(vnet))
+        tenant = ours.get(name)
         if match:
             found.append(match.group(1))
+        if tenant is not None and marker == ctx.marker(tenant):
+            continue
+        for sub in ctx.proxmox.get(f"{VNETS}/{name}/subnets", pending=1):
+            cidr = subnet_cidr(sub)
+            if cidr:
+                found.append(cidr)
     return found
+
+
+def subnet_cidr(item: dict[str, Any]) -> str | None:
+    """The CIDR of a subnet listing item (``cidr``, or from its id ``<zone>-<address>-<prefix>``)."""
+    if item.get("cidr"):
+        return str(item["cidr"])
+    parts = str(item.get("subnet") or item.get("id") or "").rsplit("-", 2)
+    return f"{parts[1]}/{parts[2]}" if len(parts) == 3 else None
+
+
+def zone_type(ctx: Context, zone: str) -> str:
+    """The type of a zone: the configured one for the configured zone, else as Proxmox lists it."""
+    sdn = sdn_settings(ctx)
+    if zone == sdn.zone:
+        return sdn.zone_type
+    for item in ctx.cached_get(ZONES, pending=1):
+        if item.get("zone") == zone:
+            return str(pending_view(item).get("type") or "")
+    return ""
 
 
 def zone_exists(ctx: Context, zone: str) -> bool:
@@ -304,6 +353,44 @@ class SdnLock:
         return dict(self.tenant.plugins.get(PROVIDER, {}).get(RECORD_LOCK) or {})
 
 
+LOCK_FREE, LOCK_HELD, LOCK_FREE_PENDING = "free", "held", "pending"
+
+
+def probe_sdn_lock(ctx: Context) -> str:
+    """Whether Proxmox's SDN lock is held, asked of the API so that the answer is right on every node.
+
+    PVE has no call that reads the lock (pve-network API2/Network/SDN.pm offers take, release, apply and
+    rollback). So the lock is taken without ``allow-pending`` and given back at once: PVE checks a held
+    lock first ("invalid lock token"), then pending changes, so the answer also tells whether anything at
+    all (zones, VNets, subnets...) is pending. Returns LOCK_FREE, LOCK_HELD or LOCK_FREE_PENDING.
+    """
+    try:
+        token = ctx.proxmox.post("/cluster/sdn/lock")
+    except ProxmoxError as exc:
+        if "lock token" in exc.detail:
+            return LOCK_HELD
+        if "pending" in exc.detail:
+            return LOCK_FREE_PENDING
+        raise
+    ctx.proxmox.delete("/cluster/sdn/lock", **{"lock-token": str(token)})
+    return LOCK_FREE
+
+
+def pending_changes(ctx: Context, with_subnets: bool) -> list[str]:
+    """Every pending SDN change, zones and VNets from their listings; subnets (one read per VNet) only
+    when asked: ``health`` asks when the lock probe says something is pending."""
+    found = [f"zone {z.get('zone')} ({z['state']})" for z in ctx.cached_get(ZONES, pending=1) if z.get("state")]
+    for vnet in ctx.cached_get(VNETS, pending=1):
+        name = str(vnet.get("vnet"))
+        if vnet.get("state"):
+            found.append(f"VNet {name} ({vnet['state']})")
+        if with_subnets:
+            for sub in ctx.proxmox.get(f"{VNETS}/{name}/subnets", pending=1):
+                if sub.get("state"):
+                    found.append(f"subnet {subnet_cidr(sub)} of VNet {name} ({sub['state']})")
+    return found
+
+
 class PendingChanges(TenctlError):
     def __init__(self, items: Sequence[str] = ()) -> None:
         listing = (": " + ", ".join(items)) if items else ""
@@ -400,11 +487,12 @@ class SdnProvisioner(NetworkProvisioner):
         marker = ctx.marker(tenant)
         zone, vnet = zone_of(tenant), vnet_of(tenant)
         sid = subnet_id(zone, tenant.subnet)
+        tag = None if zone_type(ctx, zone) in UNTAGGED_ZONE_TYPES else tenant.vlan
         return [
             Resource(
                 VNET,
                 vnet,
-                {"zone": zone, "tag": tenant.vlan, "alias": vnet_alias(marker, tenant), "state": ""},
+                {"zone": zone, "tag": tag, "alias": vnet_alias(marker, tenant), "state": ""},
             ),
             Resource(
                 SUBNET,
@@ -416,12 +504,16 @@ class SdnProvisioner(NetworkProvisioner):
         ]
 
     def lock_status(self, ctx: Context) -> dict[str, Any]:
+        """The SDN lock as the API shows it (see probe_sdn_lock); its age when this node can see its file."""
+        if probe_sdn_lock(ctx) != LOCK_HELD:
+            return {"sdn_lock": None}
         info = read_sdn_lock(ctx.config.paths.cluster_dir)
         if info is None:
-            return {"sdn_lock": None}
+            describe = "Proxmox SDN lock: held (its age shows only on a cluster node)"
+            return {"sdn_lock": {"held": True, "age_seconds": None, "stale": None, "describe": describe}}
         state = "STALE" if info.stale else "held"
         describe = f"Proxmox SDN lock: {state} for {info.age:.0f} s ({info.path})"
-        return {"sdn_lock": {**info.as_dict(), "describe": describe}}
+        return {"sdn_lock": {"held": True, **info.as_dict(), "describe": describe}}
 
     def release_locks(self, ctx: Context) -> list[dict[str, Any]]:
         if not ctx.options.get(RELEASE_OPTION.key):
@@ -656,6 +748,12 @@ class SdnProvisioner(NetworkProvisioner):
         params: dict[str, Any] = {"zone": sdn.zone, "type": sdn.zone_type}
         if sdn.zone_type == "vlan":
             params["bridge"] = sdn.bridge
+        elif sdn.zone_type == "qinq":
+            if not sdn.service_vlan:
+                raise UsageError(
+                    "a qinq zone needs its service VLAN: give --service-vlan or set sdn.service_vlan"
+                )
+            params.update(bridge=sdn.bridge, tag=sdn.service_vlan)
         elif sdn.zone_type == "vxlan":
             peers = sdn.peers or tuple(node_addresses(ctx))
             params["peers"] = ",".join(peers)
@@ -684,7 +782,8 @@ def describe_change(change: Change) -> str:
     if change.op == CREATE and change.resource is not None:
         attrs = change.resource.attrs
         if kind == VNET:
-            return f"create VNet {ident} (tag {attrs['tag']}) in zone {attrs['zone']}"
+            tagged = f" (tag {attrs['tag']})" if attrs["tag"] is not None else ""
+            return f"create VNet {ident}{tagged} in zone {attrs['zone']}"
         return f"create subnet {change.resource.create_only.get('subnet')} gateway {attrs['gateway']}"
     if change.op == DELETE:
         return f"delete {'VNet' if kind == VNET else 'subnet'} {ident}"

@@ -17,7 +17,12 @@ if TYPE_CHECKING:
     from tenctl_core.model import Tenant
 
 PROVIDER = "sdn-vnet"
-ZONE_TYPES = ("vlan", "vxlan", "simple")
+ZONE_TYPES = ("vlan", "qinq", "vxlan", "simple")
+"""The zone types tenctl makes and puts tenants in (pve-network's Zones/*Plugin.pm). In ``vlan`` and
+``vxlan`` zones the tenant's VLAN is the VNet's tag (the 802.1Q id, the VXLAN id); in a ``qinq`` zone it
+is the inner (customer) tag under the zone's service VLAN; a ``simple`` zone has no tag: its VNets are
+bridges local to each node, and the tenant's VLAN is then only the edge's and the switches'."""
+UNTAGGED_ZONE_TYPES = ("simple",)
 ZONE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{1,7}")
 """pve-network's zone id: a letter, then letters or digits, 2-8 characters in all."""
 BRIDGE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,14}")
@@ -33,6 +38,8 @@ class SdnSettings:
     bridge: str = "vmbr0"
     vxlan_port: int = 4789
     peers: tuple[str, ...] = ()
+    service_vlan: int = 0
+    """The outer (service) VLAN of a ``qinq`` zone, 1-4094; required for that type, unused by others."""
 
 
 def check_zone_type(value: str) -> str:
@@ -63,6 +70,16 @@ def check_peers(value: str) -> tuple[str, ...]:
     return peers
 
 
+def check_service_vlan(value: str) -> int:
+    try:
+        vlan = int(value)
+    except ValueError:
+        raise UsageError(f"service VLAN {value!r} is not a number") from None
+    if not 1 <= vlan <= 4094:
+        raise UsageError(f"service VLAN {vlan} must be between 1 and 4094")
+    return vlan
+
+
 def check_settings(settings: SdnSettings, where: str) -> None:
     for key, check in (("zone_type", check_zone_type), ("zone", check_zone), ("bridge", check_bridge)):
         try:
@@ -74,23 +91,36 @@ def check_settings(settings: SdnSettings, where: str) -> None:
     except TenctlError as exc:
         raise ConfigError(f"{where}: sdn.peers: {exc}") from None
     if not 1 <= settings.vxlan_port <= 65535:
-        raise ConfigError(f"{where}: sdn.vxlan_port {settings.vxlan_port} is not a port number")
+        raise ConfigError(f"{where}: sdn.vxlan_port = {settings.vxlan_port}: must be between 1 and 65535")
+    if settings.zone_type == "qinq" and not 1 <= settings.service_vlan <= 4094:
+        raise ConfigError(
+            f"{where}: sdn.service_vlan = {settings.service_vlan}: a qinq zone needs its service VLAN, 1-4094"
+        )
+    if settings.service_vlan and not 1 <= settings.service_vlan <= 4094:
+        raise ConfigError(f"{where}: sdn.service_vlan = {settings.service_vlan}: must be between 1 and 4094")
 
 
 SETTINGS = Settings("sdn", SdnSettings, check_settings)
 
 INIT_OPTIONS = (
     CommandOption(
-        "init", ("--type", "-t"), "sdn.zone_type", "SDN zone type: vlan, vxlan or simple.", check_zone_type
+        "init",
+        ("--type", "-t"),
+        "sdn.zone_type",
+        "SDN zone type: vlan, qinq, vxlan or simple.",
+        check_zone_type,
     ),
     CommandOption("init", ("--zone", "-z"), "sdn.zone", "SDN zone name (2-8 letters or digits).", check_zone),
-    CommandOption("init", ("--bridge", "-b"), "sdn.bridge", "Bridge of a vlan zone.", check_bridge),
+    CommandOption("init", ("--bridge", "-b"), "sdn.bridge", "Bridge of a vlan or qinq zone.", check_bridge),
     CommandOption(
         "init",
         ("--peers", "-p"),
         "sdn.peers",
         "VXLAN peers (comma-separated IPs); default: every node.",
         check_peers,
+    ),
+    CommandOption(
+        "init", ("--service-vlan",), "sdn.service_vlan", "Service (outer) VLAN of a qinq zone.", check_service_vlan
     ),
 )
 
