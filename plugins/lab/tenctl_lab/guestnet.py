@@ -26,6 +26,7 @@ import re
 
 from fakepve.routing import split_list
 
+from .permissions import refusal
 from .pvecommon import ROOT
 
 NET_KEY = re.compile(r"net\d+")
@@ -93,11 +94,24 @@ class LabGuestNet:
     # ------------------------------------------------------------------- VMs
 
     async def _qm_create(self, v, user):
-        self._net_gate(user, v["vmid"], v.get("pool"), v)
+        """create_vm: the pool exists, VM.Allocate (on the VM or its pool) and VM.Config.Network come
+        before the bridges, as in Qemu.pm."""
+        vmid, pool = v["vmid"], v.get("pool")
+        self._qm_check_pool(pool)
+        if user != ROOT and not (
+            self.allowed(user, f"/vms/{vmid}", "VM.Allocate")
+            or (pool and self.allowed(user, "/pool/" + pool, "VM.Allocate"))
+        ):
+            raise refusal()
+        self._net_gate(user, vmid, pool, v)
         self.check_bridge_access(user, v)
         return await super()._qm_create(v, user)
 
     async def _qm_clone(self, v, user):
+        """clone_vm: the bridges of the source's devices, after VM.Allocate for the new guest."""
+        self._qm_check_pool(v.get("pool"))
+        if user != ROOT:
+            self._qm_perm(user, int(v["newid"]), v.get("pool"), "VM.Allocate")
         source = self.vm(int(v["vmid"]))
         if source is not None and source.node == v["node"]:
             config = source.snapshots.get(v["snapname"]) if v.get("snapname") else source.config

@@ -27,8 +27,8 @@ def tenant(root, client):
     return user
 
 
-def _vm(client, vmid, net, **extra):
-    return client.call("POST", "/nodes/pve1/qemu", vmid=vmid, pool="tenant_a", net0=net, **extra)
+def _vm(client, vmid, net, pool="tenant_a"):
+    return client.call("POST", "/nodes/pve1/qemu", vmid=vmid, pool=pool, net0=net)
 
 
 def _ct(client, vmid, net):
@@ -141,3 +141,15 @@ def test_container_on_another_bridge_is_refused_at_create_and_change(root, lab, 
 def test_root_uses_any_bridge(root, lab, tenant):
     root.ok("POST", "/nodes/pve1/qemu", vmid=220, net0="virtio,bridge=vmbr0")
     root.ok("PUT", "/nodes/pve1/qemu/220/config", net1="virtio,bridge=vn101,tag=3")
+
+
+def test_guest_privileges_are_checked_before_the_bridge(root, client, tenant):
+    root.ok("POST", "/access/users", userid="nobody@pve", password="nobody-pw-1")
+    nobody = client()
+    nobody.login("nobody@pve", "nobody-pw-1")
+    # Qemu.pm create_vm: VM.Allocate first (a refusal without a reason), then the bridges.
+    assert _failure(_vm(nobody, 230, "virtio,bridge=vmbr0")) == (403, "Permission check failed")
+    assert _failure(_vm(nobody, 230, "virtio,bridge=vmbr0", pool="nopool")) == (
+        403,
+        "Permission check failed (pool 'nopool' does not exist)",
+    )
