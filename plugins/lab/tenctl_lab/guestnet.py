@@ -108,10 +108,9 @@ class LabGuestNet:
         return await super()._qm_create(v, user)
 
     async def _qm_clone(self, v, user):
-        """clone_vm: the bridges of the source's devices, after VM.Allocate for the new guest."""
+        """clone_vm: the bridges of the source's devices (VM.Clone and VM.Allocate for the new guest are
+        the schema's rule, checked before), once the pool is known to exist."""
         self._qm_check_pool(v.get("pool"))
-        if user != ROOT:
-            self._qm_perm(user, int(v["newid"]), v.get("pool"), "VM.Allocate")
         source = self.vm(int(v["vmid"]))
         if source is not None and source.node == v["node"]:
             config = source.snapshots.get(v["snapname"]) if v.get("snapname") else source.config
