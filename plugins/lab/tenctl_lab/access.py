@@ -2,19 +2,19 @@
 
 fakepve checks these endpoints against the schema but forgets what they are
 sent. This mixin keeps them, the way PVE's user.cfg does, and turns the ACL
-entries into the privilege grants fakepve's permission checks read: roles are
-expanded to their privileges and groups to their members, so a tenant admin
-really is refused on another tenant's pool.
+entries into the grants the lab's permission checks (permissions.py) read:
+roles (roles.py, built-in and custom) are expanded to their privileges and
+groups to their members, so a tenant admin really is refused on another
+tenant's pool.
 
-Simplifications, compared with PVE: privileges from several entries add up
+Simplification, compared with PVE: privileges from several entries add up
 (a more specific entry does not override a broader one, and ``NoAccess`` does
-not take rights away); only the built-in roles exist (roles.py).
+not take rights away).
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import secrets
 import time
 import uuid
@@ -22,29 +22,33 @@ import uuid
 from fakepve.model import PveError
 from fakepve.routing import StatefulRoutes, die, split_list
 
-from .roles import ROLES
-
-ROOT = "root@pam"
-
-# Paths an ACL entry may name (PVE's check_path, written from its documentation).
-_ACL_PATH = re.compile(
-    r"/|/access(/groups(/[^/]+)?|/realm(/[^/]+)?)?|/nodes(/[^/]+)?|/pool(/[^/]+)*|/sdn(/zones(/[^/]+){0,3})?"
-    r"|/storage(/[^/]+)?|/vms(/\d+)?|/mapping(/[^/]+){0,2}|/sdn/fabrics(/[^/]+)?"
-)
+from .permissions import LabPermissions, refusal
+from .pvecommon import ROOT, is_acl_path, is_true, normalize_path
+from .roles import LabRoles
 
 USER_FIELDS = ("firstname", "lastname", "email", "comment", "keys", "expire")
-
-
-def is_true(value) -> bool:
-    """A PVE boolean as the schema check leaves it (1/0) or as a client sends it."""
-    return str(value).lower() in ("1", "true", "yes", "on")
+ACL_UPDATE_FAIL = "ACL update failed: "
 
 
 def _no_such_user(userid: str) -> PveError:
     return die(f"no such user ('{userid}')")
 
 
-class LabAccess(StatefulRoutes):
+def _role_error(message: str) -> PveError:
+    """A parameter error on `role` raised inside lock_user_config("...", "ACL update failed")."""
+    return die(ACL_UPDATE_FAIL + "400 Parameter verification failed.\nrole: " + message)
+
+
+def _set_acl_entry(
+    acl: list[dict], path: str, kind: str, ugid: str, role: str, propagate: bool | None
+) -> None:
+    """Set (propagate True/False) or remove (None) the entry of role for ugid on path."""
+    acl[:] = [e for e in acl if (e["path"], e["type"], e["ugid"], e["roleid"]) != (path, kind, ugid, role)]
+    if propagate is not None:
+        acl.append({"path": path, "type": kind, "ugid": ugid, "roleid": role, "propagate": propagate})
+
+
+class LabAccess(LabRoles, LabPermissions, StatefulRoutes):
     """Mixin of FakePve: /access/users, /access/groups, /access/acl, tokens, and the grants they make."""
 
     def _init_access(self) -> None:
@@ -62,6 +66,7 @@ class LabAccess(StatefulRoutes):
         self.exact_grants: dict[str, list] = {}
         # Checking starts at once: a user without ACL entries may do nothing.
         self.acl = {}
+        self._init_roles()
 
     @staticmethod
     def _new_user_record(**fields) -> dict:
@@ -98,23 +103,6 @@ class LabAccess(StatefulRoutes):
             ("DELETE", one, self._lab_group_delete),
         ]
 
-    def _routes_lab_roles(self):
-        return [
-            ("GET", "/access/roles", self._lab_role_index),
-            ("GET", "/access/roles/{roleid}", self._lab_role_read),
-        ]
-
-    async def _lab_role_index(self, v, user):
-        return [
-            {"roleid": name, "special": 1, "privs": ",".join(sorted(privs))}
-            for name, privs in sorted(ROLES.items())
-        ]
-
-    async def _lab_role_read(self, v, user):
-        if v["roleid"] not in ROLES:
-            raise die("role '{}' does not exist".format(v["roleid"]))
-        return dict.fromkeys(sorted(ROLES[v["roleid"]]), 1)
-
     def _routes_lab_acl(self):
         return [("GET", "/access/acl", self._lab_acl_read), ("PUT", "/access/acl", self._lab_acl_update)]
 
@@ -144,22 +132,55 @@ class LabAccess(StatefulRoutes):
         return who
 
     async def _password(self, request):
-        from fakepve.server import (
-            USER,
-            params,  # late: fakepve.server imports the areas
-        )
+        """PUT /access/password, as pve-access-control's src/PVE/API2/AccessControl.pm change_password.
 
-        userid = str((await params(request)).get("userid", ""))
-        if (
-            "!" not in (request[USER] or "")
-            and userid
-            and userid != self.user
-            and userid not in self.lab_users
-            and userid not in self.users
-        ):
-            # PVE checks the user exists before it changes anything.
-            raise PveError(500, f"change password failed: no such user ('{userid}')")
-        return await super()._password(request)
+        API tokens are refused (allowtoken 0). The schema's rule lets a user change its own password, or
+        another user's with Realm.AllocateUser on that user's realm and User.Modify on /access/groups or
+        on one of its groups. Then RPCEnvironment.pm reauth_user_for_user_modification: the user must
+        exist, only root@pam changes root@pam's password, and anyone but root@pam confirms with its own
+        password (`confirmation-password`). Only root@pam changes another pam user's password.
+        """
+        from fakepve.routing import ok
+        from fakepve.server import API, USER, params  # late: fakepve.server imports the areas
+
+        user = request[USER]
+        if "!" in user:
+            raise refusal("API token not allowed")
+        values = await params(request)
+        # PVE checks the permissions on the parameters as sent, before the schema does.
+        self.check_permissions(
+            user, self.resolve(request, API).methods["PUT"].get("permissions"), dict(values)
+        )
+        values = self._verify(request, values)
+        userid = values["userid"]
+        self._check_user_exist(userid, noerr=False)
+        if userid == ROOT and user != ROOT:
+            raise refusal()
+        if user != ROOT:
+            self._confirm_own_password(user, values.get("confirmation-password"))
+            if userid != user and userid.rpartition("@")[2] == "pam":
+                raise refusal()
+        if userid == self.user:
+            self.password = values["password"]
+        else:
+            self.users[userid] = values["password"]
+        return ok()
+
+    def _confirm_own_password(self, user: str, password) -> None:
+        """The caller's own password, checked as its realm's authenticate_user does (src/PVE/Auth/PVE.pm:
+        "invalid credentials", or "no password set" for a user without one; PAM's own message)."""
+        if password is None:
+            raise PveError(
+                400,
+                "Parameter verification failed.",
+                {"confirmation-password": "password is required to modify user"},
+            )
+        if self.check_password(user, password):
+            return
+        realm = user.rpartition("@")[2]
+        if realm == "pve":
+            raise die("invalid credentials" if user in self.users else "no password set")
+        raise die("Authentication failure" if realm == "pam" else "authentication failure")
 
     # --------------------------------------------------------- permissions
 
@@ -171,11 +192,11 @@ class LabAccess(StatefulRoutes):
         return sorted(u for u, rec in self.lab_users.items() if groupid in rec["groups"])
 
     def rebuild_grants(self) -> None:
-        """Turn the ACL entries into fakepve's grants: roles to privileges, groups to members."""
+        """Turn the ACL entries into grants: roles to privileges, groups to members."""
         grants = copy.deepcopy(self.python_grants)
         exact: dict[str, list] = {}
         for entry in self.lab_acl:
-            privs = set(ROLES.get(entry["roleid"], ()))
+            privs = set(self.role_privileges(entry["roleid"]))
             if entry["type"] == "group":
                 targets = self.group_members(entry["ugid"])
             else:
@@ -185,44 +206,6 @@ class LabAccess(StatefulRoutes):
                 table.setdefault(target, []).append((entry["path"], privs))
         self.acl = grants
         self.exact_grants = exact
-
-    def _held_by(self, ugid: str, paths: list[str], priv: str) -> bool:
-        for granted, privs in (self.acl or {}).get(ugid, []):
-            if priv in privs and (
-                granted == "/" or any(p == granted or p.startswith(granted + "/") for p in paths)
-            ):
-                return True
-        return any(priv in privs and granted in paths for granted, privs in self.exact_grants.get(ugid, []))
-
-    def _paths_for(self, path: str) -> list[str]:
-        """The path and the pool paths that also govern it (guests and storages inherit their pool's ACL)."""
-        paths = [path]
-        parts = path.split("/")
-        if path.startswith("/vms/") and len(parts) > 2 and parts[2].isdigit():
-            vmid = int(parts[2])
-            paths += ["/pool/" + name for name, ids in self.pools.items() if vmid in ids]
-        elif path.startswith("/storage/") and len(parts) > 2:
-            paths += ["/pool/" + name for name, meta in self.pool_info.items() if parts[2] in meta["storage"]]
-        return paths
-
-    def allowed(self, user, path, priv):
-        if user.split("!")[0] == ROOT:
-            return True
-        path = path.rstrip("/") or "/"
-        if path.startswith("/vms/") and not path.split("/")[2].isdigit():
-            raise ValueError(path)
-        paths = self._paths_for(path)
-        owner = user.split("!")[0]
-        if "!" not in user:
-            return self._held_by(user, paths, priv)
-        info = self.lab_tokens.get(user)
-        if info is None:
-            # A token set up from Python (pve.apitokens): fakepve's rule, the union of both.
-            return self._held_by(user, paths, priv) or self._held_by(owner, paths, priv)
-        if is_true(info.get("privsep", 1)):
-            # A privilege-separated token holds what its own ACL and its user's both give.
-            return self._held_by(user, paths, priv) and self._held_by(owner, paths, priv)
-        return self._held_by(owner, paths, priv)
 
     def _may_audit_users(self, user: str) -> bool:
         return any(self.allowed(user, "/access/groups", p) for p in ("User.Modify", "Sys.Audit"))
@@ -386,9 +369,12 @@ class LabAccess(StatefulRoutes):
     # ----------------------------------------------------------------- ACL
 
     async def _lab_acl_read(self, v, user):
+        """ACL.pm read_acl: all entries for a caller with Sys.Audit on /access, else those on the paths
+        where it may modify permissions (RPCEnvironment.pm check_perm_modify)."""
+        audit = self.allowed(user, "/access", "Sys.Audit")
         out = []
         for e in sorted(self.lab_acl, key=lambda e: (e["path"], e["type"], e["ugid"], e["roleid"])):
-            if not any(self.allowed(user, e["path"], p) for p in ("Sys.Audit", "Permissions.Modify")):
+            if not (audit or self.check_perm_modify(user, e["path"], noerr=True)):
                 continue
             out.append(
                 {
@@ -402,48 +388,106 @@ class LabAccess(StatefulRoutes):
         return out
 
     async def _lab_acl_update(self, v, user):
-        fail = "ACL update failed: "
-        path = "/" + "/".join(seg for seg in str(v["path"]).split("/") if seg)
-        if not _ACL_PATH.fullmatch(path):
-            raise die(fail + "invalid ACL path '{}'".format(v["path"]))
-        roles = split_list(v["roles"])
-        for role in roles:
-            if role not in ROLES:
-                raise die(fail + f"role '{role}' does not exist")
-        wanted = []
-        for kind, key in (("group", "groups"), ("user", "users"), ("token", "tokens")):
-            for ugid in split_list(v.get(key)):
-                if kind == "group" and ugid not in self.lab_groups:
-                    raise die(fail + f"group '{ugid}' does not exist")
-                if kind == "user" and ugid not in self.lab_users and ugid not in self.users:
-                    raise die(fail + f"user '{ugid}' does not exist")
-                if kind == "token" and ugid not in self.lab_tokens and ugid not in self.apitokens:
-                    owner, _, name = ugid.partition("!")
-                    raise die(fail + f"no such token '{name}' for user '{owner}'")
-                if ugid.partition("!")[0] == ROOT:
-                    continue  # PVE drops entries for root@pam without a word
-                wanted.append((kind, ugid))
-        if not wanted and not any(v.get(k) for k in ("groups", "users", "tokens")):
-            raise die(fail + "either 'users', 'groups' or 'tokens' is required")
+        """ACL.pm update_acl: add or remove entries of each role for the groups, users and tokens named.
+
+        The schema's rule (`perm-modify`, see LabPermissions.check_perm_modify) let the caller in; one
+        without Permissions.Modify on the path may only hand out roles within its own rights there (see
+        _check_role_subset). Everything happens under PVE's user.cfg lock: the first error leaves the ACL
+        as it was.
+        """
+        if not any(v.get(key) for key in ("users", "groups", "tokens")):
+            raise PveError(
+                400,
+                "Parameter verification failed.",
+                dict.fromkeys(
+                    ("users", "groups", "tokens"), "either 'users', 'groups' or 'tokens' is required."
+                ),
+            )
+        delete = is_true(v.get("delete", 0))
+        path = normalize_path(v["path"])
+        if path is None or not (delete or is_acl_path(path)):
+            raise PveError(
+                400, "Parameter verification failed.", {"path": "invalid ACL path '{}'".format(v["path"])}
+            )
         propagate = is_true(v.get("propagate", 1))
-        for kind, ugid in wanted:
-            for role in roles:
-                self.lab_acl = [
-                    e
-                    for e in self.lab_acl
-                    if (e["path"], e["type"], e["ugid"], e["roleid"]) != (path, kind, ugid, role)
-                ]
-                if not is_true(v.get("delete", 0)):
-                    self.lab_acl.append(
-                        {"path": path, "type": kind, "ugid": ugid, "roleid": role, "propagate": propagate}
-                    )
+        held = self._held_for_acl(user, path)
+        acl = copy.deepcopy(self.lab_acl)
+        for role in split_list(v["roles"]):
+            if role not in self.lab_roles:
+                raise die(ACL_UPDATE_FAIL + f"role '{role}' does not exist")
+            if "Permissions.Modify" not in held:
+                self._check_role_subset(held, role, propagate, delete)
+            for kind, ugid in self._acl_members(v):
+                _set_acl_entry(acl, path, kind, ugid, role, None if delete else propagate)
+        self.lab_acl = acl
         self.rebuild_grants()
         self.state_changed()
 
+    def _held_for_acl(self, user: str, path: str) -> dict[str, bool]:
+        """The caller's privileges on the ACL path (none on a /vms path that names no guest)."""
+        try:
+            return self.privileges(user, path)
+        except ValueError:
+            return {}
+
+    def _check_role_subset(self, held: dict[str, bool], role: str, propagate: bool, delete: bool) -> None:
+        """ACL.pm update_acl without Permissions.Modify on the path (check_perm_modify let the caller in
+        with Pool.Allocate, VM.Allocate or Datastore.Allocate): it may add or remove a role only if it holds
+        each of its privileges on the path, and add it with propagation only if it holds them propagated.
+        NoAccess needs Permissions.Modify.
+
+        PVE raises these as parameter errors on `role`, but inside lock_user_config, which turns them into
+        a plain error: HTTP 500 "ACL update failed: 400 Parameter verification failed." and the line
+        "role: ..." (AccessControl.pm lock_user_config; PVE::Exception stringify).
+        """
+        verb = "remove" if delete else "add"
+        for priv in sorted(self.role_privileges(role)):
+            if priv not in held:
+                raise _role_error(
+                    f"Cannot {verb} role '{role}' - requires 'Permissions.Modify' or superset of privileges."
+                )
+            if propagate and not held[priv] and not delete:
+                raise _role_error(
+                    f"Cannot {verb} role '{role}' with propagation - requires 'Permissions.Modify' or "
+                    "propagated superset of privileges."
+                )
+        if role == "NoAccess":
+            raise _role_error(f"Cannot {verb} role '{role}' - requires 'Permissions.Modify'")
+
+    def _acl_members(self, v) -> list[tuple[str, str]]:
+        """(type, id) of the groups, users and tokens an ACL update names; each must exist."""
+        members = []
+        for group in split_list(v.get("groups")):
+            if group not in self.lab_groups:
+                raise die(ACL_UPDATE_FAIL + f"group '{group}' does not exist")
+            members.append(("group", group))
+        for userid in split_list(v.get("users")):
+            if not self._user_exists(userid):
+                raise die(ACL_UPDATE_FAIL + f"user '{userid}' does not exist")
+            # PVE keeps no entries for root@pam (write_user_config leaves them out): it holds everything.
+            if userid != ROOT:
+                members.append(("user", userid))
+        for tokenid in split_list(v.get("tokens")):
+            owner, _, name = tokenid.partition("!")
+            if not self._user_exists(owner):
+                raise die(ACL_UPDATE_FAIL + f"no such user ('{owner}')")
+            if tokenid not in self.lab_tokens and tokenid not in self.apitokens:
+                raise die(ACL_UPDATE_FAIL + f"no such token '{name}' for user '{owner}'")
+            members.append(("token", tokenid))
+        return members
+
     async def _pool_delete(self, v, user):
-        # PVE drops the ACL entries of a deleted pool; keep the stateful ACL in step.
+        """Deleting a pool drops its ACL entries (pve-manager PVE/API2/Pool.pm delete_pool,
+        AccessControl.pm delete_pool_acl): the whole /pool/<id> subtree for a top-level pool. For a
+        nested pool ('a/b') delete_pool_acl looks for a child named 'a/b' of /pool, which the ACL tree
+        (split at '/') never has: its entries stay."""
         await super()._pool_delete(v, user)
-        self.lab_acl = [e for e in self.lab_acl if e["path"] != "/pool/" + v["poolid"]]
+        poolid = v["poolid"]
+        if "/" not in poolid:
+            top = "/pool/" + poolid
+            self.lab_acl = [
+                e for e in self.lab_acl if not (e["path"] == top or e["path"].startswith(top + "/"))
+            ]
         self.rebuild_grants()
         self.state_changed()
 
@@ -529,7 +573,8 @@ class LabAccess(StatefulRoutes):
     # ---------------------------------------------------------------- state
 
     def access_state(self) -> dict:
-        """Users (with their passwords), groups, ACL and tokens (with their secrets) as JSON-ready data."""
+        """Users (with their passwords), groups, custom roles, ACL and tokens (with their secrets) as
+        JSON-ready data."""
         users = {}
         for userid, rec in self.lab_users.items():
             users[userid] = dict(rec, groups=sorted(rec["groups"]))
@@ -539,11 +584,13 @@ class LabAccess(StatefulRoutes):
         return {
             "users": users,
             "groups": copy.deepcopy(self.lab_groups),
+            "roles": self.roles_state(),
             "acl": copy.deepcopy(self.lab_acl),
             "tokens": tokens,
         }
 
     def load_access_state(self, state: dict) -> None:
+        """Restore access_state(); a state written before custom roles existed has no "roles"."""
         for userid, rec in state.get("users", {}).items():
             rec = dict(rec)
             password = rec.pop("password", None)
@@ -552,7 +599,9 @@ class LabAccess(StatefulRoutes):
             if password is not None and userid != self.user:
                 self.users[userid] = password
         self.lab_groups.update(copy.deepcopy(state.get("groups", {})))
-        self.lab_acl = copy.deepcopy(state.get("acl", []))
+        self.load_roles_state(state.get("roles", {}))
+        # As parse_user_config, ignore entries whose role does not exist.
+        self.lab_acl = [e for e in copy.deepcopy(state.get("acl", [])) if e.get("roleid") in self.lab_roles]
         for tid, info in state.get("tokens", {}).items():
             info = dict(info)
             secret = info.pop("secret", None) or secrets.token_hex(16)

@@ -24,6 +24,7 @@ from fakepve.model import FakeVm
 from fakepve.server import FakePve
 
 from .access import LabAccess
+from .guestnet import LabGuestNet
 from .sdn import LabSdn
 
 STATE_VERSION = 1
@@ -41,8 +42,9 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class LabPve(LabAccess, LabSdn, FakePve):
-    """A FakePve whose users, groups, ACL, tokens and SDN keep what they are sent."""
+class LabPve(LabAccess, LabGuestNet, LabSdn, FakePve):
+    """A FakePve whose users, groups, roles, ACL, tokens and SDN keep what they are sent, and whose guests'
+    network devices need SDN.Use on their bridges."""
 
     def __init__(
         self,

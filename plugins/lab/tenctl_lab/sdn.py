@@ -23,7 +23,7 @@ from pathlib import Path
 from fakepve.model import PveError
 from fakepve.routing import StatefulRoutes, die, split_list
 
-from .access import ROOT, is_true
+from .pvecommon import ROOT, is_true
 
 KINDS = ("zones", "vnets", "subnets")
 
@@ -56,6 +56,9 @@ VNET_OPTIONS = {"zone", "tag", "alias", "vlanaware", "isolate-ports"}
 SUBNET_OPTIONS = {"gateway", "snat", "dnszoneprefix", "dhcp-range", "dhcp-dns-server"}
 # Parameters that are not stored in the object.
 _CONTROL = {"lock-token", "digest", "delete", "type", "zone", "vnet", "subnet", "pending", "running"}
+# What Subnets.pm asks of the caller on /sdn/zones/<zone>/<vnet> (one of them).
+SUBNET_AUDIT = ("SDN.Audit", "SDN.Allocate")
+SUBNET_ALLOCATE = ("SDN.Allocate",)
 
 
 def digest_of(obj: dict) -> str:
@@ -435,6 +438,15 @@ class LabSdn(StatefulRoutes):
             raise die(fail + f"sdn vnet '{vnet}' does not exist")
         return obj
 
+    def _subnet_vnet_access(self, user: str, vnet: str, privs: tuple[str, ...]) -> str:
+        """pve-network src/PVE/API2/Network/SDN/Subnets.pm $check_vnet_access, which every subnet method
+        calls first: the VNet must exist in the configuration being edited (vnets.cfg; for root@pam too,
+        "sdn vnet '<vnet>' does not exist", outside the SDN lock), and the caller needs one of privs on
+        /sdn/zones/<its zone>/<vnet>. Returns the zone."""
+        zone = self._vnet_or_fail(vnet).get("zone")
+        self._check_any(user, f"/sdn/zones/{zone}/{vnet}", list(privs), False)
+        return zone
+
     @staticmethod
     def _subnet_fields(sid: str, obj: dict) -> dict:
         _, address, prefix = sid.rsplit("-", 2)
@@ -458,9 +470,7 @@ class LabSdn(StatefulRoutes):
 
     async def _sdn_subnet_index(self, v, user):
         vnet = v["vnet"]
-        zone = (self.sdn_config["vnets"].get(vnet) or self.sdn_running["vnets"].get(vnet) or {}).get("zone")
-        if user.split("!")[0] != ROOT and not self._may_see_zone(user, zone, vnet):
-            raise PveError(403, f"Permission check failed (/sdn/zones/{zone}/{vnet}, SDN.Audit)")
+        self._subnet_vnet_access(user, vnet, SUBNET_AUDIT)
         if is_true(v.get("pending", 0)):
             items = [
                 item
@@ -473,6 +483,7 @@ class LabSdn(StatefulRoutes):
 
     async def _sdn_subnet_read(self, v, user):
         sid = v["subnet"]
+        self._subnet_vnet_access(user, v["vnet"], SUBNET_AUDIT)
         if not self._exists("subnets", sid, v):
             raise die(f"sdn subnet '{sid}' does not exist")
         if is_true(v.get("pending", 0)):
@@ -482,8 +493,7 @@ class LabSdn(StatefulRoutes):
     async def _sdn_subnet_create(self, v, user):
         fail = "create sdn subnet object failed: "
         vnet = v["vnet"]
-        zone = self._vnet_or_fail(vnet, fail).get("zone")
-        self._require_vnet_right(user, vnet, zone)
+        zone = self._subnet_vnet_access(user, vnet, SUBNET_ALLOCATE)
         self._check_lock_token(v, fail)
         cidr = str(v["subnet"])
         address, _, prefix = cidr.partition("/")
@@ -500,9 +510,8 @@ class LabSdn(StatefulRoutes):
     async def _sdn_subnet_update(self, v, user):
         fail = "update sdn subnet object failed: "
         sid = v["subnet"]
+        self._subnet_vnet_access(user, v["vnet"], SUBNET_ALLOCATE)
         current = self.sdn_config["subnets"].get(sid)
-        vnet = (current or {}).get("vnet") or v["vnet"]
-        self._require_vnet_right(user, vnet, sid.split("-")[0])
         self._check_lock_token(v, fail)
         if current is None:
             raise die(fail + f"sdn subnet '{sid}' does not exist")
@@ -517,13 +526,17 @@ class LabSdn(StatefulRoutes):
         self.state_changed()
 
     async def _sdn_subnet_delete(self, v, user):
+        """Subnets.pm delete. A subnet that does not exist is no error (sdn_subnets_config with noerr),
+        unless the VNet's zone uses the built-in PVE IPAM: Subnets.pm del_subnet hands the missing subnet to
+        src/PVE/Network/SDN/Ipams/PVEPlugin.pm del_subnet, which finds no zone '' in its database."""
         fail = "delete sdn subnet object failed: "
         sid = v["subnet"]
-        self._require_vnet_right(user, v["vnet"], sid.split("-")[0])
+        zone = self._subnet_vnet_access(user, v["vnet"], SUBNET_ALLOCATE)
         self._check_lock_token(v, fail)
-        # As root, PVE answers success for a subnet that does not exist.
         if self.sdn_config["subnets"].pop(sid, None) is not None:
             self.state_changed()
+        elif (self.sdn_config["zones"].get(zone) or {}).get("ipam") == "pve":
+            raise die(fail + "zone '' doesn't exist in IPAM DB")
 
     # ---------------------------------------------------------------- state
 

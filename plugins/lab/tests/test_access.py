@@ -120,10 +120,20 @@ def test_bad_acl_requests_are_refused(root):
         "ACL update failed: role 'NoSuchRole' does not exist",
     )
     assert root.error("PUT", "/access/acl", path="/pool/x", roles="PVEAuditor", groups="nogroup")[0] == 500
-    assert root.error("PUT", "/access/acl", path="/bogus/path", roles="PVEAuditor", groups="grp")[0] == 500
+    # ACL.pm raises these before it takes the user.cfg lock: parameter errors (AccessControl.pm check_path).
+    answer = root.call("PUT", "/access/acl", path="/bogus/path", roles="PVEAuditor", groups="grp")
+    assert answer.status_code == 400 and answer.json()["errors"] == {"path": "invalid ACL path '/bogus/path'"}
+    answer = root.call("PUT", "/access/acl", path="/pool/x", roles="PVEAuditor")
+    assert answer.status_code == 400 and set(answer.json()["errors"]) == {"users", "groups", "tokens"}
+    # A VLAN below a VNet is a path (GuestHelpers.pm checks SDN.Use there); a tag of 0 is not.
+    root.ok("PUT", "/access/acl", path="/sdn/zones/tenants/vn100/100", roles="PVESDNUser", groups="grp")
+    assert (
+        root.call("PUT", "/access/acl", path="/sdn/zones/z/v/0", roles="PVESDNUser", groups="grp").status_code
+        == 400
+    )
     # Entries for root@pam are dropped without a word; an ACL on a pool that does not exist is accepted.
     root.ok("PUT", "/access/acl", path="/pool/later", roles="PVEAuditor", users="root@pam", groups="grp")
-    assert [e["ugid"] for e in root.ok("GET", "/access/acl")] == ["grp"]
+    assert [e["ugid"] for e in root.ok("GET", "/access/acl") if e["path"] == "/pool/later"] == ["grp"]
 
 
 def test_api_tokens_are_kept_usable_and_privilege_separated(lab, root):
@@ -157,3 +167,74 @@ def test_password_change(lab, root, client):
     assert client().login("frank@pve", "first-password").status_code == 401
     assert client().login("frank@pve", "second-password").status_code == 200
     assert root.error("PUT", "/access/password", userid="ghost@pve", password="whatever-pw")[0] == 500
+
+
+def test_password_change_by_a_user_administrator_needs_its_own_password(lab, root, client):
+    root.ok("POST", "/access/groups", groupid="staff")
+    root.ok("POST", "/access/users", userid="target@pve", password="target-old-pw", groups="staff")
+    root.ok("POST", "/access/users", userid="outsider@pve", password="outsider-pw")
+    root.ok("POST", "/access/users", userid="helpdesk@pve", password="helpdesk-pw")
+    # AccessControl.pm change_password: Realm.AllocateUser on the user's realm and User.Modify on one of
+    # its groups (PVEUserAdmin has both).
+    root.ok("PUT", "/access/acl", path="/access/realm/pve", roles="PVEUserAdmin", users="helpdesk@pve")
+    root.ok("PUT", "/access/acl", path="/access/groups/staff", roles="PVEUserAdmin", users="helpdesk@pve")
+    helpdesk = client()
+    helpdesk.login("helpdesk@pve", "helpdesk-pw")
+
+    answer = helpdesk.call("PUT", "/access/password", userid="target@pve", password="target-new-pw")
+    assert answer.status_code == 400
+    assert answer.json()["errors"] == {"confirmation-password": "password is required to modify user"}
+    wrong = {"confirmation-password": "not-my-password"}
+    assert helpdesk.error(
+        "PUT", "/access/password", userid="target@pve", password="target-new-pw", **wrong
+    ) == (
+        500,
+        "invalid credentials",
+    )
+    assert client().login("target@pve", "target-old-pw").status_code == 200
+
+    mine = {"confirmation-password": "helpdesk-pw"}
+    helpdesk.ok("PUT", "/access/password", userid="target@pve", password="target-new-pw", **mine)
+    assert client().login("target@pve", "target-old-pw").status_code == 401
+    assert client().login("target@pve", "target-new-pw").status_code == 200
+
+    # Not a member of a group the caller may modify; root@pam's password is root's alone.
+    assert helpdesk.error(
+        "PUT", "/access/password", userid="outsider@pve", password="outsider-new", **mine
+    ) == (
+        403,
+        "Permission check failed",
+    )
+    assert (
+        helpdesk.error("PUT", "/access/password", userid="root@pam", password="root-new-pw", **mine)[0] == 403
+    )
+    # Each user changes its own password, confirming it.
+    outsider = client()
+    outsider.login("outsider@pve", "outsider-pw")
+    assert (
+        outsider.call("PUT", "/access/password", userid="outsider@pve", password="outsider-new").status_code
+        == 400
+    )
+    confirm = {"confirmation-password": "outsider-pw"}
+    outsider.ok("PUT", "/access/password", userid="outsider@pve", password="outsider-new", **confirm)
+    assert client().login("outsider@pve", "outsider-new").status_code == 200
+    # root@pam confirms nothing.
+    root_login = client()
+    root_login.login("root@pam", lab.password)
+    root_login.ok("PUT", "/access/password", userid="target@pve", password="target-third-pw")
+
+
+def test_password_change_needs_the_realm_right_too(root, client):
+    root.ok("POST", "/access/groups", groupid="staff")
+    root.ok("POST", "/access/users", userid="member@pve", password="member-pw-1", groups="staff")
+    root.ok("POST", "/access/users", userid="groupadmin@pve", password="group-admin-pw")
+    root.ok("PUT", "/access/acl", path="/access/groups", roles="PVEUserAdmin", users="groupadmin@pve")
+    groupadmin = client()
+    groupadmin.login("groupadmin@pve", "group-admin-pw")
+    mine = {"confirmation-password": "group-admin-pw"}
+    assert groupadmin.error(
+        "PUT", "/access/password", userid="member@pve", password="member-new-pw", **mine
+    ) == (
+        403,
+        "Permission check failed (/access/realm/pve, Realm.AllocateUser)",
+    )

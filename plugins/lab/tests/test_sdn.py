@@ -146,3 +146,50 @@ def test_tenant_sees_only_its_vnet(root, client, zone):
     assert _ids(tenant.ok("GET", "/cluster/sdn/vnets"), "vnet") == ["vn100"]
     assert tenant.error("POST", "/cluster/sdn/vnets", vnet="vn102", zone=zone, tag=102)[0] == 403
     assert tenant.error("DELETE", "/cluster/sdn/vnets/vn101")[0] == 403
+
+
+def test_subnet_of_a_vnet_that_does_not_exist_fails_for_root_too(root, zone):
+    # Subnets.pm $check_vnet_access looks the VNet up before anything else, outside the SDN lock.
+    assert root.error("DELETE", "/cluster/sdn/vnets/nope/subnets/tenants-10.9.0.0-24") == (
+        500,
+        "sdn vnet 'nope' does not exist",
+    )
+    assert root.error("POST", "/cluster/sdn/vnets/nope/subnets", subnet="10.9.0.0/24", type="subnet") == (
+        500,
+        "sdn vnet 'nope' does not exist",
+    )
+    assert root.error("GET", "/cluster/sdn/vnets/nope/subnets") == (500, "sdn vnet 'nope' does not exist")
+    assert root.error("PUT", "/cluster/sdn/vnets/nope/subnets/tenants-10.9.0.0-24", gateway="10.9.0.1") == (
+        500,
+        "sdn vnet 'nope' does not exist",
+    )
+
+
+def test_missing_subnet_of_an_existing_vnet_is_deleted_without_error_unless_pve_ipam(root, zone):
+    root.ok("POST", "/cluster/sdn/vnets", vnet="vn100", zone=zone, tag=100)
+    root.ok("DELETE", "/cluster/sdn/vnets/vn100/subnets/tenants-10.9.0.0-24")
+    # With the built-in PVE IPAM, del_subnet is handed the missing subnet and fails.
+    root.ok("POST", "/cluster/sdn/zones", zone="ipamz", type="simple", ipam="pve")
+    root.ok("POST", "/cluster/sdn/vnets", vnet="vnipam", zone="ipamz")
+    assert root.error("DELETE", "/cluster/sdn/vnets/vnipam/subnets/ipamz-10.9.0.0-24") == (
+        500,
+        "delete sdn subnet object failed: zone '' doesn't exist in IPAM DB",
+    )
+
+
+def test_subnets_need_rights_on_their_vnet(root, client, zone):
+    root.ok("POST", "/cluster/sdn/vnets", vnet="vn100", zone=zone, tag=100)
+    root.ok("POST", "/cluster/sdn/vnets", vnet="vn101", zone=zone, tag=101)
+    root.ok("POST", "/cluster/sdn/vnets/vn101/subnets", subnet="10.1.0.0/24", type="subnet")
+    root.ok("POST", "/access/users", userid="sub@pve", password="subnet-pw")
+    root.ok("PUT", "/access/acl", path="/sdn/zones/tenants/vn100", roles="PVESDNUser", users="sub@pve")
+    user = client()
+    user.login("sub@pve", "subnet-pw")
+    assert user.ok("GET", "/cluster/sdn/vnets/vn100/subnets") == []
+    denied = (403, "Permission check failed (/sdn/zones/tenants/vn101, SDN.Audit|SDN.Allocate)")
+    assert user.error("GET", "/cluster/sdn/vnets/vn101/subnets") == denied
+    assert user.error("GET", "/cluster/sdn/vnets/vn101/subnets/tenants-10.1.0.0-24") == denied
+    assert user.error("DELETE", "/cluster/sdn/vnets/vn101/subnets/tenants-10.1.0.0-24") == (
+        403,
+        "Permission check failed (/sdn/zones/tenants/vn101, SDN.Allocate)",
+    )
