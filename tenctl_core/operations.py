@@ -373,6 +373,7 @@ def plan_add(
     check_new_tenant_name(request.name)
     TenantNames.for_tenant(request.name, request.admin_user)
     check_requested_network(ctx, request)
+    ctx.installation  # noqa: B018 - `tenctl init` has run: it says so first, before the role it makes
     check_role(ctx)
     store = ctx.store
     if store.exists(request.name) and not store.is_abandoned(request.name):

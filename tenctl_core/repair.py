@@ -21,6 +21,7 @@ from __future__ import annotations
 from tenctl_core.context import Context
 from tenctl_core.engine import diff_tenant, make_plan, observe, reconcile_steps, tenant_providers
 from tenctl_core.errors import TenctlError
+from tenctl_core.locking import LockInfo
 from tenctl_core.model import ACTIVE, SUSPENDED, Tenant
 from tenctl_core.operations import record_step, run_forward, run_recovery, tenant_guests, tenant_locked
 from tenctl_core.plan import Plan
@@ -137,6 +138,21 @@ def repair_empty_record(ctx: Context, name: str, apply: bool) -> Plan:
         for step in plan.steps:
             step.apply()
     return plan
+
+
+def release_dead_locks(ctx: Context) -> list[LockInfo]:
+    """Break the locks whose holder ran on this node and is gone (``repair --all``): a command killed
+    before it wrote a record (while allocating) leaves its locks and nothing else to repair. Each break
+    is audited; a lock whose holder lives, or ran on another node, is left alone."""
+    from tenctl_core.locking import break_stale, held_locks
+    from tenctl_core.operations import audit_lock_break
+
+    released = []
+    for info in held_locks(ctx.config.paths.cluster_dir, ctx.node):
+        if info.dead and break_stale(info.path, info):
+            audit_lock_break(ctx, None, info)
+            released.append(info)
+    return released
 
 
 def tenants_to_repair(ctx: Context) -> list[str]:

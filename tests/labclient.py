@@ -30,11 +30,11 @@ class TenantClient:
     def logged_in(self) -> bool:
         return self.login_status == 200
 
-    def status(self, method: str, path: str, **params: Any) -> int:
+    def status(self, method: str, api_path: str, /, **params: Any) -> int:
         if method in ("GET", "DELETE"):
-            response = self.session.request(method, self.base + path, params=params)
+            response = self.session.request(method, self.base + api_path, params=params)
         else:
-            response = self.session.request(method, self.base + path, data=params)
+            response = self.session.request(method, self.base + api_path, data=params)
         return response.status_code
 
 

@@ -29,7 +29,7 @@ def test_adds_beyond_the_cluster_share_are_refused_with_the_numbers(cluster):
     message = refused.stderr
     assert "not enough cluster CPU for tenant more" in message, message
     # The numbers: the total it would make, what it adds, what is allowed, of how much.
-    for number in ("total 12 cores", "4 more", "9 cores are allowed", "80%", "12 cores)"):
+    for number in ("total 12 cores", "4 more", "9 cores are allowed", "80%", "nodes' 12 cores x capacity.cpu_ratio 1"):
         assert number in message, (number, message)
     assert lab_snapshot(lab) == before
     assert sorted(load_records(tenants_dir(lab))) == ["big"]
@@ -39,7 +39,7 @@ def test_adds_beyond_the_cluster_share_are_refused_with_the_numbers(cluster):
     refused = lab.run("add", "-n", "more", "-c", "1", "-r", "12288")
     assert refused.exit_code == 1
     assert "not enough cluster RAM" in refused.stderr, refused.stderr
-    for number in ("total 20480 MB", "12288 more", "19660 MB are allowed", "24576 MB)"):
+    for number in ("total 20480 MB", "12288 more", "19660 MB are allowed", "nodes' 24576 MB x capacity.ram_ratio 1"):
         assert number in refused.stderr, (number, refused.stderr)
     assert lab_snapshot(lab) == before
 
@@ -55,7 +55,7 @@ def test_modify_beyond_the_cluster_share_is_refused(cluster):
     refused = lab.run("modify", "-n", "big", "-c", "10", "--force")
     assert refused.exit_code == 1, refused.stderr
     assert "not enough cluster CPU for tenant big" in refused.stderr
-    for number in ("total 10 cores", "2 more", "9 cores are allowed", "12 cores)"):
+    for number in ("total 10 cores", "2 more", "9 cores are allowed", "nodes' 12 cores x capacity.cpu_ratio 1"):
         assert number in refused.stderr, (number, refused.stderr)
     assert lab_snapshot(lab) == before and (tenants_dir(lab) / "big.toml").read_text() == record
     # Growing within the share is fine.

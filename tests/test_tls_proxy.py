@@ -100,7 +100,7 @@ def test_the_environments_ca_bundle_does_not_make_a_server_trusted(cluster, tmp_
     assert "ca_file" not in config.read_text()
     mark = lab.mark()
     env = {"REQUESTS_CA_BUNDLE": str(lab.ca_file), "CURL_CA_BUNDLE": str(lab.ca_file)}
-    result = lab.run("--config", str(config), "list", env=env)
+    result = lab.run("--config", str(config), "add", "-n", "acme", env=env)
     assert result.exit_code == 1 and "could not be verified" in result.stderr
     assert lab.requests_since(mark) == 0  # the login request never reached the server
     assert lab.password not in result.stderr + result.stdout
@@ -123,7 +123,7 @@ def test_a_configured_proxy_carries_every_request_the_login_included(cluster, tm
     lab = cluster
     config = password_config(lab, tmp_path / "proxied.toml", proxy=proxy.url)
     mark = lab.mark()
-    ok(lab.run("--config", str(config), "list"))
+    ok(lab.run("--config", str(config), "add", "-n", "acme"))
     host = lab.url.removeprefix("https://")
     assert proxy.tunnels and set(proxy.tunnels) == {host}
     assert lab.requests_since(mark) >= 1

@@ -657,6 +657,10 @@ def repair(
         if name is not None:
             check_tenant_name(name)
         ctx = open_context(tctx, "repair", dry_run)
+        if name is None and not dry_run:
+            for info in repairs.release_dead_locks(ctx):
+                if not as_json:
+                    print(f"released lock {info.name}: {info.describe()}", file=sys.stderr)
         names = [name] if name is not None else repairs.tenants_to_repair(ctx)
         if not names:
             if as_json:

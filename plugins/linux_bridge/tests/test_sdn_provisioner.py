@@ -103,9 +103,11 @@ def test_add_before_init_says_to_run_init_and_writes_nothing(lab):
     result = failed(lab.run("add", "-n", "acme"))
     assert "tenctl init" in result.stderr and "installation id" in result.stderr
     # An installation whose SDN zone has gone (made by init, deleted by hand) is told the same.
+    from tenctl_core.access import TENANT_PRIVILEGES
     from tenctl_core.ownership import ensure_installation
 
     ensure_installation(lab.dir / "etc-pve" / "tenants")
+    lab.pve.lab_roles["TenctlTenant"] = frozenset(TENANT_PRIVILEGES)
     result = failed(lab.run("add", "-n", "acme"))
     assert "tenctl init" in result.stderr and "zone" in result.stderr
     assert writes(lab, mark) == []
