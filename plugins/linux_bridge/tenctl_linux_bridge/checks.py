@@ -9,7 +9,7 @@ from tenctl_linux_bridge.sdn import (
     LOCK_FREE_PENDING,
     LOCK_HELD,
     VNETS,
-    pending_changes,
+    foreign_pending,
     probe_sdn_lock,
     tenant_of_vnet,
 )
@@ -39,7 +39,8 @@ class SdnCheck(AuditCheck):
         else:
             age = f" (for {lock.age:.0f} s)" if lock is not None else ""
             results.append(CheckResult("sdn-lock", "warn", f"the SDN lock is held{age}"))
-        pending = pending_changes(ctx, with_subnets=state == LOCK_FREE_PENDING)
+        # Every pending change; subnets (one read per VNet) only when the lock probe says something is.
+        pending = foreign_pending(ctx, None, subnets=state == LOCK_FREE_PENDING)
         if pending or state == LOCK_FREE_PENDING:
             notes = ["review them in the web UI (Datacenter > SDN), then apply or roll them back"]
             if state == LOCK_HELD:

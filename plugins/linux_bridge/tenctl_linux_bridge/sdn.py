@@ -376,21 +376,6 @@ def probe_sdn_lock(ctx: Context) -> str:
     return LOCK_FREE
 
 
-def pending_changes(ctx: Context, with_subnets: bool) -> list[str]:
-    """Every pending SDN change, zones and VNets from their listings; subnets (one read per VNet) only
-    when asked: ``health`` asks when the lock probe says something is pending."""
-    found = [f"zone {z.get('zone')} ({z['state']})" for z in ctx.cached_get(ZONES, pending=1) if z.get("state")]
-    for vnet in ctx.cached_get(VNETS, pending=1):
-        name = str(vnet.get("vnet"))
-        if vnet.get("state"):
-            found.append(f"VNet {name} ({vnet['state']})")
-        if with_subnets:
-            for sub in ctx.proxmox.get(f"{VNETS}/{name}/subnets", pending=1):
-                if sub.get("state"):
-                    found.append(f"subnet {subnet_cidr(sub)} of VNet {name} ({sub['state']})")
-    return found
-
-
 class PendingChanges(TenctlError):
     def __init__(self, items: Sequence[str] = ()) -> None:
         listing = (": " + ", ".join(items)) if items else ""
@@ -404,7 +389,8 @@ class PendingChanges(TenctlError):
 def foreign_pending(
     ctx: Context, tenant: Tenant | None, fresh: bool = False, subnets: bool = True
 ) -> list[str]:
-    """Pending SDN changes (zones, VNets, subnets) that are not this tenant's own.
+    """Pending SDN changes (zones, VNets, subnets) that are not this tenant's own; every one for no
+    tenant (``health``).
 
     Subnets are read per VNet, so they are looked at only when PVE refused the lock for pending changes
     (``subnets``); zones and VNets come from the listings the command has read anyway.
@@ -425,7 +411,7 @@ def foreign_pending(
             continue
         for sub in px.get(f"{VNETS}/{name}/subnets", pending=1):
             if sub.get("state"):
-                found.append(f"subnet {sub.get('subnet') or sub.get('id')} of VNet {name} ({sub['state']})")
+                found.append(f"subnet {subnet_cidr(sub)} of VNet {name} ({sub['state']})")
     return found
 
 
