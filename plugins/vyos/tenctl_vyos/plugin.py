@@ -1,9 +1,6 @@
 """Registration of the vyos plugin (imports only tenctl_core and the standard library).
 
-The provider is a placeholder in this release: it registers under its final
-name, reports itself disabled and contributes no steps. Its device code arrives
-with its own issue; the device library is imported only inside the functions
-that talk to a device, never here.
+The provider, netmiko and requests are imported when a command needs the router, never for ``--help``.
 """
 
 from __future__ import annotations
@@ -12,26 +9,34 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
-from tenctl_core.providers import EdgeBackend, Unimplemented
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
+    from tenctl_core.providers import EdgeBackend
     from tenctl_core.registry import Registrar
-
-PROVIDER = "vyos-edge"
-
-
-class Placeholder(Unimplemented, EdgeBackend):
-    name = PROVIDER
-    description = "Edge router on VyOS (gateway, source NAT, inter-tenant firewall) over netmiko (not implemented yet: disabled)"
 
 
 @hookimpl
 def tenctl_register_edge_backends(register: Registrar[EdgeBackend]) -> None:
-    register(Placeholder())
+    from tenctl_vyos.provider import VyosEdge
+
+    register(VyosEdge())
 
 
 @hookimpl
 def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
-    """Nothing yet: the placeholder reads no device."""
-    return []
+    """The VLANs of the router's vifs on the tenant interface, tenctl's or not: a new tenant's vif would
+    clash with them."""
+    from tenctl_vyos.settings import vyos_settings
+
+    settings = vyos_settings(ctx)
+    if not settings.configured:
+        return []
+    from tenctl_vyos.provider import running_config
+
+    return sorted(running_config(ctx).vifs(settings.lan_interface))
+
+
+@hookimpl
+def tenctl_register_commands(register) -> None:  # type: ignore[no-untyped-def]
+    register.add("vyos", help="The VyOS edge router: status, test, base configuration, a tenant's part.", loader="tenctl_vyos.cli:app")

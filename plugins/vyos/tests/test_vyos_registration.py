@@ -1,4 +1,4 @@
-"""The vyos plugin registers its placeholder edge backend without importing any device library."""
+"""The vyos plugin registers its edge backend without importing any device library."""
 
 from tenctl_lab.conformance import ProviderRegistration
 
@@ -9,3 +9,4 @@ class TestVyosRegistration(ProviderRegistration):
     module = "tenctl_vyos.plugin"
     provider = "vyos-edge"
     kind = "edge"
+    placeholder = False

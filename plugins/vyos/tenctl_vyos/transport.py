@@ -1,0 +1,268 @@
+"""The two ways to the router: SSH through netmiko's ``vyos`` driver, and the VyOS HTTPS API.
+
+Both give the same three operations: read the running configuration (as ``set`` paths), change it with
+one batch of ``set``/``delete`` lines (committed together, verified, saved), and say which version the
+router runs. One session per command: the connection is opened at the first use and kept in the
+command's context. netmiko and requests are imported only here, when a router is touched.
+
+SSH: the stock netmiko flow (``send_config_set``, ``commit``, ``save_config``) waits for two seconds of
+silence at every step to find out where it is. Here each command is written and the answer read up to
+the prompt, matched by pattern; a change's lines go out in one write. A change is committed with
+``commit-confirm`` when configured: the router rolls it back by itself unless ``confirm`` follows, and
+``confirm`` is sent only once the running configuration, read back, shows the change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tenctl_core.errors import TenctlError
+from tenctl_vyos.model import parse_lines, tree_lines
+from tenctl_vyos.settings import VyosSettings, read_secret
+
+if TYPE_CHECKING:
+    from tenctl_core.context import Context
+
+log = logging.getLogger("tenctl.vyos")
+ROUTER_ERRORS = re.compile(
+    r"(Set failed|Delete failed|Commit failed|is not valid|Invalid command|Nothing to delete|Error:)", re.I
+)
+Verify = Callable[[list[list[str]]], None]
+
+
+class RouterError(TenctlError):
+    """The router refused a change or could not be reached; the message keeps VyOS's own words."""
+
+
+class RouterUnreachable(RouterError):
+    """No session: the change was not sent (or its outcome is unknown, when the session was lost)."""
+
+
+class Router:
+    """What the provider needs of a transport."""
+
+    def running(self) -> list[list[str]]:
+        raise NotImplementedError
+
+    def change(self, lines: list[str], verify: Verify) -> None:
+        raise NotImplementedError
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def router(ctx: Context, settings: VyosSettings) -> Router:
+    """The command's one session with the router (opened on first use)."""
+    key = "vyos:router"
+    if key not in ctx.cache:
+        ctx.cache[key] = SshRouter(settings) if settings.transport == "ssh" else ApiRouter(settings)
+    found: Router = ctx.cache[key]
+    return found
+
+
+# ----------------------------------------------------------------------------------------------- SSH
+
+
+class SshRouter(Router):
+    def __init__(self, settings: VyosSettings) -> None:
+        self.settings = settings
+        self._conn: Any = None
+        self.prompt_re: re.Pattern[str] | None = None
+
+    def _connect(self) -> Any:
+        if self._conn is not None:
+            return self._conn
+        from netmiko import ConnectHandler
+        from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+
+        s = self.settings
+        if not s.verify_host_key:
+            log.warning("SSH host key of the VyOS router %s is not verified (vyos.verify_host_key = false)", s.host)
+        options: dict[str, Any] = {
+            "device_type": "vyos",
+            "host": s.host,
+            "port": s.ssh_port,
+            "username": s.user,
+            "password": read_secret(s, "password"),
+            "timeout": s.timeout,
+            "conn_timeout": s.timeout,
+            "auth_timeout": s.timeout,
+            "ssh_strict": s.verify_host_key,
+            "system_host_keys": s.verify_host_key and not s.known_hosts_file,
+            "alt_host_keys": bool(s.known_hosts_file),
+            "alt_key_file": s.known_hosts_file or "",
+            "use_keys": False,
+            "allow_agent": False,
+            "fast_cli": True,
+        }
+        try:
+            self._conn = ConnectHandler(**options)
+        except NetmikoAuthenticationException:
+            raise RouterUnreachable(f"the VyOS router {s.host} refused the login of {s.user}") from None
+        except NetmikoTimeoutException:
+            raise RouterUnreachable(f"cannot reach the VyOS router at {s.host}:{s.ssh_port}") from None
+        except Exception as exc:  # paramiko's host-key and socket errors
+            raise RouterUnreachable(
+                f"cannot open an SSH session with the VyOS router {s.host}:{s.ssh_port}: {type(exc).__name__}"
+                + (": its host key is not the known one" if "key" in str(exc).lower() else "")
+            ) from None
+        return self._conn
+
+    def _command(self, command: str, prompt: str = r"[$#]\s*$", timeout: float | None = None) -> str:
+        """Write one command and read its answer up to the next prompt (matched, not waited for)."""
+        conn = self._connect()
+        try:
+            conn.write_channel(command + "\n")
+            output: str = conn.read_until_pattern(pattern=prompt, read_timeout=timeout or self.settings.timeout)
+        except Exception as exc:
+            raise RouterUnreachable(
+                f"lost the SSH session with the VyOS router during {command.split()[0]!r}: {type(exc).__name__}"
+            ) from None
+        return output
+
+    def running(self) -> list[list[str]]:
+        output = self._command("show configuration commands", prompt=r"\$\s*$")
+        return parse_lines(output.splitlines())
+
+    def version(self) -> str:
+        output = self._command("show version", prompt=r"\$\s*$")
+        match = re.search(r"^Version:\s*(\S+)", output, re.M)
+        return match.group(1) if match else "unknown"
+
+    def change(self, lines: list[str], verify: Verify) -> None:
+        config_prompt = r"#\s*$"
+        entered = self._command("configure", prompt=config_prompt)
+        prompt_text = (entered.rstrip().splitlines() or ["#"])[-1].strip()
+        try:
+            conn = self._connect()
+            conn.write_channel("".join(line + "\n" for line in lines))
+            output = ""
+            while output.count(prompt_text) < len(lines):
+                output += conn.read_until_pattern(pattern=re.escape(prompt_text), read_timeout=self.settings.timeout)
+            problem = ROUTER_ERRORS.search(output)
+            if problem:
+                raise RouterError(f"the router refused the change: {_error_text(output)}")
+            minutes = self.settings.commit_confirm_minutes
+            command = f"commit-confirm {minutes}" if minutes else "commit"
+            answer = self._command(command, prompt=r"(#\s*$|\[confirm\]|\[y/N\]|\[Y/n\])")
+            if re.search(r"\[confirm\]|\[y/N\]|\[Y/n\]", answer):
+                answer += self._command("y", prompt=config_prompt)
+            if "Commit failed" in answer or "failed" in answer.lower():
+                raise RouterError(f"the router refused the commit: {_error_text(answer)}")
+            shown = self._command("run show configuration commands", prompt=config_prompt)
+            verify(parse_lines(shown.splitlines()))  # raises: no confirm, the router rolls back
+            if minutes:
+                self._command("confirm", prompt=config_prompt)
+            saved = self._command("save", prompt=config_prompt)
+            if "Done" not in saved:
+                raise RouterError(f"the router did not save its configuration: {_error_text(saved)}")
+        except RouterUnreachable:
+            self._conn = None
+            raise
+        except BaseException:
+            self._leave(discard=True)
+            raise
+        self._leave(discard=False)
+
+    def _leave(self, discard: bool) -> None:
+        try:
+            self._command("exit discard" if discard else "exit", prompt=r"\$\s*$")
+        except RouterError:
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.disconnect()
+            except Exception:  # noqa: S110 - closing a session that may be gone
+                pass
+            self._conn = None
+
+
+def _error_text(output: str) -> str:
+    """The router's own error lines, without echo and prompts."""
+    lines = [
+        line.strip()
+        for line in output.splitlines()
+        if line.strip() and not line.strip().endswith(("#", "$")) and not line.startswith(("set ", "delete "))
+    ]
+    return " / ".join(lines[-6:]) or "no message"
+
+
+# ----------------------------------------------------------------------------------------------- API
+
+
+class ApiRouter(Router):
+    """The VyOS HTTPS API: one ``/configure`` list per change (applied and committed together, or not at
+    all), read back with ``/retrieve``, saved with ``/config-file``."""
+
+    def __init__(self, settings: VyosSettings) -> None:
+        self.settings = settings
+        self._session: Any = None
+        self.base = f"https://{settings.host}:{settings.api_port}"
+
+    def _post(self, endpoint: str, data: Any) -> Any:
+        import requests
+
+        s = self.settings
+        if self._session is None:
+            session = requests.Session()
+            session.trust_env = False
+            if not s.verify_tls:
+                log.warning("TLS of the VyOS API at %s is not verified (vyos.verify_tls = false)", s.host)
+            session.verify = (s.ca_file or True) if s.verify_tls else False
+            self._session = session
+            self._key = read_secret(s, "api_key")
+        try:
+            answer = self._session.post(
+                self.base + endpoint, data={"key": self._key, "data": json.dumps(data)}, timeout=s.timeout
+            )
+        except requests.exceptions.SSLError:
+            raise RouterUnreachable(
+                f"the TLS certificate of the VyOS API at {s.host}:{s.api_port} could not be verified"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise RouterUnreachable(
+                f"lost the connection to the VyOS API at {s.host}:{s.api_port}: {type(exc).__name__}"
+            ) from None
+        if answer.status_code == 401:
+            raise RouterUnreachable("the VyOS API refused the key (vyos.api_key_file)")
+        try:
+            body = answer.json()
+        except ValueError:
+            raise RouterError(f"the VyOS API answered {answer.status_code} without JSON") from None
+        if not body.get("success"):
+            raise RouterError(f"the VyOS API refused {endpoint}: {body.get('error') or answer.reason}")
+        return body.get("data")
+
+    def running(self) -> list[list[str]]:
+        tree = self._post("/retrieve", {"op": "showConfig", "path": []}) or {}
+        return tree_lines(tree)
+
+    def version(self) -> str:
+        data = self._post("/show", {"op": "show", "path": ["version"]}) or ""
+        match = re.search(r"^Version:\s*(\S+)", str(data), re.M)
+        return match.group(1) if match else "unknown"
+
+    def change(self, lines: list[str], verify: Verify) -> None:
+        ops = []
+        import shlex
+
+        for line in lines:
+            verb, _, rest = line.partition(" ")
+            ops.append({"op": verb, "path": shlex.split(rest)})
+        self._post("/configure", ops)
+        verify(self.running())
+        self._post("/config-file", {"op": "save"})
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
