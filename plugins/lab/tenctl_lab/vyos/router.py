@@ -174,6 +174,7 @@ class VyosRouter:
             self.saved = json.loads(self.saved_file.read_text(encoding="utf-8"))
         self.running = copy_tree(self.saved)  # a boot loads the saved config
         self.host = None
+        self.ca_file = None
         self.ssh_port = None
         self.api_port = None
         self._ssh = None
@@ -487,6 +488,7 @@ class VyosRouter:
             "user": self.user,
             "password": self.password,
             "api_key": self.api_key,
+            "ca_file": self.ca_file,
             "known_hosts": str(self.known_hosts_file) if self.known_hosts_file else None,
         }
 
@@ -505,6 +507,7 @@ class VyosRouter:
         from .ssh import SshServer
 
         self.host = host
+        self.ca_file = certfile
         self._loop = asyncio.get_running_loop()
         self._ssh = SshServer(self)
         self.ssh_port = await self._ssh.start(host, ssh_port)
