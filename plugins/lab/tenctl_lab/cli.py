@@ -12,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(add_completion=False,
-    help="Run a simulated Proxmox cluster on loopback for trying and testing tenctl.",
+app = typer.Typer(
+    add_completion=False,
+    help="Run a simulated Proxmox cluster and VyOS router on loopback for trying and testing tenctl.",
     no_args_is_help=True,
 )
 
@@ -45,6 +46,18 @@ def _print_status(info: dict) -> None:
         typer.echo("proxmox:       {}  (CA file {})".format(pve["url"], pve["ca_file"]))
         typer.echo("login:         {}, password in {}".format(pve["user"], pve["password_file"]))
         typer.echo("API token:     {}, secret in {}".format(pve["token_id"], pve["token_secret_file"]))
+        vyos = info.get("vyos") or {}
+        if vyos.get("ssh_port"):
+            typer.echo(
+                "vyos:          ssh {}@{} -p {} (password in {}, known_hosts {})".format(
+                    vyos["user"], vyos["host"], vyos["ssh_port"], vyos["password_file"], vyos["known_hosts"]
+                )
+            )
+            typer.echo(
+                "vyos API:      https://{}:{} (key in {})".format(
+                    vyos["host"], vyos["api_port"], vyos["api_key_file"]
+                )
+            )
     typer.echo("config:        {}".format(info["config"]))
     typer.echo("request log:   {}".format(info["request_log"]))
     if info["running"]:

@@ -10,6 +10,12 @@ Layout of the lab directory::
     secrets/pve-token         the secret of the API token root@pam!tenctl (0600)
     logs/pve-requests.jsonl   one JSON line per API request: time, method, path, status
     logs/server.log           the server's own output
+    logs/vyos-requests.jsonl  one JSON line per SSH command or API call of the router (no secrets)
+    secrets/vyos-password     the router's SSH password for user vyos (0600)
+    secrets/vyos-api-key      the router's HTTP API key (0600)
+    vyos/ssh_host_ed25519_key the router's SSH host key (made once, kept)
+    vyos/known_hosts          a known_hosts line for it, for strict host key checking
+    vyos/config.boot.json     the router's saved configuration (config.boot also, for reading)
     etc-pve/                  plays /etc/pve for tenctl (tenants/ holds its records)
     log/                      tenctl's log directory
 
@@ -32,6 +38,9 @@ from pathlib import Path
 HOST = "127.0.0.1"
 TOKEN_USER = "root@pam"  # noqa: S105 - a user name, not a secret
 TOKEN_NAME = "tenctl"  # noqa: S105 - a token name, not a secret
+VYOS_USER = "vyos"
+VYOS_LAN = "eth1"
+VYOS_WAN = "eth0"
 NODES = ("pve1", "pve2", "pve3")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -69,9 +78,14 @@ class LabPaths:
         self.cluster_dir = self.dir / "etc-pve"
         self.tenants_dir = self.cluster_dir / "tenants"
         self.log_dir = self.dir / "log"
+        self.vyos_dir = self.dir / "vyos"
+        self.vyos_password = self.secrets / "vyos-password"
+        self.vyos_api_key = self.secrets / "vyos-api-key"
+        self.vyos_known_hosts = self.vyos_dir / "known_hosts"
+        self.vyos_log = self.logs / "vyos-requests.jsonl"
 
     def make(self) -> None:
-        for path in (self.pki, self.logs, self.tenants_dir, self.log_dir):
+        for path in (self.pki, self.logs, self.tenants_dir, self.log_dir, self.vyos_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.secrets.mkdir(parents=True, exist_ok=True)
         os.chmod(self.secrets, 0o700)
@@ -277,4 +291,49 @@ def status(directory: Path | str | None = None) -> dict:
             "token_secret_file": str(paths.token_secret),
             "started": info.get("started"),
         },
+        "vyos": vyos_status(paths, info.get("vyos") or {}),
+    }
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def vyos_status(paths: LabPaths, served: dict) -> dict:
+    """The router's part of the status: where it listens (from lab.json) and its credentials."""
+    return {
+        "host": served.get("host", HOST),
+        "ssh_port": served.get("ssh_port"),
+        "api_port": served.get("api_port"),
+        "user": VYOS_USER,
+        "password": _read_secret(paths.vyos_password),
+        "api_key": _read_secret(paths.vyos_api_key),
+        "ca_file": str(paths.ca_file),
+        "known_hosts": str(paths.vyos_known_hosts),
+        "password_file": str(paths.vyos_password),
+        "api_key_file": str(paths.vyos_api_key),
+        "request_log": str(paths.vyos_log),
+    }
+
+
+def vyos_config_table(directory: Path | str | None = None) -> dict:
+    """What a [vyos] table of tenctl.toml should hold to drive the lab's router (not written there yet:
+    the tenctl vyos plugin does not read one, and tenctl refuses tables it does not know)."""
+    paths = LabPaths(directory or default_dir())
+    served = (_read_info(paths) or {}).get("vyos") or {}
+    return {
+        "transport": "ssh",
+        "host": served.get("host", HOST),
+        "ssh_port": served.get("ssh_port"),
+        "api_port": served.get("api_port"),
+        "user": VYOS_USER,
+        "password_file": str(paths.vyos_password),
+        "api_key_file": str(paths.vyos_api_key),
+        "known_hosts_file": str(paths.vyos_known_hosts),
+        "ca_file": str(paths.ca_file),
+        "lan_interface": VYOS_LAN,
+        "wan_interface": VYOS_WAN,
     }

@@ -13,7 +13,10 @@ subprocess and reads the request log::
         assert "tenant_acme" in lab.pve.pools
         assert lab.requests_since(mark) < 40
 
-The heavy imports (fakepve, aiohttp) happen when a fixture is first used, not when pytest loads the plugin.
+``lab.vyos`` is the lab's simulated VyOS router (started on first use; see tenctl_lab.vyos) and
+``lab.vyos_info`` says how to reach it over SSH and the HTTPS API.
+
+The heavy imports (fakepve, aiohttp, asyncssh) happen when a fixture is first used, not when pytest loads the plugin.
 """
 
 from __future__ import annotations
@@ -91,6 +94,45 @@ class LabHandle:
         self.token_id = "root@pam!tenctl"  # noqa: S105 - an id, not a secret
         self.token_secret = pve.apitokens[self.token_id]
         self.env = dict(os.environ, TENCTL_CONFIG=str(self.config), TENCTL_NODE="pve1")
+        self._paths = paths
+        self._vyos = None
+
+    @property
+    def vyos(self):
+        """The lab's VyOS router (tenctl_lab.vyos.VyosRouter), serving SSH and the HTTPS API on loopback.
+
+        It starts on first use, on the lab's event loop, so that tests which do not need it pay nothing.
+        """
+        if self._vyos is None:
+            from .server import build_router
+
+            router = build_router(self._paths)
+            self.serving.call(
+                router.start(HOST, certfile=str(self._paths.ca_file), keyfile=str(self._paths.key_file))
+            )
+            self._vyos = router
+        return self._vyos
+
+    @property
+    def vyos_info(self) -> dict:
+        """How to reach the router: host, ssh_port, api_port, user, password, api_key, ca_file, known_hosts
+        (the "vyos" part of `tenctl lab status --json`), plus password_file and api_key_file."""
+        info = self.vyos.info()
+        info["password_file"] = str(self._paths.vyos_password)
+        info["api_key_file"] = str(self._paths.vyos_api_key)
+        return info
+
+    def vyos_log(self, mark: int = 0) -> list[dict]:
+        """The router's request log lines (SSH commands and API calls) since mark (see vyos.mark())."""
+        return self.vyos.log_lines(mark)
+
+    def close(self) -> None:
+        """Stop the router (if it was started) and the simulated Proxmox."""
+        try:
+            if self._vyos is not None:
+                self.serving.call(self._vyos.stop())
+        finally:
+            self.serving.stop()
 
     @property
     def url(self) -> str:
@@ -203,7 +245,7 @@ def lab(request, tmp_path, lab_pki):
     try:
         yield handle
     finally:
-        handle.serving.stop()
+        handle.close()
 
 
 @pytest.fixture(scope="session")
@@ -213,4 +255,4 @@ def lab_session(tmp_path_factory, lab_pki):
     try:
         yield handle
     finally:
-        handle.serving.stop()
+        handle.close()

@@ -1,5 +1,6 @@
 """Serve the lab's Proxmox: ``python -m tenctl_lab.server --dir DIR [--port N]``.
 
+Also serves the lab's VyOS router (SSH and HTTPS API, on ports the system picks).
 Listens with TLS on 127.0.0.1, as root@pam (password in DIR/secrets/root-password) with the API token
 root@pam!tenctl (secret in DIR/secrets/pve-token), on nodes pve1..pve3. It restores DIR/state.json if
 present, saves it after every change and on SIGTERM/SIGINT, logs each request to
@@ -17,7 +18,7 @@ import signal
 import time
 from pathlib import Path
 
-from .lab import HOST, NODES, TOKEN_NAME, TOKEN_USER, LabPaths, read_or_make_secret
+from .lab import HOST, NODES, TOKEN_NAME, TOKEN_USER, VYOS_USER, LabPaths, read_or_make_secret
 from .pve import LabPve
 
 # Guests every new lab starts with, in no pool, so tenctl sees a cluster that is already in use.
@@ -82,10 +83,34 @@ def ensure_certificate(paths: LabPaths) -> tuple[Path, Path]:
     return paths.ca_file, paths.key_file
 
 
+def build_router(paths: LabPaths, password: str | None = None, api_key: str | None = None):
+    """The lab's VyOS router: credentials in secrets/, host key, known_hosts and saved config in vyos/.
+
+    It boots from its saved configuration (the factory one the first time), as a real router does.
+    """
+    from .lab import write_secret
+    from .vyos import VyosRouter
+
+    paths.make()
+    if password is None:
+        password = read_or_make_secret(paths.vyos_password)
+    else:
+        write_secret(paths.vyos_password, password)
+    if api_key is None:
+        api_key = read_or_make_secret(paths.vyos_api_key, 24)
+    else:
+        write_secret(paths.vyos_api_key, api_key)
+    return VyosRouter(
+        user=VYOS_USER, password=password, api_key=api_key, state_dir=paths.vyos_dir, log_path=paths.vyos_log
+    )
+
+
 async def serve(paths: LabPaths, host: str, port: int) -> None:
     certfile, keyfile = ensure_certificate(paths)
     pve = build(paths, host, port)
     await pve.start(str(certfile), str(keyfile))
+    router = build_router(paths)
+    await router.start(host, certfile=str(certfile), keyfile=str(keyfile))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -97,6 +122,7 @@ async def serve(paths: LabPaths, host: str, port: int) -> None:
         "url": pve.url,
         "ca_file": str(certfile),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "vyos": {"host": router.host, "ssh_port": router.ssh_port, "api_port": router.api_port},
     }
     tmp = paths.info.with_name(paths.info.name + ".tmp")
     tmp.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
@@ -106,6 +132,7 @@ async def serve(paths: LabPaths, host: str, port: int) -> None:
         await stop.wait()
     finally:
         pve.save()
+        await router.stop()
         await pve.stop()
         logging.getLogger("tenctl_lab").info("stopped; state saved to %s", paths.state)
 

@@ -1,5 +1,6 @@
 """`lab up`, `down`, `status` as processes: the server starts detached, writes its files, keeps state."""
 
+import json
 import os
 import stat
 import tomllib
@@ -84,3 +85,54 @@ def test_default_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("TENCTL_LAB_DIR")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     assert labmod.default_dir() == tmp_path / "state" / "tenctl" / "lab"
+
+
+def test_the_lab_serves_its_router_and_keeps_its_saved_config(lab_dir):
+    info = labmod.up(lab_dir)
+    vyos = info["vyos"]
+    assert vyos["ssh_port"] and vyos["api_port"] and vyos["user"] == "vyos"
+    assert vyos["password"] and vyos["api_key"]
+    assert vyos["ca_file"] == str(lab_dir / "pki" / "fakepve.crt")
+    assert vyos["known_hosts"] == str(lab_dir / "vyos" / "known_hosts")
+    for name in ("vyos-password", "vyos-api-key"):
+        assert stat.S_IMODE(os.stat(lab_dir / "secrets" / name).st_mode) == 0o600
+    known = (lab_dir / "vyos" / "known_hosts").read_text()
+    assert known.startswith("[127.0.0.1]:{} ssh-ed25519 ".format(vyos["ssh_port"]))
+    assert "vyos" not in tomllib.loads((lab_dir / "tenctl.toml").read_text())
+    assert labmod.vyos_config_table(lab_dir) == {
+        "transport": "ssh",
+        "host": "127.0.0.1",
+        "ssh_port": vyos["ssh_port"],
+        "api_port": vyos["api_port"],
+        "user": "vyos",
+        "password_file": str(lab_dir / "secrets" / "vyos-password"),
+        "api_key_file": str(lab_dir / "secrets" / "vyos-api-key"),
+        "known_hosts_file": str(lab_dir / "vyos" / "known_hosts"),
+        "ca_file": str(lab_dir / "pki" / "fakepve.crt"),
+        "lan_interface": "eth1",
+        "wan_interface": "eth0",
+    }
+
+    api = requests.Session()
+    api.trust_env = False
+    api.verify = vyos["ca_file"]
+    url = "https://{}:{}".format(vyos["host"], vyos["api_port"])
+
+    def call(endpoint, data):
+        answer = api.post(url + endpoint, data={"key": vyos["api_key"], "data": json.dumps(data)}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["data"]
+
+    call("/configure", {"op": "set", "path": ["system", "name-server", "192.0.2.53"]})
+    call("/config-file", {"op": "save"})
+    call("/configure", {"op": "set", "path": ["system", "name-server", "192.0.2.54"]})  # not saved
+    assert labmod.down(lab_dir) is True
+
+    again = labmod.up(lab_dir)["vyos"]
+    assert again["password"] == vyos["password"] and again["api_key"] == vyos["api_key"]
+    assert (lab_dir / "vyos" / "known_hosts").read_text().split()[1:] == known.split()[1:]  # same host key
+    url = "https://{}:{}".format(again["host"], again["api_port"])
+    servers = call("/retrieve", {"op": "returnValues", "path": ["system", "name-server"]})
+    assert servers == ["192.0.2.53"]  # the saved config came back; the unsaved commit did not
+    log = [json.loads(line) for line in open(lab_dir / "logs" / "vyos-requests.jsonl")]
+    assert [x["endpoint"] for x in log][:3] == ["/configure", "/config-file", "/configure"]
