@@ -222,9 +222,10 @@ class Provider(ABC):
         return []
 
     def revoked(self, ctx: Context, tenant: Tenant) -> set[Key]:
-        """Objects of ours that an older tenctl made and that must go even without ``--prune``: what
-        would be a security hole if kept (a role a tenant must no longer hold). ``sync`` and ``repair``
-        delete them, 0.2's unmarked ones included when taking the tenant over."""
+        """Keys of objects of ours that must go even without ``--prune``, because keeping them would be
+        wrong: a grant an older tenctl gave that a tenant must no longer hold, a state the tenant has
+        left (a resumed tenant's suspension cut on the router). Every command that reconciles the tenant
+        deletes them; when taking a tenant over, tenctl 0.2's unmarked ones too."""
         return set()
 
     def steps(self, ctx: Context, tenant: Tenant, changes: Sequence[Change]) -> list[Step]:

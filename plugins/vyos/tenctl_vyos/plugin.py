@@ -38,5 +38,12 @@ def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
 
 
 @hookimpl
+def tenctl_register_audit_checks(register) -> None:  # type: ignore[no-untyped-def]
+    from tenctl_vyos.checks import VyosCheck
+
+    register(VyosCheck())
+
+
+@hookimpl
 def tenctl_register_commands(register) -> None:  # type: ignore[no-untyped-def]
     register.add("vyos", help="The VyOS edge router: status, test, base configuration, a tenant's part.", loader="tenctl_vyos.cli:app")

@@ -109,6 +109,11 @@ class VyosEdge(EdgeBackend):
             wanted.append(Resource(CUT, tenant.subnet, {}, parent=(VIF, vlan)))
         return wanted
 
+    def revoked(self, ctx: Context, tenant: Tenant) -> set[Key]:
+        """A resumed tenant's subnet leaves TENCTL-SUSPENDED at once (not only with ``--prune``)."""
+        cut = any(r.kind == CUT for r in self.desired(ctx, tenant))
+        return set() if cut else {(CUT, tenant.subnet)}
+
     def summary(self, ctx: Context, tenant: Tenant) -> dict[str, Any]:
         return {"edge_nat_rule": nat_rule(tenant.vlan)}
 
@@ -150,10 +155,10 @@ class VyosEdge(EdgeBackend):
     def delete(self, ctx: Context, observed: Observed) -> None:
         self._send(ctx, self.lines(ctx, Change(DELETE, None, observed)))
 
-    def _send(self, ctx: Context, lines: list[str], verify: Any = None) -> None:
+    def _send(self, ctx: Context, lines: list[str], verify: Any = None, confirm: bool = True) -> None:
         if not lines:
             return
-        router(ctx, vyos_settings(ctx)).change(lines, verify or (lambda paths: None))
+        router(ctx, vyos_settings(ctx)).change(lines, verify or (lambda paths: None), confirm=confirm)
         ctx.cache.pop("vyos:running", None)
 
     def steps(self, ctx: Context, tenant: Tenant, changes: Sequence[Change]) -> list[Step]:
@@ -202,7 +207,7 @@ class VyosEdge(EdgeBackend):
                 elif change.op != DELETE and change.observed is not None and change.resource is not None:
                     before = Resource(change.resource.kind, change.resource.id, dict(change.observed.attrs))
                     back += self.lines(ctx, Change("update", before, found))
-            self._send(ctx, back)
+            self._send(ctx, back, confirm=False)
 
         undoable = all(c.op != DELETE for c in batch)
         return [

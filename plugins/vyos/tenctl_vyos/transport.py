@@ -48,7 +48,10 @@ class Router:
     def running(self) -> list[list[str]]:
         raise NotImplementedError
 
-    def change(self, lines: list[str], verify: Verify) -> None:
+    def change(self, lines: list[str], verify: Verify, confirm: bool = True) -> None:
+        """Send the lines as one commit, verify the running configuration, save. ``confirm``: commit with
+        the confirm window (SSH) so that a change that fails verification rolls back by itself; undo and
+        recovery commit plainly, since a window a lost session left open may still be pending."""
         raise NotImplementedError
 
     def version(self) -> str:
@@ -79,14 +82,12 @@ class SshRouter(Router):
     def _connect(self) -> Any:
         if self._conn is not None:
             return self._conn
-        from netmiko import ConnectHandler
         from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
 
         s = self.settings
         if not s.verify_host_key:
             log.warning("SSH host key of the VyOS router %s is not verified (vyos.verify_host_key = false)", s.host)
         options: dict[str, Any] = {
-            "device_type": "vyos",
             "host": s.host,
             "port": s.ssh_port,
             "username": s.user,
@@ -103,7 +104,7 @@ class SshRouter(Router):
             "fast_cli": True,
         }
         try:
-            self._conn = ConnectHandler(**options)
+            self._conn = fast_vyos_driver()(**options)
         except NetmikoAuthenticationException:
             raise RouterUnreachable(f"the VyOS router {s.host} refused the login of {s.user}") from None
         except NetmikoTimeoutException:
@@ -115,16 +116,42 @@ class SshRouter(Router):
             ) from None
         return self._conn
 
-    def _command(self, command: str, prompt: str = r"[$#]\s*$", timeout: float | None = None) -> str:
+    def _command(self, command: str, prompt: str = r"[$#]\s*$") -> str:
         """Write one command and read its answer up to the next prompt (matched, not waited for)."""
         conn = self._connect()
         try:
             conn.write_channel(command + "\n")
-            output: str = conn.read_until_pattern(pattern=prompt, read_timeout=timeout or self.settings.timeout)
         except Exception as exc:
             raise RouterUnreachable(
                 f"lost the SSH session with the VyOS router during {command.split()[0]!r}: {type(exc).__name__}"
             ) from None
+        return self._read_until(prompt, command)
+
+    def _read_until(self, prompt: str, command: str, count: int = 1) -> str:
+        """Read until `prompt` has matched `count` times; a closed session is noticed at once, not after
+        the timeout (netmiko's reads take a closed channel for a quiet one)."""
+        import time
+
+        conn = self._connect()
+        channel = conn.remote_conn
+        pattern = re.compile(prompt, re.M)
+        deadline = time.monotonic() + self.settings.timeout
+        output = ""
+        while len(pattern.findall(output)) < count:
+            try:
+                output += conn.read_channel()
+            except Exception:
+                output += ""
+                channel = None
+            if len(pattern.findall(output)) >= count:
+                break
+            if channel is None or channel.closed or channel.eof_received or time.monotonic() > deadline:
+                self._conn = None
+                raise RouterUnreachable(
+                    f"lost the SSH session with the VyOS router during {command.split()[0]!r}"
+                    + ("" if channel is None or channel.closed or channel.eof_received else " (no answer in time)")
+                )
+            time.sleep(0.002)
         return output
 
     def running(self) -> list[list[str]]:
@@ -136,20 +163,18 @@ class SshRouter(Router):
         match = re.search(r"^Version:\s*(\S+)", output, re.M)
         return match.group(1) if match else "unknown"
 
-    def change(self, lines: list[str], verify: Verify) -> None:
+    def change(self, lines: list[str], verify: Verify, confirm: bool = True) -> None:
         config_prompt = r"#\s*$"
         entered = self._command("configure", prompt=config_prompt)
         prompt_text = (entered.rstrip().splitlines() or ["#"])[-1].strip()
         try:
             conn = self._connect()
             conn.write_channel("".join(line + "\n" for line in lines))
-            output = ""
-            while output.count(prompt_text) < len(lines):
-                output += conn.read_until_pattern(pattern=re.escape(prompt_text), read_timeout=self.settings.timeout)
+            output = self._read_until(re.escape(prompt_text), lines[0], count=len(lines))
             problem = ROUTER_ERRORS.search(output)
             if problem:
                 raise RouterError(f"the router refused the change: {_error_text(output)}")
-            minutes = self.settings.commit_confirm_minutes
+            minutes = self.settings.commit_confirm_minutes if confirm else 0
             command = f"commit-confirm {minutes}" if minutes else "commit"
             answer = self._command(command, prompt=r"(#\s*$|\[confirm\]|\[y/N\]|\[Y/n\])")
             if re.search(r"\[confirm\]|\[y/N\]|\[Y/n\]", answer):
@@ -184,6 +209,27 @@ class SshRouter(Router):
             except Exception:  # noqa: S110 - closing a session that may be gone
                 pass
             self._conn = None
+
+
+def fast_vyos_driver() -> type:
+    """netmiko's ``vyos`` driver, preparing the session by prompt pattern: the stock preparation reads
+    until two seconds pass without output, at every connection."""
+    from netmiko.vyos.vyos_ssh import VyOSSSH
+
+    class FastVyOS(VyOSSSH):  # type: ignore[misc]
+        def session_preparation(self) -> None:
+            self._test_channel_read(pattern=r"[$#]\s*$")
+            self.set_base_prompt()
+            self.set_terminal_width(command="set terminal width 512", pattern="terminal")
+            self.disable_paging(command="set terminal length 0")
+            self.clear_buffer()
+
+        def check_config_mode(self, check_string: str = "#", pattern: str = "", force_regex: bool = False) -> bool:
+            self.write_channel(self.RETURN)
+            output: str = self.read_until_pattern(pattern=r"[$#]\s*$", read_timeout=10)
+            return output.rstrip().endswith(check_string)
+
+    return FastVyOS
 
 
 def _error_text(output: str) -> str:
@@ -251,7 +297,7 @@ class ApiRouter(Router):
         match = re.search(r"^Version:\s*(\S+)", str(data), re.M)
         return match.group(1) if match else "unknown"
 
-    def change(self, lines: list[str], verify: Verify) -> None:
+    def change(self, lines: list[str], verify: Verify, confirm: bool = True) -> None:
         ops = []
         import shlex
 

@@ -137,3 +137,59 @@ def test_config_refuses_a_vyos_table_that_cannot_work(lab, tmp_path):
     config.write_text(tomli_w.dumps(data))
     result = lab.run("--config", str(config), "config", "check")
     assert result.exit_code == 2 and "password_file" in result.stderr
+
+
+def test_health_sees_the_router_and_a_missing_isolation_rule(edge):
+    lab, run = edge
+    ok(run("add", "-n", "acme"))
+    checks = {c["check"]: c for c in json.loads(run("health", "--json").stdout)["checks"]}
+    assert checks["vyos-reachable"]["status"] == "pass"
+    assert checks["vyos-isolation"]["status"] == "pass"
+    assert checks["vyos-tenants"]["status"] == "pass"
+    lab.vyos.configure("delete firewall ipv4 forward filter rule 30")
+    checks = {c["check"]: c for c in json.loads(run("health", "--json").stdout)["checks"]}
+    assert checks["vyos-isolation"]["status"] == "fail" and "rule 30" in json.dumps(checks["vyos-isolation"])
+    ok(run("vyos", "configure", *WAN, "--force"))
+    assert "set firewall ipv4 forward filter rule 30 action 'drop'" in lab.vyos.running_commands()
+
+
+def edge_state(lab) -> tuple[bool, bool, bool]:
+    """(record active, pool present, router shows the tenant's vif, NAT rule and group entry)."""
+    records = lab.dir / "etc-pve" / "tenants" / "acme.toml"
+    active = records.exists() and 'status = "active"' in records.read_text()
+    running = lab.vyos.running_commands()
+    on_router = [
+        "set interfaces ethernet eth1 vif 100 address '10.100.0.1/24'" in running,
+        "set nat source rule 1000 translation address 'masquerade'" in running,
+        "set firewall group network-group TENCTL-TENANTS network '10.100.0.0/24'" in running,
+    ]
+    assert len(set(on_router)) == 1, running  # never half a tenant on the router
+    return active, "tenant_acme" in lab.pve.pools, on_router[0]
+
+
+def test_a_session_lost_at_any_command_of_add_converges_after_repair(lab):
+    config = edge_config(lab, "ssh")
+
+    def run(*args):
+        return lab.run("--config", str(config), *args)
+
+    ok(run("init"))
+    ok(run("vyos", "configure", *WAN, "--force"))
+    router = lab.vyos
+    mark = router.mark()
+    ok(run("add", "-n", "acme"))
+    commands = len([line for line in router.log_lines(mark) if line.get("transport") == "ssh"])
+    ok(run("remove", "-n", "acme", "--force"))
+    assert commands > 5
+    for k in range(1, commands + 1):
+        router.drop_ssh_after(k, applied=True)
+        run("add", "-n", "acme")
+        router.clear_faults()
+        if router.commit_confirm_pending():
+            router.fire_commit_confirm()  # the confirm window ends: the router rolls back by itself
+        ok(run("repair", "--all"))
+        active, pool, on_router = edge_state(lab)
+        assert active == pool == on_router, (k, active, pool, on_router)
+        if active:
+            ok(run("remove", "-n", "acme", "--force"))
+        assert edge_state(lab) == (False, False, False), k
