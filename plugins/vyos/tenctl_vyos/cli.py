@@ -9,6 +9,7 @@ import typer
 
 from tenctl_core.cli.common import DryRun, JsonFlag, execute, open_context, options, reported_errors
 from tenctl_core.errors import TenctlError, UsageError
+from tenctl_core.model import ACTIVE, SUSPENDED
 from tenctl_core.naming import check_tenant_name
 
 app = typer.Typer(help="The VyOS edge router.", no_args_is_help=True, rich_markup_mode=None)
@@ -38,7 +39,7 @@ def status(tctx: typer.Context, as_json: JsonFlag = False) -> None:
         config = running_config(ctx)
         vifs = config.vifs(settings.lan_interface)
         nats = config.nat_rules()
-        tenants = [t for t in ctx.tenants() if t.status in ("active", "suspended")]
+        tenants = [t for t in ctx.tenants() if t.status in (ACTIVE, SUSPENDED)]
         missing = [t.name for t in tenants if t.vlan not in vifs or nat_rule(t.vlan) not in nats]
         report = {
             "host": settings.host,

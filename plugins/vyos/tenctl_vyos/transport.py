@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -137,22 +138,21 @@ class SshRouter(Router):
         pattern = re.compile(prompt, re.M)
         deadline = time.monotonic() + self.settings.timeout
         output = ""
-        while len(pattern.findall(output)) < count:
+        while True:
             try:
                 output += conn.read_channel()
+                closed = channel.closed or channel.eof_received
             except Exception:
-                output += ""
-                channel = None
+                closed = True
             if len(pattern.findall(output)) >= count:
-                break
-            if channel is None or channel.closed or channel.eof_received or time.monotonic() > deadline:
+                return output
+            if closed or time.monotonic() > deadline:
                 self._conn = None
                 raise RouterUnreachable(
                     f"lost the SSH session with the VyOS router during {command.split()[0]!r}"
-                    + ("" if channel is None or channel.closed or channel.eof_received else " (no answer in time)")
+                    + ("" if closed else " (no answer in time)")
                 )
             time.sleep(0.002)
-        return output
 
     def running(self) -> list[list[str]]:
         output = self._command("show configuration commands", prompt=r"\$\s*$")
@@ -299,8 +299,6 @@ class ApiRouter(Router):
 
     def change(self, lines: list[str], verify: Verify, confirm: bool = True) -> None:
         ops = []
-        import shlex
-
         for line in lines:
             verb, _, rest = line.partition(" ")
             ops.append({"op": verb, "path": shlex.split(rest)})
