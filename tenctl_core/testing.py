@@ -6,7 +6,9 @@ system the provider changes (a simulated Proxmox, router or switch), driven thro
 command line, with fault injection. The kit then checks, through the real CLI:
 
 * ``add`` then ``remove`` leaves the peer as it was;
-* a failure at any request of ``add`` is undone: the peer is as before and no record is left;
+* a failure at any request of ``add`` is undone: the peer is as before and no record is left (a request
+  whose failure the provider can do without, such as logging out after the change was saved, may let
+  ``add`` succeed: then the tenant must be whole and healthy);
 * ``sync`` run twice changes nothing the second time;
 * an object of the provider changed or deleted behind tenctl's back is named by ``health`` and put
   back by ``sync``;
@@ -160,15 +162,23 @@ class ProviderConformance:
     def test_a_failure_at_any_request_of_add_is_undone(self, peer: Any) -> None:
         total = self.requests_of_add(peer)
         before = self.snapshot(peer)
+        failed = 0
         for k in range(1, total + 1):
             peer.fail_nth(k)
             result = peer.run(*self.add())
             peer.clear_faults()
-            assert result.exit_code == 1, (k, result.stdout, result.stderr)
             assert "Traceback" not in result.stderr, (k, result.stderr)
+            if result.exit_code == 0:  # the provider could do without that request: the tenant is whole
+                succeeded(peer.run("health"))
+                succeeded(peer.run(*self.remove()))
+                assert self.snapshot(peer) == before, k
+                continue
+            failed += 1
+            assert result.exit_code == 1, (k, result.stdout, result.stderr)
             assert "COULD NOT BE UNDONE" not in result.stderr, (k, result.stderr)
             assert self.snapshot(peer) == before, k
             assert not self.tenant_exists(peer), k
+        assert failed >= total // 2, f"only {failed} of {total} refused requests made add fail"
 
     def test_sync_twice_changes_nothing_the_second_time(self, peer: Any) -> None:
         succeeded(peer.run(*self.add()))

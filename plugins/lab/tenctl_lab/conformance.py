@@ -181,3 +181,46 @@ class LabPeer:
         ):
             assert time.monotonic() < deadline, "the lab did not settle"
             time.sleep(0.01)
+
+
+class VyosPeer(LabPeer):
+    """The lab's router as the peer of :class:`tenctl_core.testing.ProviderConformance`: tenctl runs with a
+    configuration whose [vyos] table points at it, and a request is one SSH command or one API call."""
+
+    def __init__(self, lab: Any, config: Any) -> None:
+        super().__init__(lab)
+        self.config = str(config)
+        self.router = lab.vyos
+
+    def run(self, *args: str) -> Any:
+        return self.lab.run("--config", self.config, *args)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return super().start("--config", self.config, *args)
+
+    def mark(self) -> int:
+        return int(self.router.mark())
+
+    def requests_since(self, mark: int) -> int:
+        return len([line for line in self.router.log_lines(mark) if line.get("transport") in ("ssh", "api")])
+
+    def fail_nth(self, k: int) -> None:
+        self.router.refuse_nth(k)
+
+    def lose_nth(self, k: int) -> None:
+        self.router.lose_nth(k)
+
+    def hold_nth(self, k: int, seconds: float) -> None:
+        self.router.hold_nth(k, seconds)
+
+    def holding(self) -> int:
+        return int(self.router.holding)
+
+    def clear_faults(self) -> None:
+        self.router.clear_faults()
+
+    def settle(self) -> None:
+        deadline = time.monotonic() + 60
+        while self.router.holding:
+            assert time.monotonic() < deadline, "the lab router did not settle"
+            time.sleep(0.01)

@@ -113,10 +113,11 @@ def read_or_make_secret(path: Path, nbytes: int = 18) -> str:
     return value
 
 
-def config_document(directory: Path | str, port: int, host: str = HOST) -> dict:
-    """The tenctl configuration that points at a lab listening on host:port."""
+def config_document(directory: Path | str, port: int, host: str = HOST, vyos: dict | None = None) -> dict:
+    """The tenctl configuration that points at a lab listening on host:port (and its router, given the
+    [vyos] table of :func:`vyos_config_table`)."""
     paths = LabPaths(directory)
-    return {
+    document = {
         "proxmox": {
             "host": host,
             "port": int(port),
@@ -141,16 +142,19 @@ def config_document(directory: Path | str, port: int, host: str = HOST) -> dict:
             "prefix_length": 24,
         },
     }
+    if vyos:
+        document["vyos"] = vyos
+    return document
 
 
-def write_config(directory: Path | str, port: int, host: str = HOST) -> Path:
+def write_config(directory: Path | str, port: int, host: str = HOST, vyos: dict | None = None) -> Path:
     """Write <dir>/tenctl.toml for a lab on host:port; returns its path."""
     import tomli_w
 
     paths = LabPaths(directory)
     paths.dir.mkdir(parents=True, exist_ok=True)
     tmp = paths.config.with_name(paths.config.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(config_document(paths.dir, port, host)), encoding="utf-8")
+    tmp.write_text(tomli_w.dumps(config_document(paths.dir, port, host, vyos)), encoding="utf-8")
     os.replace(tmp, paths.config)
     return paths.config
 
@@ -202,7 +206,9 @@ def up(directory: Path | str | None = None, port: int = 0, timeout: float = STAR
     paths = LabPaths(directory or default_dir())
     current = status(paths.dir)
     if current["running"]:
-        write_config(paths.dir, current["proxmox"]["port"], current["proxmox"]["host"])
+        write_config(
+            paths.dir, current["proxmox"]["port"], current["proxmox"]["host"], vyos_config_table(paths.dir)
+        )
         return status(paths.dir)
     paths.make()
     paths.info.unlink(missing_ok=True)
@@ -234,7 +240,7 @@ def up(directory: Path | str | None = None, port: int = 0, timeout: float = STAR
             proc.terminate()
             raise LabError(f"the lab server did not answer within {timeout:.0f} s; see {paths.server_log}")
         time.sleep(0.05)
-    write_config(paths.dir, info["port"], info["host"])
+    write_config(paths.dir, info["port"], info["host"], vyos_config_table(paths.dir))
     return status(paths.dir)
 
 
@@ -319,13 +325,16 @@ def vyos_status(paths: LabPaths, served: dict) -> dict:
     }
 
 
-def vyos_config_table(directory: Path | str | None = None) -> dict:
-    """What a [vyos] table of tenctl.toml should hold to drive the lab's router (not written there yet:
-    the tenctl vyos plugin does not read one, and tenctl refuses tables it does not know)."""
+def vyos_config_table(directory: Path | str | None = None, transport: str = "ssh") -> dict | None:
+    """The [vyos] table of tenctl.toml that drives the lab's router (None while the router is not served).
+    ``tenctl lab up`` writes it; the test fixture's configuration leaves it out (tests that want the
+    router add it, see ``LabHandle.edge_config``)."""
     paths = LabPaths(directory or default_dir())
     served = (_read_info(paths) or {}).get("vyos") or {}
+    if not served.get("ssh_port"):
+        return None
     return {
-        "transport": "ssh",
+        "transport": transport,
         "host": served.get("host", HOST),
         "ssh_port": served.get("ssh_port"),
         "api_port": served.get("api_port"),

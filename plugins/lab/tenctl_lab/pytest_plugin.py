@@ -122,6 +122,33 @@ class LabHandle:
         info["api_key_file"] = str(self._paths.vyos_api_key)
         return info
 
+    def edge_config(self, transport: str = "ssh", **extra) -> Path:
+        """A copy of the lab's configuration with a [vyos] table that drives the lab's router over
+        `transport` (ssh or api), plus any [vyos] keys given; returns its path."""
+        import tomllib
+
+        import tomli_w
+
+        info = self.vyos_info
+        data = tomllib.loads(self.config.read_text(encoding="utf-8"))
+        data["vyos"] = {
+            "transport": transport,
+            "host": info["host"],
+            "ssh_port": info["ssh_port"],
+            "api_port": info["api_port"],
+            "user": info["user"],
+            "password_file": info["password_file"],
+            "api_key_file": info["api_key_file"],
+            "known_hosts_file": info["known_hosts"],
+            "ca_file": info["ca_file"],
+            "lan_interface": "eth1",
+            "wan_interface": "eth0",
+            **extra,
+        }
+        path = self.dir / f"edge-{transport}.toml"
+        path.write_text(tomli_w.dumps(data), encoding="utf-8")
+        return path
+
     def vyos_log(self, mark: int = 0) -> list[dict]:
         """The router's request log lines (SSH commands and API calls) since mark (see vyos.mark())."""
         return self.vyos.log_lines(mark)

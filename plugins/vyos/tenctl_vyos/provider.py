@@ -10,10 +10,16 @@ Objects and ownership:
 Observed state is one read of the running configuration per command. A tenant's changes go to the
 router as one batch (one commit), verified by reading the running configuration back before the
 commit is confirmed.
+
+A confirm window that is open is written in the tenant's record (``[plugins.vyos-edge] confirm_window``)
+before ``commit-confirm`` and removed after ``confirm``. A command that loses its session or is killed in
+between leaves it there: when the step is settled (the change is found on the router) or ``repair`` runs,
+``confirm`` is sent, so that the router does not later roll back, behind the reconcile, what was kept.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +53,31 @@ if TYPE_CHECKING:
     from tenctl_core.model import Tenant
 
 GROUP_OF = {MEMBER: TENANTS_GROUP, CUT: SUSPENDED_GROUP}
+WINDOW = "confirm_window"
+"""Key of the tenant record's ``[plugins.vyos-edge]`` table: a confirm window tenctl may have left open."""
+
+
+def note_window(ctx: Context, tenant: Tenant, minutes: int) -> None:
+    """Keep in the record that a confirm window is open (until when), or that none is (minutes 0)."""
+    section = tenant.plugins.setdefault(PROVIDER, {})
+    if minutes:
+        section[WINDOW] = {"until": round(time.time() + minutes * 60)}
+    elif section.pop(WINDOW, None) is None:
+        return
+    if not section:
+        tenant.plugins.pop(PROVIDER, None)
+    if ctx.store.exists(tenant.name):
+        ctx.store.save(tenant)
+
+
+def close_window(ctx: Context, tenant: Tenant) -> None:
+    """``confirm`` a window the record says may be open; a window already over needs nothing."""
+    entry = tenant.plugins.get(PROVIDER, {}).get(WINDOW)
+    if not entry:
+        return
+    if float(entry.get("until", 0)) > time.time():
+        router(ctx, vyos_settings(ctx)).confirm()
+    note_window(ctx, tenant, 0)
 
 
 def running_config(ctx: Context, fresh: bool = False) -> RouterConfig:
@@ -117,6 +148,21 @@ class VyosEdge(EdgeBackend):
     def summary(self, ctx: Context, tenant: Tenant) -> dict[str, Any]:
         return {"edge_nat_rule": nat_rule(tenant.vlan)}
 
+    def recover(self, ctx: Context, tenant: Tenant) -> list[Step]:
+        if not tenant.plugins.get(PROVIDER, {}).get(WINDOW):
+            return []
+        return [
+            Step(
+                layer=self.layer,
+                action="confirm the router's commit a killed command left in its confirm window (what runs "
+                "stays; the reconcile that follows sets it right)",
+                apply=lambda: close_window(ctx, tenant),
+                provider=self.name,
+                id=f"{self.name}:confirm-window",
+                op="recover",
+            )
+        ]
+
     def observe(self, ctx: Context, tenants: Sequence[Tenant]) -> list[Observed]:
         return observed_objects(ctx, running_config(ctx))
 
@@ -155,11 +201,18 @@ class VyosEdge(EdgeBackend):
     def delete(self, ctx: Context, observed: Observed) -> None:
         self._send(ctx, self.lines(ctx, Change(DELETE, None, observed)))
 
-    def _send(self, ctx: Context, lines: list[str], verify: Any = None, confirm: bool = True) -> None:
+    def _send(
+        self, ctx: Context, lines: list[str], verify: Any = None, confirm: bool = True, tenant: Tenant | None = None
+    ) -> None:
         if not lines:
             return
-        router(ctx, vyos_settings(ctx)).change(lines, verify or (lambda paths: None), confirm=confirm)
-        ctx.cache.pop("vyos:running", None)
+        window = (lambda minutes: note_window(ctx, tenant, minutes)) if tenant is not None else None
+        try:
+            router(ctx, vyos_settings(ctx)).change(
+                lines, verify or (lambda paths: None), confirm=confirm, window=window
+            )
+        finally:
+            ctx.cache.pop("vyos:running", None)
 
     def steps(self, ctx: Context, tenant: Tenant, changes: Sequence[Change]) -> list[Step]:
         """All of the tenant's router changes in one commit, verified before it is confirmed."""
@@ -188,7 +241,12 @@ class VyosEdge(EdgeBackend):
                 )
 
         def settle() -> bool | None:
-            return shows(running_config(ctx, fresh=True))
+            """Whether the change took effect; if it did, a window the lost session left open is closed, or
+            the router would take back later what tenctl now counts as done."""
+            took = shows(running_config(ctx, fresh=True))
+            if took:
+                close_window(ctx, tenant)
+            return took
 
         def undo() -> None:
             config = running_config(ctx, fresh=True)
@@ -214,7 +272,7 @@ class VyosEdge(EdgeBackend):
             Step(
                 layer=self.layer,
                 action=f"router: {len(lines)} line(s) in one commit ({', '.join(f'{c.op} {c.key[0]} {c.key[1]}' for c in batch)})",
-                apply=lambda: self._send(ctx, lines, verify),
+                apply=lambda: self._send(ctx, lines, verify, tenant=tenant),
                 undo=undo if undoable else None,
                 undo_action="take these router changes back (one commit)" if undoable else None,
                 provider=self.name,

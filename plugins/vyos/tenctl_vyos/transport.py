@@ -33,6 +33,10 @@ ROUTER_ERRORS = re.compile(
     r"(Set failed|Delete failed|Commit failed|is not valid|Invalid command|Nothing to delete|Error:)", re.I
 )
 Verify = Callable[[list[list[str]]], None]
+Window = Callable[[int], None]
+"""Told the minutes of a confirm window just before ``commit-confirm`` opens it, and 0 once ``confirm``
+closed it: the provider keeps that in the tenant's record, so that ``repair`` can close a window a killed
+command left open."""
 
 
 class RouterError(TenctlError):
@@ -49,11 +53,15 @@ class Router:
     def running(self) -> list[list[str]]:
         raise NotImplementedError
 
-    def change(self, lines: list[str], verify: Verify, confirm: bool = True) -> None:
+    def change(self, lines: list[str], verify: Verify, confirm: bool = True, window: Window | None = None) -> None:
         """Send the lines as one commit, verify the running configuration, save. ``confirm``: commit with
         the confirm window (SSH) so that a change that fails verification rolls back by itself; undo and
-        recovery commit plainly, since a window a lost session left open may still be pending."""
+        recovery commit plainly."""
         raise NotImplementedError
+
+    def confirm(self) -> None:
+        """Close a confirm window that may be open (``confirm``): what runs now stays. Nothing to do where
+        the transport opens no window."""
 
     def version(self) -> str:
         raise NotImplementedError
@@ -163,7 +171,7 @@ class SshRouter(Router):
         match = re.search(r"^Version:\s*(\S+)", output, re.M)
         return match.group(1) if match else "unknown"
 
-    def change(self, lines: list[str], verify: Verify, confirm: bool = True) -> None:
+    def change(self, lines: list[str], verify: Verify, confirm: bool = True, window: Window | None = None) -> None:
         config_prompt = r"#\s*$"
         entered = self._command("configure", prompt=config_prompt)
         prompt_text = (entered.rstrip().splitlines() or ["#"])[-1].strip()
@@ -176,6 +184,8 @@ class SshRouter(Router):
                 raise RouterError(f"the router refused the change: {_error_text(output)}")
             minutes = self.settings.commit_confirm_minutes if confirm else 0
             command = f"commit-confirm {minutes}" if minutes else "commit"
+            if minutes and window:
+                window(minutes)
             answer = self._command(command, prompt=r"(#\s*$|\[confirm\]|\[y/N\]|\[Y/n\])")
             if re.search(r"\[confirm\]|\[y/N\]|\[Y/n\]", answer):
                 answer += self._command("y", prompt=config_prompt)
@@ -185,6 +195,8 @@ class SshRouter(Router):
             verify(parse_lines(shown.splitlines()))  # raises: no confirm, the router rolls back
             if minutes:
                 self._command("confirm", prompt=config_prompt)
+                if window:
+                    window(0)
             saved = self._command("save", prompt=config_prompt)
             if "Done" not in saved:
                 raise RouterError(f"the router did not save its configuration: {_error_text(saved)}")
@@ -195,6 +207,13 @@ class SshRouter(Router):
             self._leave(discard=True)
             raise
         self._leave(discard=False)
+
+    def confirm(self) -> None:
+        config_prompt = r"#\s*$"
+        self._command("configure", prompt=config_prompt)
+        answer = self._command("confirm", prompt=config_prompt)
+        log.info("VyOS router %s: confirm: %s", self.settings.host, _error_text(answer))
+        self._leave(discard=True)
 
     def _leave(self, discard: bool) -> None:
         try:
@@ -297,7 +316,7 @@ class ApiRouter(Router):
         match = re.search(r"^Version:\s*(\S+)", str(data), re.M)
         return match.group(1) if match else "unknown"
 
-    def change(self, lines: list[str], verify: Verify, confirm: bool = True) -> None:
+    def change(self, lines: list[str], verify: Verify, confirm: bool = True, window: Window | None = None) -> None:
         ops = []
         for line in lines:
             verb, _, rest = line.partition(" ")

@@ -114,9 +114,19 @@ class ApiServer:
                 " ".join([c.get("op", "?"), *c.get("path", []), *([c["value"]] if c.get("value") else [])])
                 for c in commands
             ]
+            fault, hold = router.next_request(endpoint, ssh=False)
+            if hold:
+                await router.hold(hold)
             if router.faults.delay:
                 await asyncio.sleep(router.faults.delay)
+            if fault in ("refuse", "drop"):
+                raise _Refused(500, f"the lab router refused this request on purpose ({endpoint})")
             data = work(commands)
+            if fault == "lose":
+                router.log("api", endpoint=endpoint, ops=described, status=0, outcome="dropped after applying")
+                if request.transport is not None:
+                    request.transport.abort()
+                raise ConnectionResetError("the lab dropped the answer on purpose")
         except _Refused as exc:
             router.log("api", endpoint=endpoint, ops=described, status=exc.status, outcome="failed")
             return _answer(exc.status, error=exc.message)

@@ -65,16 +65,21 @@ class CommitFailed(Exception):
 
 @dataclasses.dataclass
 class Faults:
-    """What the router does wrong on purpose (see VyosRouter's fault methods)."""
+    """What the router does wrong on purpose (see VyosRouter's fault methods).
+
+    A request is one SSH command line or one API call; both transports count in one sequence."""
 
     fail_commit: str | None = None
-    drop_after: int | None = None  # drop the connection at the k-th SSH command from now
-    drop_command: str | None = None  # ... or at the first command that starts with this text
-    drop_applied: bool = True  # run that command before dropping (True) or drop before running it
+    drop_after: int | None = None  # the k-th request: SSH drops the connection, the API gives no answer
+    drop_command: str | None = None  # ... or the first SSH command that starts with this text
+    drop_applied: bool = True  # run that request before dropping (True) or drop before running it
+    refuse_at: int | None = None  # the k-th request is refused (SSH: dropped unapplied; API: 500)
+    hold_at: int | None = None  # the k-th request waits hold_seconds before it is applied
+    hold_seconds: float = 0.0
     delay: float = 0.0  # seconds before each SSH answer and API answer
     wrong_host_key: bool = False
     api_unreachable: bool = False
-    ssh_commands_seen: int = 0
+    requests_seen: int = 0
 
 
 # Commit units: a unit's changes are committed or refused together; a failing unit does not stop the
@@ -169,6 +174,7 @@ class VyosRouter:
         self._confirm_timer: threading.Timer | None = None
         self._confirm_previous: dict | None = None
         self.commits = 0
+        self.holding = 0  # requests held by hold_nth right now
         self.saved = factory_config(hostname)
         if self.saved_file and self.saved_file.exists():
             self.saved = json.loads(self.saved_file.read_text(encoding="utf-8"))
@@ -414,13 +420,27 @@ class VyosRouter:
         self.faults.fail_commit = message
 
     def drop_ssh_after(self, k: int, applied: bool = True) -> None:
-        """Close the SSH connection at the k-th command from now (1 = the next), without an answer.
+        """Close the connection at the k-th request from now (1 = the next), without an answer.
 
-        applied=True runs that command first (the change happened, the client cannot know);
-        applied=False drops before running it.
+        applied=True runs that request first (the change happened, the client cannot know);
+        applied=False drops before running it. Over the API the answer is lost the same way.
         """
-        self.faults.drop_after = self.faults.ssh_commands_seen + k
+        self.faults.drop_after = self.faults.requests_seen + k
         self.faults.drop_applied = applied
+
+    def lose_nth(self, k: int) -> None:
+        """The k-th request from now is applied and its answer lost (the connection drops)."""
+        self.drop_ssh_after(k, applied=True)
+
+    def refuse_nth(self, k: int) -> None:
+        """The k-th request from now is refused unapplied: SSH drops the connection before running it, the
+        API answers 500 with VyOS's error shape."""
+        self.faults.refuse_at = self.faults.requests_seen + k
+
+    def hold_nth(self, k: int, seconds: float) -> None:
+        """The k-th request from now waits `seconds` before it is applied (a client may die meanwhile)."""
+        self.faults.hold_at = self.faults.requests_seen + k
+        self.faults.hold_seconds = seconds
 
     def drop_ssh_on(self, command: str, applied: bool = True) -> None:
         """Close the SSH connection at the first command starting with `command` (e.g. "commit")."""
@@ -432,8 +452,8 @@ class VyosRouter:
         self.faults.delay = seconds
 
     def clear_faults(self) -> None:
-        seen = self.faults.ssh_commands_seen
-        self.faults = Faults(ssh_commands_seen=seen)
+        seen = self.faults.requests_seen
+        self.faults = Faults(requests_seen=seen)
         self._apply_transport_faults()
 
     def serve_wrong_host_key(self, on: bool = True) -> None:
@@ -446,17 +466,37 @@ class VyosRouter:
         self.faults.api_unreachable = on
         self._apply_transport_faults()
 
-    def _should_drop(self, command: str) -> bool:
-        """Count an SSH command; True if the connection is to be dropped at it."""
+    def next_request(self, command: str, ssh: bool) -> tuple[str | None, float]:
+        """Count a request; return the fault planned for it ("refuse", "drop" or "lose", None) and how long
+        to hold it first."""
         with self.lock:
-            self.faults.ssh_commands_seen += 1
-            if self.faults.drop_after is not None and self.faults.ssh_commands_seen == self.faults.drop_after:
-                self.faults.drop_after = None
-                return True
-            if self.faults.drop_command and command.strip().startswith(self.faults.drop_command):
-                self.faults.drop_command = None
-                return True
-        return False
+            f = self.faults
+            f.requests_seen += 1
+            n = f.requests_seen
+            hold = f.hold_seconds if f.hold_at == n else 0.0
+            if f.refuse_at == n:
+                f.refuse_at = None
+                return "refuse", hold
+            by_command = ssh and f.drop_command and command.strip().startswith(f.drop_command)
+            if f.drop_after == n or by_command:
+                if by_command:
+                    f.drop_command = None
+                else:
+                    f.drop_after = None
+                return ("lose" if f.drop_applied else "drop"), hold
+        return None, hold
+
+    async def hold(self, seconds: float) -> None:
+        """Hold a request (counted in `holding` meanwhile)."""
+        import asyncio
+
+        with self.lock:
+            self.holding += 1
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            with self.lock:
+                self.holding -= 1
 
     # ------------------------------------------------------------------ log
     def log(self, transport: str, outcome: str, **fields) -> None:

@@ -115,13 +115,14 @@ class SshServer:
                 if not command.strip():
                     process.stdout.write(shell.prompt)
                     continue
-                if router._should_drop(command):
-                    if router.faults.drop_applied:
+                fault, hold = router.next_request(command, ssh=True)
+                if hold:
+                    await router.hold(hold)
+                if fault is not None:
+                    if fault == "lose":
                         shell.handle(command)
                     router.log(
-                        "ssh",
-                        command=command,
-                        outcome="dropped after applying" if router.faults.drop_applied else "dropped",
+                        "ssh", command=command, outcome="dropped after applying" if fault == "lose" else "dropped"
                     )
                     process.channel.get_connection().abort()
                     return
