@@ -13,19 +13,20 @@ reconciles, forward only (every step is idempotent, so repair can itself be inte
 
 ``sync`` is the same reconcile for tenants with no unfinished command, plus taking over the objects of
 a tenctl 0.2 installation (adding the marker) and, with ``--prune``, deleting objects of ours the record
-does not ask for.
+does not ask for. ``sync --all --prune`` also deletes orphans: objects carrying this installation's
+marker for a tenant name that has no record at all (its record deleted by hand, say), in every layer.
 """
 
 from __future__ import annotations
 
 from tenctl_core.context import Context
-from tenctl_core.engine import diff_tenant, make_plan, observe, reconcile_steps, tenant_providers
+from tenctl_core.engine import diff_tenant, is_owned, make_plan, observe, reconcile_steps, tenant_providers
 from tenctl_core.errors import TenctlError
 from tenctl_core.locking import LockInfo
-from tenctl_core.model import ACTIVE, SUSPENDED, Tenant
+from tenctl_core.model import ACTIVE, REMOVING, SUSPENDED, Tenant
 from tenctl_core.operations import record_step, run_forward, run_recovery, tenant_guests, tenant_locked
-from tenctl_core.plan import Plan
-from tenctl_core.providers import Observed
+from tenctl_core.plan import Plan, apply_plan
+from tenctl_core.providers import DELETE, Change, Observed
 
 
 def plan_repair(
@@ -104,9 +105,55 @@ def repair_tenant(ctx: Context, name: str) -> Plan:
         return plan
 
 
+def stand_in(name: str) -> Tenant:
+    """A tenant with only a name, for objects whose record is gone: enough to find and delete them."""
+    return Tenant(name, "", "", "", 0, "0.0.0.0/32", "", 0, 0, 0, status=REMOVING)
+
+
+def orphan_names(ctx: Context) -> list[str]:
+    """Tenant names that this installation's markers carry in some layer and that have no record."""
+    records = set(ctx.store.names())
+    seen = observe(ctx, ctx.tenants())
+    named = {
+        o.marker.tenant
+        for objects in seen.values()
+        for o in objects
+        if o.marker is not None and o.marker.installation == ctx.installation
+    }
+    return sorted(named - records)
+
+
+def plan_orphan(ctx: Context, name: str) -> Plan:
+    """Delete, layer by layer in reverse, every object of ours for a tenant name without a record."""
+    tenant = stand_in(name)
+    marker = ctx.marker(tenant)
+    seen = observe(ctx, [tenant])
+    plan = Plan("sync", name)
+    for provider in reversed(tenant_providers(ctx)):
+        objects = seen.get(provider.name, [])
+        index = {o.key: o for o in objects}
+        changes = [Change(DELETE, None, o) for o in reversed(objects) if is_owned(o, marker, index)]
+        if changes:
+            plan.add(*provider.steps(ctx, tenant, changes))
+    plan.notes.append(f"tenant {name} has no record: what carries our marker for it is deleted (--prune)")
+    return plan
+
+
+def prune_orphan(ctx: Context, name: str, dry_run: bool) -> Plan:
+    """The orphan's plan, run under the tenant name's lock (an ``add`` of that name waits or is refused)."""
+    if dry_run:
+        return plan_orphan(ctx, name)
+    with tenant_locked(ctx, name, "sync"):
+        if ctx.store.exists(name):
+            raise TenctlError(f"tenant {name} has a record again: not an orphan, left alone")
+        plan = plan_orphan(ctx, name)
+        apply_plan(plan, forward=True)
+        return plan
+
+
 def owned_objects(ctx: Context, name: str) -> list[str]:
     """What carries this installation's marker for a tenant name, in every layer (for a lost record)."""
-    stub = Tenant(name, "", "", "", 0, "0.0.0.0/32", "", 0, 0, 0)
+    stub = stand_in(name)
     found: list[str] = []
     seen: dict[str, list[Observed]] = observe(ctx, [stub])
     for provider, objects in seen.items():

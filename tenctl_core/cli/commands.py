@@ -690,7 +690,12 @@ def sync(
         str | None, typer.Option("--layer", help="Only this provider or layer (see `tenctl plugins`).")
     ] = None,
     prune: Annotated[
-        bool, typer.Option("--prune", help="Also delete objects of ours that the record does not ask for.")
+        bool,
+        typer.Option(
+            "--prune",
+            help="Also delete objects of ours that the record does not ask for; with --all, also those of "
+            "tenant names that have no record (orphans).",
+        ),
     ] = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
@@ -715,12 +720,21 @@ def sync(
                 )
         names = [name] if name is not None else [t.name for t in ctx.tenants(refresh=True)]
         sync_cluster(ctx, dry_run, as_json)
+        orphans = repairs.orphan_names(ctx) if all_tenants and prune and layer is None else []
         each_tenant(
             ctx,
             "sync",
-            names,
-            lambda n: repairs.sync_tenant(ctx, n, prune, layer, dry_run=True),
-            lambda n: repairs.sync_tenant(ctx, n, prune, layer, dry_run=False),
+            names + orphans,
+            lambda n: (
+                repairs.prune_orphan(ctx, n, dry_run=True)
+                if n in orphans
+                else repairs.sync_tenant(ctx, n, prune, layer, dry_run=True)
+            ),
+            lambda n: (
+                repairs.prune_orphan(ctx, n, dry_run=False)
+                if n in orphans
+                else repairs.sync_tenant(ctx, n, prune, layer, dry_run=False)
+            ),
             dry_run,
             as_json,
             {"prune": prune, "layer": layer},

@@ -100,10 +100,15 @@ def status(
         _print_status(info)
 
 
+DEMO_WAN_IP, DEMO_WAN_GW = "203.0.113.2/24", "203.0.113.1"
+"""The lab router's WAN side in the demo (TEST-NET-3: documentation addresses)."""
+
+
 def demo_steps(name: str, password_file: Path) -> list[list[str]]:
     """The tenctl command lines of the demo, in order."""
     return [
         ["init"],
+        ["vyos", "configure", "--wan-ip", DEMO_WAN_IP, "--wan-gw", DEMO_WAN_GW, "--force"],
         [
             "add",
             "-n",
@@ -121,6 +126,7 @@ def demo_steps(name: str, password_file: Path) -> list[list[str]]:
         ],
         ["list"],
         ["show", "-n", name],
+        ["vyos", "show", "-n", name],
         ["modify", "-n", name, "-c", "6", "--force"],
         ["suspend", "-n", name, "--reason", "demo"],
         ["resume", "-n", name],
@@ -164,7 +170,10 @@ def demo(directory: DirOption = None) -> None:
                 "demo step `tenctl {}` failed with exit code {}".format(" ".join(args), done.returncode),
                 EXIT_DEMO_FAILED,
             )
-    typer.echo(f"# demo finished: tenant {name} was created, changed, suspended, resumed and removed")
+    typer.echo(
+        f"# demo finished: tenant {name} was created (Proxmox objects, VNet, gateway, NAT and isolation on "
+        "the lab's VyOS router), changed, suspended, resumed and removed"
+    )
 
 
 if __name__ == "__main__":

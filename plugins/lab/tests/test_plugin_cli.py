@@ -67,13 +67,16 @@ def test_demo_steps_cover_the_tenant_lifecycle(tmp_path):
     steps = cli.demo_steps("demo1a2b", tmp_path / "pw")
     assert [s[0] for s in steps] == [
         "init",
+        "vyos",
         "add",
         "list",
         "show",
+        "vyos",
         "modify",
         "suspend",
         "resume",
         "remove",
         "list",
     ]
-    assert "--password-file" in steps[1]
+    assert "--password-file" in steps[2]
+    assert steps[1][:2] == ["vyos", "configure"] and steps[5] == ["vyos", "show", "-n", "demo1a2b"]

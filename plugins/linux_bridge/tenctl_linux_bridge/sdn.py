@@ -522,13 +522,12 @@ class SdnProvisioner(NetworkProvisioner):
         if len(tenants) == 1:
             # One tenant: its subnets too. For many (health), the VNet listing alone keeps the request
             # count constant; a subnet is then checked by `sync` and `repair`.
-            names = {v.id for v in vnets}
-            for tenant in tenants:
-                vnet = vnet_of(tenant)
-                if vnet in names:
-                    found += [
-                        subnet_observed(vnet, s) for s in ctx.proxmox.get(f"{VNETS}/{vnet}/subnets", pending=1)
-                    ]
+            # Its VNet by name, and any VNet carrying a marker for its name: a tenant whose record is gone
+            # (`sync --all --prune` of an orphan) is known by its name only.
+            [tenant] = tenants
+            wanted = {vnet_of(tenant)} | {v.id for v in vnets if v.marker and v.marker.tenant == tenant.name}
+            for vnet in sorted(wanted & {v.id for v in vnets}):
+                found += [subnet_observed(vnet, s) for s in ctx.proxmox.get(f"{VNETS}/{vnet}/subnets", pending=1)]
         return found
 
     def unobserved(self, tenants: Sequence[Tenant]) -> set[str]:

@@ -95,18 +95,37 @@ def show(
         nat = config.nat_rules().get(nat_rule(tenant.vlan))
         from tenctl_vyos.model import SUSPENDED_GROUP, TENANTS_GROUP
 
+        prefixes = [
+            ("interfaces", "ethernet", settings.lan_interface, "vif", str(tenant.vlan)),
+            ("nat", "source", "rule", str(nat_rule(tenant.vlan))),
+        ]
+        members = [
+            ("firewall", "group", "network-group", group, "network", tenant.subnet)
+            for group in (TENANTS_GROUP, SUSPENDED_GROUP)
+        ]
+        lines = [
+            "set " + " ".join(path[:-1]) + f" '{path[-1]}'"
+            for path in config.paths
+            if any(tuple(path[: len(p)]) == p for p in prefixes) or tuple(path) in members
+        ]
         report = {
             "tenant": name,
             "vif": vif,
             "nat_rule": nat,
             "isolated": tenant.subnet in config.group(TENANTS_GROUP),
             "cut": tenant.subnet in config.group(SUSPENDED_GROUP),
+            "lines": lines,
         }
         if as_json:
             print_json(report)
             return
-        for key, value in report.items():
-            print(f"{key}: {value}")
+        print(f"Tenant {name} on the router {settings.host} (VLAN {tenant.vlan}, subnet {tenant.subnet}):")
+        for line in lines or ["(nothing: run `tenctl sync -n " + name + "`)"]:
+            print(f"  {line}")
+        print(
+            f"Isolated from other tenants: {'yes' if report['isolated'] else 'NO'}; "
+            f"cut (suspended): {'yes' if report['cut'] else 'no'}"
+        )
 
 
 @app.command()

@@ -116,7 +116,15 @@ class SshRouter(Router):
             self._conn = fast_vyos_driver()(**options)
         except NetmikoAuthenticationException:
             raise RouterUnreachable(f"the VyOS router {s.host} refused the login of {s.user}") from None
-        except NetmikoTimeoutException:
+        except NetmikoTimeoutException as exc:
+            # netmiko reports paramiko's host-key refusals as timeouts; their text tells them apart.
+            text = str(exc)
+            if "does not match" in text or "not found in known_hosts" in text:
+                raise RouterUnreachable(
+                    f"refusing the VyOS router {s.host}:{s.ssh_port}: its host key is not the known one "
+                    f"({s.known_hosts_file or '~/.ssh/known_hosts'})",
+                    hint="check the router's key; if it really changed, update the known_hosts file",
+                ) from None
             raise RouterUnreachable(f"cannot reach the VyOS router at {s.host}:{s.ssh_port}") from None
         except Exception as exc:  # paramiko's host-key and socket errors
             raise RouterUnreachable(

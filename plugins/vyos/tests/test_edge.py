@@ -64,6 +64,10 @@ def test_a_tenants_edge_follows_its_life(edge):
     ):
         assert line in running, (line, running)
     assert router.saved_commands() == running  # committed and saved
+    shown = json.loads(ok(run("vyos", "show", "-n", "acme", "--json")).stdout)
+    assert shown["isolated"] is True and shown["cut"] is False
+    assert sorted(shown["lines"]) == sorted(line for line in running if "vif 100 " in line or "rule 1000 " in line or "'10.100.0.0/24'" in line and "network-group" in line)
+    assert "Isolated from other tenants: yes" in ok(run("vyos", "show", "-n", "acme")).stdout
     # The VLAN of the hand-made vif is in use for the allocator: beta gets 102.
     ok(run("add", "-n", "beta"))
     status = json.loads(ok(run("vyos", "status", "--json")).stdout)
@@ -174,3 +178,98 @@ def test_a_session_lost_at_any_command_of_add_converges_after_repair(lab):
         if active:
             ok(run("remove", "-n", "acme", "--force"))
         assert edge_state(lab) == (False, False, False), k
+
+
+def test_sync_prune_deletes_an_orphans_router_objects_and_nothing_else(edge):
+    """beta's record is deleted by hand: its objects become orphans. `sync --all --prune` deletes them on
+    the router (and in Proxmox) and leaves acme, a hand-made vif and another installation's vif alone."""
+    lab, run = edge
+    router = lab.vyos
+    ok(run("add", "-n", "acme"))
+    ok(run("add", "-n", "beta"))
+    router.configure(
+        "set interfaces ethernet eth1 vif 300 address '192.168.30.1/24'",
+        "set interfaces ethernet eth1 vif 300 description 'Tenant gamma (tenctl:other-installation:gamma)'",
+        "set interfaces ethernet eth1 vif 301 address '192.168.31.1/24'",
+        "set interfaces ethernet eth1 vif 301 description 'made by hand'",
+    )
+    (lab.dir / "etc-pve" / "tenants" / "beta.toml").unlink()
+    health = {c["check"]: c for c in json.loads(run("health", "--json").stdout)["checks"]}
+    assert health["vyos-tenants"]["status"] == "fail"
+    assert "vif 101 belongs to tenant beta, which has no record" in health["vyos-tenants"]["details"]
+
+    before = router.running_commands()
+    preview = json.loads(ok(run("sync", "--all", "--prune", "--dry-run", "--json")).stdout)
+    assert [p["tenant"] for p in preview if p["steps"]] == ["beta"], preview
+    assert router.running_commands() == before
+
+    ok(run("sync", "--all", "--prune"))
+    after = router.running_commands()
+    assert not [line for line in after if "vif 101" in line or "rule 1010 " in line or "10.100.1.0/24" in line]
+    assert [line for line in after if "vif 100" in line] == [line for line in before if "vif 100" in line]
+    for vif in ("300", "301"):
+        assert [line for line in after if f"vif {vif} " in line] == [line for line in before if f"vif {vif} " in line]
+    assert "tenant_beta" not in lab.pve.pools and "tenant_acme" in lab.pve.pools
+    assert router.saved_commands() == after
+    checks = {c["check"]: c for c in json.loads(run("health", "--json").stdout)["checks"]}
+    assert checks["vyos-tenants"]["status"] == "pass", checks["vyos-tenants"]
+
+
+def test_a_dry_run_shows_the_router_diff_and_changes_nothing(edge):
+    lab, run = edge
+    before = lab.vyos.running_commands()
+    mark = lab.vyos.mark()
+    plan = json.loads(ok(run("add", "-n", "acme", "--dry-run", "--json")).stdout)
+    [step] = [s for s in plan["steps"] if s["provider"] == "vyos-edge"]
+    assert "set interfaces ethernet eth1 vif 100 address '10.100.0.1/24'" in step["diff"].splitlines()
+    assert "set nat source rule 1000 source address '10.100.0.0/24'" in step["diff"].splitlines()
+    text = ok(run("add", "-n", "acme", "--dry-run")).stdout
+    assert "set firewall group network-group TENCTL-TENANTS network '10.100.0.0/24'" in text
+    assert lab.vyos.running_commands() == before
+    edits = ("configure", "commit", "save", "/configure", "/config-file")
+    sent = [line.get("command") or line.get("endpoint") for line in lab.vyos.log_lines(mark)]
+    assert sent and not [c for c in sent if str(c).startswith(edits)], sent  # read, never edited
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_unknown_host_key_or_certificate_is_refused_before_any_change(lab, transport, tmp_path):
+    """The router's SSH host key differs from known_hosts, or the API's certificate is not from the CA in
+    ca_file: tenctl refuses to talk to it, says why, and nothing is changed anywhere."""
+    if transport == "ssh":
+        config = lab.edge_config("ssh")
+        lab.vyos.serve_wrong_host_key()
+    else:
+        other_ca = tmp_path / "other-ca.pem"
+        from fakepve.certs import make_cert
+
+        certfile, _, _ = make_cert(str(tmp_path), hosts=("127.0.0.1",))
+        other_ca.write_bytes(Path(certfile).read_bytes())
+        config = lab.edge_config("api", ca_file=str(other_ca))
+    try:
+        assert lab.run("--config", str(config), "init").exit_code == 0
+        before = lab.vyos.running_commands()
+        result = lab.run("--config", str(config), "add", "-n", "acme")
+        assert result.exit_code == 1, (result.stdout, result.stderr)
+        assert ("host key is not the known one" if transport == "ssh" else "could not be verified") in result.stderr
+        assert "Traceback" not in result.stderr
+        assert lab.vyos.running_commands() == before
+        assert "tenant_acme" not in lab.pve.pools
+        test = lab.run("--config", str(config), "vyos", "test")
+        assert test.exit_code == 1 and ("host key" in test.stderr + test.stdout or "verified" in test.stderr + test.stdout)
+    finally:
+        lab.vyos.clear_faults()
+
+
+def test_an_unreachable_api_fails_the_add_cleanly_and_vyos_status_says_so(lab):
+    config = lab.edge_config("api")
+    assert lab.run("--config", str(config), "init").exit_code == 0
+    lab.vyos.api_unreachable()
+    try:
+        result = lab.run("--config", str(config), "add", "-n", "acme")
+        assert result.exit_code == 1 and "VyOS API" in result.stderr and "Traceback" not in result.stderr
+        assert "tenant_acme" not in lab.pve.pools
+        status = lab.run("--config", str(config), "vyos", "status", "--json")
+        assert status.exit_code == 1, (status.stdout, status.stderr)
+    finally:
+        lab.vyos.clear_faults()
+    ok(lab.run("--config", str(config), "add", "-n", "acme"))
