@@ -28,7 +28,7 @@ class VyosCheck(AuditCheck):
         except TenctlError as exc:
             return [CheckResult("vyos-reachable", "fail", str(exc))]
         results = [CheckResult("vyos-reachable", "pass", f"the router {settings.host} answers over {settings.transport}")]
-        problems = isolation_problems(config)
+        problems = isolation_problems(config, settings.wan_interface)
         results.append(
             CheckResult("vyos-isolation", "fail", f"{len(problems)} isolation problem(s)", [*problems, "run `tenctl vyos configure`"])
             if problems

@@ -49,7 +49,7 @@ def status(tctx: typer.Context, as_json: JsonFlag = False) -> None:
             "tenants": len(tenants),
             "tenants_configured": len(tenants) - len(missing),
             "tenants_missing": missing,
-            "isolation_problems": isolation_problems(config),
+            "isolation_problems": isolation_problems(config, settings.wan_interface),
         }
         if as_json:
             print_json(report)
@@ -162,15 +162,27 @@ def configure(
             wan_gateway=wan_gw,
             name_servers=servers,
         )
-        have = {" ".join(p) for p in running_config(ctx).paths}
+        running = running_config(ctx)
+        have = {" ".join(p) for p in running.paths}
         todo = [line for line in lines if line.removeprefix("set ").replace("'", "") not in have]
+        # The WAN address given replaces a DHCP client on the WAN interface (VyOS's factory setting):
+        # both at once would leave the default route to whichever answers.
+        dhcp = "dhcp" in running.values("interfaces", "ethernet", settings.wan_interface, "address")
+        if dhcp:
+            todo.insert(0, f"delete interfaces ethernet {settings.wan_interface} address 'dhcp'")
         plan = Plan("vyos configure", None)
         if todo:
 
             def apply() -> None:
                 def verify(paths: list[list[str]]) -> None:
                     shown = {" ".join(p) for p in paths}
-                    absent = [line for line in todo if line.removeprefix("set ").replace("'", "") not in shown]
+                    absent = [
+                        line
+                        for line in todo
+                        if line.startswith("set ") and line.removeprefix("set ").replace("'", "") not in shown
+                    ]
+                    if dhcp and f"interfaces ethernet {settings.wan_interface} address dhcp" in shown:
+                        absent.append("the DHCP client on the WAN interface is still there")
                     if absent:
                         raise TenctlError(f"the router does not show {absent[0]!r} after the commit")
 

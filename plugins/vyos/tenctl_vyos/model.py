@@ -11,10 +11,13 @@ What tenctl puts on the router for a tenant (VyOS 1.4 LTS / 1.5 syntax)::
     set firewall group network-group TENCTL-TENANTS network '<subnet>'
     set firewall group network-group TENCTL-SUSPENDED network '<subnet>'      (suspended, cut)
 
-Isolation is one rule set made once by ``tenctl vyos configure``: the forward filter drops traffic from
-a subnet of TENCTL-TENANTS to a subnet of TENCTL-TENANTS (traffic inside one tenant's subnet never
-crosses the router) and anything from or to TENCTL-SUSPENDED, and accepts the rest, return traffic
-included. Adding a tenant adds its subnet to the group; no per-tenant firewall rule exists, so rule
+Isolation is one rule set made once by ``tenctl vyos configure``: strict source validation (a packet
+whose source address is not routed back through the interface it came in on is dropped, so a tenant
+cannot pose as another subnet); the forward filter drops anything from or to TENCTL-SUSPENDED, accepts
+return traffic, drops new connections from the WAN side to TENCTL-TENANTS and traffic from a subnet of
+TENCTL-TENANTS to a subnet of TENCTL-TENANTS (traffic inside one tenant's subnet never crosses the
+router), and accepts the rest; the input filter keeps tenants off the router's own services (ping of
+the gateway allowed, nothing at all for suspended tenants). Adding a tenant adds its subnet to the group; no per-tenant firewall rule exists, so rule
 numbers cannot collide and the rule set does not grow with the tenants. NAT rule numbers are
 ``vlan * 10`` (as the Bash tool's): VLANs are unique, so are the numbers, in 10-40940.
 
@@ -230,6 +233,7 @@ def base_lines(
         lines.append(f"set {group_path(group)} description {quote(words)}")
     rule = "firewall ipv4 forward filter rule"
     lines += [
+        "set firewall global-options source-validation 'strict'",
         "set firewall ipv4 forward filter default-action 'accept'",
         f"set {rule} 10 action 'drop'",
         f"set {rule} 10 description {quote('tenctl: suspended tenants send nothing')}",
@@ -241,36 +245,68 @@ def base_lines(
         f"set {rule} 20 description {quote('tenctl: return traffic')}",
         f"set {rule} 20 state 'established'",
         f"set {rule} 20 state 'related'",
+        f"set {rule} 25 action 'drop'",
+        f"set {rule} 25 description {quote('tenctl: the WAN side opens nothing to a tenant')}",
+        f"set {rule} 25 inbound-interface name {quote(wan)}",
+        f"set {rule} 25 destination group network-group '{TENANTS_GROUP}'",
         f"set {rule} 30 action 'drop'",
         f"set {rule} 30 description {quote('tenctl: no tenant reaches another tenant')}",
         f"set {rule} 30 source group network-group '{TENANTS_GROUP}'",
         f"set {rule} 30 destination group network-group '{TENANTS_GROUP}'",
     ]
+    rule = "firewall ipv4 input filter rule"
+    lines += [
+        "set firewall ipv4 input filter default-action 'accept'",
+        f"set {rule} 10 action 'accept'",
+        f"set {rule} 10 description {quote('tenctl: answers to the router')}",
+        f"set {rule} 10 state 'established'",
+        f"set {rule} 10 state 'related'",
+        f"set {rule} 20 action 'drop'",
+        f"set {rule} 20 description {quote('tenctl: suspended tenants reach nothing')}",
+        f"set {rule} 20 source group network-group '{SUSPENDED_GROUP}'",
+        f"set {rule} 30 action 'accept'",
+        f"set {rule} 30 description {quote('tenctl: tenants may ping their gateway')}",
+        f"set {rule} 30 protocol 'icmp'",
+        f"set {rule} 30 source group network-group '{TENANTS_GROUP}'",
+        f"set {rule} 40 action 'drop'",
+        f"set {rule} 40 description {quote('tenctl: tenants reach no service of the router')}",
+        f"set {rule} 40 source group network-group '{TENANTS_GROUP}'",
+    ]
     return lines
 
 
 ISOLATION_RULES = {
-    "10": {"action": "drop", "source group network-group": SUSPENDED_GROUP},
-    "11": {"action": "drop", "destination group network-group": SUSPENDED_GROUP},
-    "30": {
+    ("forward", "10"): {"action": "drop", "source group network-group": SUSPENDED_GROUP},
+    ("forward", "11"): {"action": "drop", "destination group network-group": SUSPENDED_GROUP},
+    ("forward", "20"): {"action": "accept", "state": "established"},
+    ("forward", "25"): {"action": "drop", "destination group network-group": TENANTS_GROUP},
+    ("forward", "30"): {
         "action": "drop",
         "source group network-group": TENANTS_GROUP,
         "destination group network-group": TENANTS_GROUP,
     },
+    ("input", "20"): {"action": "drop", "source group network-group": SUSPENDED_GROUP},
+    ("input", "40"): {"action": "drop", "source group network-group": TENANTS_GROUP},
 }
+"""The rules isolation rests on (``health`` and ``vyos status`` check them; the rest of the base
+configuration may be changed by hand)."""
 
 
-def isolation_problems(config: RouterConfig) -> list[str]:
+def isolation_problems(config: RouterConfig, wan: str | None = None) -> list[str]:
     """What of the isolation rule set is missing or changed (for ``health`` and ``vyos status``)."""
     problems = []
     for group in (TENANTS_GROUP, SUSPENDED_GROUP):
         if not config.has("firewall", "group", "network-group", group):
             problems.append(f"firewall group {group} is missing")
-    base = ("firewall", "ipv4", "forward", "filter", "rule")
-    for number, leaves in ISOLATION_RULES.items():
+    if config.value("firewall", "global-options", "source-validation") != "strict":
+        problems.append("source validation is not strict: a tenant could forge its source address")
+    for (chain, number), leaves in ISOLATION_RULES.items():
+        base = ("firewall", "ipv4", chain, "filter", "rule", number)
         for leaf, value in leaves.items():
-            if config.value(*base, number, *leaf.split()) != value:
-                problems.append(f"forward filter rule {number} does not have {leaf} {value}")
-    if config.value("firewall", "ipv4", "forward", "filter", "rule", "20", "action") != "accept":
-        problems.append("forward filter rule 20 (return traffic) is missing")
+            if value not in config.values(*base, *leaf.split()):
+                problems.append(f"{chain} filter rule {number} does not have {leaf} {value}")
+    if wan is not None:
+        inbound = config.value("firewall", "ipv4", "forward", "filter", "rule", "25", "inbound-interface", "name")
+        if inbound != wan:
+            problems.append(f"forward filter rule 25 does not have inbound-interface name {wan}")
     return problems

@@ -31,11 +31,9 @@ FORGED = "192.0.2.77"  # TEST-NET-1: in no tenant's subnet
 
 
 class IsolationHole(AssertionError):
-    """The isolation a test asks for did not hold, for a reason the router's rule set has today.
-
-    Tests marked ``xfail(raises=IsolationHole, strict=True)`` raise it only for the hole itself; any
-    other failed assertion (a broken data plane) fails them for real, and a closed hole makes them pass
-    unexpectedly, which strict xfail reports as a failure so that the mark goes."""
+    """The isolation a test asks for did not hold: a hole in the router's rule set (forged source
+    addresses and the WAN side reaching tenants were such holes, closed by source validation and forward
+    rule 25), as opposed to a broken data plane."""
 
 
 @dataclass
@@ -144,7 +142,9 @@ def test_the_committed_configuration_reads_as_the_tenants_edge(story: Story) -> 
     assert config.wan == "eth0" and str(config.next_hop) == "203.0.113.1"
     assert [str(a) for a in config.addresses["eth0"]] == ["203.0.113.2/24"]
     assert {str(a.ip) for a in config.segments.values()} == {story.gateway(t) for t in TENANTS}
-    assert sorted(config.forward_rules) == [10, 11, 20, 30]
+    assert sorted(config.forward_rules) == [10, 11, 20, 25, 30]
+    assert sorted(config.input_rules) == [10, 20, 30, 40]
+    assert config.source_validation == "strict"
     assert sorted(str(rule.source) for rule in config.nat_rules.values()) == sorted(
         story.records[t]["subnet"] for t in TENANTS
     )
@@ -155,15 +155,16 @@ def test_the_committed_configuration_reads_as_the_tenants_edge(story: Story) -> 
 @pytest.mark.parametrize(
     "line",
     [
-        "set firewall ipv4 forward filter rule 25 protocol 'tcp'",
+        "set firewall ipv4 forward filter rule 25 protocol 'gre'",
+        "set firewall ipv4 forward filter rule 25 outbound-interface name 'eth0'",
         "set firewall ipv4 forward filter rule 30 disable",
         "set firewall ipv4 forward filter rule 30 source address '10.100.0.0/24'",
         "set firewall ipv4 forward filter rule 40 action 'jump'",
         "set firewall ipv4 forward filter rule 40 state 'established' 'enable'",
         "set firewall ipv4 forward filter rule 40 destination group network-group 'NOT-DEFINED'",
         "set firewall ipv4 forward filter default-action 'reject'",
-        "set firewall ipv4 input filter rule 10 action 'drop'",
-        "set firewall global-options source-validation 'strict'",
+        "set firewall ipv4 output filter rule 10 action 'drop'",
+        "set firewall global-options source-validation 'sometimes'",
         "set nat source rule 1000 translation address '203.0.113.9'",
         "set nat source rule 1000 source address '!10.100.0.0/24'",
         "set nat source rule 1000 exclude",
@@ -260,21 +261,15 @@ def test_a_resumed_tenant_reaches_the_internet_again_and_still_not_the_others(
     assert plane.source_seen_by_uplink(beta[0].namespace) == WAN_ADDRESS
 
 
-# -------------------------------------------------------------------------- holes in the rule set today
+# ------------------------------------------------------------------- the ways around the rules
 
 
-# Each test below asks for the isolation one would expect and raises IsolationHole where the rule set
-# does not give it. The honest counterparts (the same host sending from its own address, the uplink
-# without a route to the subnet) are blocked, as the tests above show; here only the way around them
-# is probed, so a test costs no timeout while its hole is open.
+# Each test below tries a way around the isolation and raises IsolationHole when it works. The honest
+# counterparts (the same host sending from its own address, the uplink without a route to the subnet)
+# are blocked, as the tests above show. The first three were open holes until the base configuration
+# got strict source validation, forward rule 25 and the input filter.
 
 
-@pytest.mark.xfail(
-    raises=IsolationHole,
-    strict=True,
-    reason="rule 30 matches the source address a packet claims: a tenant host that sends from an address "
-    "outside TENCTL-TENANTS passes rules 10-30 and the default accept (no source validation on the router)",
-)
 def test_a_forged_source_address_does_not_carry_a_tenant_into_another(
     plane_for: Callable[[str], DataPlane], story: Story
 ) -> None:
@@ -286,12 +281,6 @@ def test_a_forged_source_address_does_not_carry_a_tenant_into_another(
         raise IsolationHole(f"a datagram from acme's host with source {forged} reached beta's host")
 
 
-@pytest.mark.xfail(
-    raises=IsolationHole,
-    strict=True,
-    reason="rule 10 drops only sources inside TENCTL-SUSPENDED: a suspended tenant's host that sends from "
-    "another address still gets packets out to the internet (one way, unanswered)",
-)
 def test_a_suspended_tenant_sends_nothing_out_even_from_a_forged_address(
     plane_for: Callable[[str], DataPlane], story: Story
 ) -> None:
@@ -303,13 +292,6 @@ def test_a_suspended_tenant_sends_nothing_out_even_from_a_forged_address(
         raise IsolationHole(f"a datagram from suspended beta's host with source {forged} reached the uplink")
 
 
-@pytest.mark.xfail(
-    raises=IsolationHole,
-    strict=True,
-    reason="nothing drops new connections from the WAN side to an active tenant's subnet (rule 11 covers "
-    "suspended ones only; the default action is accept): a machine on the WAN segment that routes a tenant "
-    "subnet via the router's WAN address reaches the tenant's hosts directly, past the NAT",
-)
 def test_the_wan_segment_does_not_reach_an_active_tenant(
     plane_for: Callable[[str], DataPlane], story: Story
 ) -> None:
@@ -318,3 +300,20 @@ def test_the_wan_segment_does_not_reach_an_active_tenant(
     plane.run(plane.uplink, "ip", "route", "add", story.records["acme"]["subnet"], "via", WAN_ADDRESS)
     if plane.reachability([(plane.uplink, str(acme[0].address))])[(plane.uplink, str(acme[0].address))]:
         raise IsolationHole(f"the uplink reached acme's host {acme[0].address} through the router")
+
+
+def test_a_tenant_reaches_no_service_of_the_router_but_may_ping_its_gateway(
+    plane_for: Callable[[str], DataPlane], story: Story
+) -> None:
+    """The input filter: a datagram from a tenant host to its gateway (any service of the router: SSH,
+    the API, DNS...) is dropped; an echo is answered for an active tenant, not for a suspended one."""
+    plane = plane_for("suspended")
+    acme, beta = hosts(plane, story, "acme"), hosts(plane, story, "beta")
+    gateway = story.gateway("acme")
+    seen = plane.datagram_source_seen(acme[0].namespace, str(acme[0].address), plane.router, gateway)
+    if seen is not None:
+        raise IsolationHole(f"a datagram from acme's host reached the router's own address {gateway}")
+    echoes = plane.reachability(
+        [(acme[0].namespace, gateway), (beta[0].namespace, story.gateway("beta"))]
+    )
+    assert echoes == {(acme[0].namespace, gateway): True, (beta[0].namespace, story.gateway("beta")): False}

@@ -64,6 +64,8 @@ def test_a_tenants_edge_follows_its_life(edge):
     ):
         assert line in running, (line, running)
     assert router.saved_commands() == running  # committed and saved
+    assert "set interfaces ethernet eth0 address 'dhcp'" not in running  # the WAN address replaced DHCP
+    assert "set firewall global-options source-validation 'strict'" in running
     shown = json.loads(ok(run("vyos", "show", "-n", "acme", "--json")).stdout)
     assert shown["isolated"] is True and shown["cut"] is False
     assert sorted(shown["lines"]) == sorted(line for line in running if "vif 100 " in line or "rule 1000 " in line or "'10.100.0.0/24'" in line and "network-group" in line)

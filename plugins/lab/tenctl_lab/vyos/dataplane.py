@@ -10,8 +10,9 @@ arrives or does not.
 
 It models exactly the part of a VyOS 1.4 configuration that tenctl writes (see
 ``tenctl_vyos.model``): ethernet interfaces and their vifs with static addresses, one default route,
-network groups, ``firewall ipv4 forward filter`` rules that match groups and connection state, and
-masquerading source NAT rules. Anything else under those trees, and any tree that could change
+network groups, ``firewall global-options source-validation``, ``firewall ipv4 forward filter`` and
+``firewall ipv4 input filter`` rules that match groups, inbound interface, protocol and connection state,
+and masquerading source NAT rules. Anything else under those trees, and any tree that could change
 forwarding, raises :class:`Untranslatable`: a change in what tenctl emits must stop the test, not pass
 through a translation that ignored it.
 
@@ -19,11 +20,12 @@ Faithful to VyOS where it matters for isolation:
 
 * no 802.1Q: each vif is its own veth leg named as VyOS names it (``eth1.100``), ending on a bridge of
   its own, which is what a VLAN is to the hosts on it;
-* reverse-path filtering is off in the router namespace, as VyOS leaves it while
-  ``firewall global-options source-validation`` is unset (its default is ``disable``);
-* the forward filter is one base chain in rule-number order with the default action as its policy, as
-  VyOS compiles it; rules without a ``firewall ipv4 input filter`` leave the router's own addresses
-  open, as on VyOS.
+* the kernel's reverse-path filtering is off in the router namespace; source validation is what
+  ``firewall global-options source-validation`` says (default ``disable``), compiled as VyOS does, into
+  an nftables ``fib`` check before routing;
+* the forward and input filters are base chains in rule-number order with the default action as their
+  policy, as VyOS compiles them; without an input filter the router's own addresses are open, as on
+  VyOS.
 
 Nothing outside namespaces this module creates is touched: every namespace is named with a prefix
 unique to the process and the build, interfaces are created inside them, and :meth:`DataPlane.close`
@@ -62,6 +64,11 @@ NAT_PROBE_RULES = "add table ip t; add chain ip t n { type nat hook postrouting 
 _builds = itertools.count()
 
 
+PROTOCOLS = ("icmp", "tcp", "udp")
+SOURCE_VALIDATION = {"disable": None, "loose": "fib saddr oif missing", "strict": "fib saddr . iif oif missing"}
+"""How VyOS compiles ``firewall global-options source-validation`` (a reverse-path check of nftables)."""
+
+
 class Untranslatable(ValueError):
     """A part of the router's configuration the data plane does not model: the test must not go on as
     if that part were not there."""
@@ -79,6 +86,8 @@ class FilterRule:
     source_group: str | None = None
     destination_group: str | None = None
     states: list[str] = field(default_factory=list)
+    inbound_interface: str | None = None
+    protocol: str | None = None
 
 
 @dataclass
@@ -100,6 +109,9 @@ class EdgeConfig:
     groups: dict[str, list[ipaddress.IPv4Network]] = field(default_factory=dict)
     forward_default: str = "accept"  # VyOS's default-action for the forward filter
     forward_rules: dict[int, FilterRule] = field(default_factory=dict)
+    input_default: str = "accept"  # ... and for the input filter (traffic to the router itself)
+    input_rules: dict[int, FilterRule] = field(default_factory=dict)
+    source_validation: str = "disable"  # VyOS's default for firewall global-options source-validation
     nat_rules: dict[int, SourceNatRule] = field(default_factory=dict)
 
     @property
@@ -205,12 +217,13 @@ def _read_path(config: EdgeConfig, path: list[str]) -> None:
             config.groups.setdefault(_name(group, "network-group"), []).append(
                 _network(value, "group network")
             )
-        case ["firewall", "ipv4", "forward", "filter", "default-action", action]:
-            config.forward_default = action
-        case ["firewall", "ipv4", "forward", "filter", "rule", number, *leaf]:
-            rule = config.forward_rules.setdefault(
-                _number(number, "rule"), FilterRule(_number(number, "rule"))
-            )
+        case ["firewall", "global-options", "source-validation", mode]:
+            config.source_validation = mode
+        case ["firewall", "ipv4", "forward" | "input" as chain, "filter", "default-action", action]:
+            setattr(config, f"{chain}_default", action)
+        case ["firewall", "ipv4", "forward" | "input" as chain, "filter", "rule", number, *leaf]:
+            rules = config.forward_rules if chain == "forward" else config.input_rules
+            rule = rules.setdefault(_number(number, "rule"), FilterRule(_number(number, "rule")))
             match leaf:
                 case ["action", action]:
                     rule.action = action
@@ -222,8 +235,12 @@ def _read_path(config: EdgeConfig, path: list[str]) -> None:
                     rule.source_group = _name(group, "network-group")
                 case ["destination", "group", "network-group", group]:
                     rule.destination_group = _name(group, "network-group")
+                case ["inbound-interface", "name", interface]:
+                    rule.inbound_interface = _name(interface, "interface")
+                case ["protocol", protocol] if protocol in PROTOCOLS:
+                    rule.protocol = protocol
                 case _:
-                    raise Untranslatable(f"forward filter rule {number}: {' '.join(leaf)!r} is not modelled")
+                    raise Untranslatable(f"{chain} filter rule {number}: {' '.join(leaf)!r} is not modelled")
         case ["nat", "source", "rule", number, *leaf]:
             nat = config.nat_rules.setdefault(
                 _number(number, "NAT rule"), SourceNatRule(_number(number, "NAT rule"))
@@ -263,17 +280,23 @@ def read_config(lines: Iterable[str]) -> EdgeConfig:
 
 def _check(config: EdgeConfig) -> None:
     """What VyOS would refuse at commit, or what a rule needs to mean anything."""
-    if config.forward_default not in FILTER_ACTIONS:
-        raise Untranslatable(f"forward filter default-action {config.forward_default!r} is not modelled")
-    for rule in config.forward_rules.values():
-        if rule.action not in FILTER_ACTIONS:
-            raise Untranslatable(f"forward filter rule {rule.number}: action {rule.action!r} is not modelled")
-        for state in rule.states:
-            if state not in STATES:
-                raise Untranslatable(f"forward filter rule {rule.number}: state {state!r} is not modelled")
-        for group in (rule.source_group, rule.destination_group):
-            if group is not None and group not in config.groups:
-                raise Untranslatable(f"forward filter rule {rule.number} names a missing group {group}")
+    if config.source_validation not in SOURCE_VALIDATION:
+        raise Untranslatable(f"source-validation {config.source_validation!r} is not modelled")
+    for chain, default, rules in (
+        ("forward", config.forward_default, config.forward_rules),
+        ("input", config.input_default, config.input_rules),
+    ):
+        if default not in FILTER_ACTIONS:
+            raise Untranslatable(f"{chain} filter default-action {default!r} is not modelled")
+        for rule in rules.values():
+            if rule.action not in FILTER_ACTIONS:
+                raise Untranslatable(f"{chain} filter rule {rule.number}: action {rule.action!r} is not modelled")
+            for state in rule.states:
+                if state not in STATES:
+                    raise Untranslatable(f"{chain} filter rule {rule.number}: state {state!r} is not modelled")
+            for group in (rule.source_group, rule.destination_group):
+                if group is not None and group not in config.groups:
+                    raise Untranslatable(f"{chain} filter rule {rule.number} names a missing group {group}")
     for nat in config.nat_rules.values():
         if nat.translation != "masquerade":
             raise Untranslatable(
@@ -290,6 +313,22 @@ def _check(config: EdgeConfig) -> None:
 TABLE = "vyos_dataplane"
 
 
+def _matches(rule: FilterRule) -> list[str]:
+    """A filter rule's matches as nftables expressions (names checked when the configuration was read)."""
+    match = []
+    if rule.inbound_interface:
+        match.append(f'iifname "{rule.inbound_interface}"')
+    if rule.protocol:
+        match.append(f"ip protocol {rule.protocol}")
+    if rule.source_group:
+        match.append(f"ip saddr @{rule.source_group}")
+    if rule.destination_group:
+        match.append(f"ip daddr @{rule.destination_group}")
+    if rule.states:
+        match.append(f"ct state {{ {', '.join(rule.states)} }}")
+    return match
+
+
 def nft_ruleset(config: EdgeConfig) -> str:
     """The nftables script for the router namespace: one set per network group, the forward filter as a
     filter chain (rules in number order, the default action as policy), source NAT as a nat chain.
@@ -299,19 +338,19 @@ def nft_ruleset(config: EdgeConfig) -> str:
     for group, networks in sorted(config.groups.items()):
         elements = f" elements = {{ {', '.join(map(str, networks))} }};" if networks else ""
         lines.append(f"  set {group} {{ type ipv4_addr; flags interval; auto-merge;{elements} }}")
-    lines.append(
-        f"  chain forward {{ type filter hook forward priority filter; policy {config.forward_default};"
-    )
-    for number, rule in sorted(config.forward_rules.items()):
-        match = []
-        if rule.source_group:
-            match.append(f"ip saddr @{rule.source_group}")
-        if rule.destination_group:
-            match.append(f"ip daddr @{rule.destination_group}")
-        if rule.states:
-            match.append(f"ct state {{ {', '.join(rule.states)} }}")
-        lines.append(f'    {" ".join(match)} counter {rule.action} comment "rule {number}"')
-    lines.append("  }")
+    check = SOURCE_VALIDATION[config.source_validation]
+    if check:
+        lines.append("  chain source_validation { type filter hook prerouting priority raw; policy accept;")
+        lines.append(f'    {check} counter drop comment "source-validation {config.source_validation}"')
+        lines.append("  }")
+    for chain, default, rules in (
+        ("forward", config.forward_default, config.forward_rules),
+        ("input", config.input_default, config.input_rules),
+    ):
+        lines.append(f"  chain {chain} {{ type filter hook {chain} priority filter; policy {default};")
+        for number, rule in sorted(rules.items()):
+            lines.append(f'    {" ".join(_matches(rule))} counter {rule.action} comment "{chain} rule {number}"')
+        lines.append("  }")
     lines.append("  chain postrouting { type nat hook postrouting priority srcnat; policy accept;")
     for number, nat in sorted(config.nat_rules.items()):
         match = []

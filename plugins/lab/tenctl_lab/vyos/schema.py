@@ -185,6 +185,28 @@ def _vif() -> Spec:
     )
 
 
+def _filter() -> Spec:
+    """A base chain's filter (``firewall ipv4 forward|input filter``): default action and numbered rules."""
+    return node(
+        {
+            "default-action": leaf(one_of("accept", "drop")),
+            "rule": tag(
+                numeric(1, 999999, "Number must be between 1 and 999999"),
+                {
+                    "action": leaf(one_of("accept", "drop", "reject")),
+                    "description": _description(),
+                    "destination": _match_side(),
+                    "disable": flag(),
+                    "inbound-interface": node({"name": leaf(interface_name)}),
+                    "protocol": leaf(one_of("all", "icmp", "tcp", "udp", "tcp_udp")),
+                    "source": _match_side(),
+                    "state": multi(one_of("established", "related", "invalid", "new")),
+                },
+            ),
+        }
+    )
+
+
 def _match_side() -> Spec:
     return node(
         {
@@ -240,32 +262,12 @@ SCHEMA = node(
                         )
                     }
                 ),
-                "ipv4": node(
-                    {
-                        "forward": node(
-                            {
-                                "filter": node(
-                                    {
-                                        "default-action": leaf(one_of("accept", "drop")),
-                                        "rule": tag(
-                                            numeric(1, 999999, "Number must be between 1 and 999999"),
-                                            {
-                                                "action": leaf(one_of("accept", "drop", "reject")),
-                                                "description": _description(),
-                                                "destination": _match_side(),
-                                                "disable": flag(),
-                                                "source": _match_side(),
-                                                "state": multi(
-                                                    one_of("established", "related", "invalid", "new")
-                                                ),
-                                            },
-                                        ),
-                                    }
-                                )
-                            }
-                        )
-                    }
+                # vyos-1x interface-definitions/firewall.xml.in: global-options source-validation
+                # (strict | loose | disable) and the ipv4 forward and input filters share one rule shape.
+                "global-options": node(
+                    {"source-validation": leaf(one_of("strict", "loose", "disable"))}
                 ),
+                "ipv4": node({"forward": node({"filter": _filter()}), "input": node({"filter": _filter()})}),
             }
         ),
         "protocols": node(
