@@ -124,7 +124,7 @@ class LabHandle:
 
     def edge_config(self, transport: str = "ssh", **extra) -> Path:
         """A copy of the lab's configuration with a [vyos] table that drives the lab's router over
-        `transport` (ssh or api), plus any [vyos] keys given; returns its path."""
+        `transport` (ssh or api), plus any [vyos] keys given (None leaves a key out); returns its path."""
         import tomllib
 
         import tomli_w
@@ -145,6 +145,7 @@ class LabHandle:
             "wan_interface": "eth0",
             **extra,
         }
+        data["vyos"] = {key: value for key, value in data["vyos"].items() if value is not None}
         path = self.dir / f"edge-{transport}.toml"
         path.write_text(tomli_w.dumps(data), encoding="utf-8")
         return path

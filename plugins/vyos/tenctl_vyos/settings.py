@@ -102,4 +102,6 @@ def read_secret(settings: VyosSettings, kind: str) -> str:
         return read_secret_file(Path(path), f"vyos.{kind}_file" if kind == "password" else "vyos.api_key_file")
     if env and os.environ.get(env):
         return os.environ[env]
+    if env:
+        raise ConfigError(f"vyos.{kind}_env names the environment variable {env}, which is not set or empty")
     raise ConfigError(f"vyos: no {kind} configured (set vyos.{kind}_file or vyos.{kind}_env)")

@@ -104,10 +104,12 @@ class SshRouter(Router):
             "timeout": s.timeout,
             "conn_timeout": s.timeout,
             "auth_timeout": s.timeout,
+            # Unverified means no known key is loaded at all: paramiko refuses a key that differs from a
+            # loaded one whatever the policy for unknown hosts.
             "ssh_strict": s.verify_host_key,
             "system_host_keys": s.verify_host_key and not s.known_hosts_file,
-            "alt_host_keys": bool(s.known_hosts_file),
-            "alt_key_file": s.known_hosts_file or "",
+            "alt_host_keys": s.verify_host_key and bool(s.known_hosts_file),
+            "alt_key_file": (s.known_hosts_file or "") if s.verify_host_key else "",
             "use_keys": False,
             "allow_agent": False,
             "fast_cli": True,

@@ -275,3 +275,43 @@ def test_an_unreachable_api_fails_the_add_cleanly_and_vyos_status_says_so(lab):
     finally:
         lab.vyos.clear_faults()
     ok(lab.run("--config", str(config), "add", "-n", "acme"))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_turning_verification_off_is_explicit_and_said_at_every_session(lab, transport, tmp_path):
+    """verify_host_key = false (SSH) or verify_tls = false (API): the command works against a key or a
+    certificate tenctl cannot check, and says on stderr that it did not check it."""
+    if transport == "ssh":
+        config = lab.edge_config("ssh", verify_host_key=False)
+        lab.vyos.serve_wrong_host_key()
+        words = "host key of the VyOS router"
+    else:
+        config = lab.edge_config("api", verify_tls=False, ca_file=None)
+        words = "TLS of the VyOS API"
+    try:
+        ok(lab.run("--config", str(config), "init"))
+        result = ok(lab.run("--config", str(config), "add", "-n", "acme"))
+        assert words in result.stderr and "not verified" in result.stderr, result.stderr
+        assert "set interfaces ethernet eth1 vif 100 address '10.100.0.1/24'" in lab.vyos.running_commands()
+    finally:
+        lab.vyos.clear_faults()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_secret_may_come_from_an_environment_variable_and_never_shows(lab, transport):
+    """password_env / api_key_env instead of the files; the secret is in no output, log or audit line."""
+    info = lab.vyos_info
+    secret = info["password"] if transport == "ssh" else info["api_key"]
+    key = "password" if transport == "ssh" else "api_key"
+    config = lab.edge_config(transport, **{f"{key}_file": None, f"{key}_env": "TENCTL_TEST_VYOS_SECRET"})
+    env = {"TENCTL_TEST_VYOS_SECRET": secret}
+    ok(lab.run("--config", str(config), "init", env=env))
+    result = ok(lab.run("--config", str(config), "add", "-n", "acme", env=env))
+    assert "set nat source rule 1000 translation address 'masquerade'" in lab.vyos.running_commands()
+    missing = lab.run("--config", str(config), "vyos", "test")
+    assert missing.exit_code != 0 and "TENCTL_TEST_VYOS_SECRET" in missing.stderr + missing.stdout
+    trail = "".join(p.read_text() for p in (lab.dir).rglob("*.log")) + "".join(
+        p.read_text() for p in (lab.dir).rglob("*.jsonl")
+    )
+    for text in (result.stdout, result.stderr, missing.stdout, missing.stderr, trail):
+        assert secret not in text
