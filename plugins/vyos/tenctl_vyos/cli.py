@@ -28,6 +28,7 @@ def _settings(ctx):  # type: ignore[no-untyped-def]
 def status(tctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Reachable, version, isolation rules, and tenants on the router versus records."""
     from tenctl_core.output import print_json
+    from tenctl_core.ownership import parse_marker
     from tenctl_vyos.model import isolation_problems, nat_rule
     from tenctl_vyos.provider import running_config
     from tenctl_vyos.transport import router
@@ -41,6 +42,11 @@ def status(tctx: typer.Context, as_json: JsonFlag = False) -> None:
         nats = config.nat_rules()
         tenants = [t for t in ctx.tenants() if t.status in (ACTIVE, SUSPENDED)]
         missing = [t.name for t in tenants if t.vlan not in vifs or nat_rule(t.vlan) not in nats]
+        records = set(ctx.store.names())
+        markers = [parse_marker(attrs["description"]) for attrs in [*vifs.values(), *nats.values()]]
+        orphans = sorted(
+            {m.tenant for m in markers if m and m.installation == ctx.installation and m.tenant not in records}
+        )
         report = {
             "host": settings.host,
             "transport": settings.transport,
@@ -49,17 +55,22 @@ def status(tctx: typer.Context, as_json: JsonFlag = False) -> None:
             "tenants": len(tenants),
             "tenants_configured": len(tenants) - len(missing),
             "tenants_missing": missing,
+            "orphans": orphans,
             "isolation_problems": isolation_problems(config, settings.wan_interface),
         }
         if as_json:
             print_json(report)
-            return
-        print(f"VyOS {report['version']} at {settings.host} over {settings.transport}: reachable")
-        print(f"tenants configured on the router: {report['tenants_configured']} of {len(tenants)}")
-        for name in missing:
-            print(f"  missing: {name} (run `tenctl sync -n {name}`)")
-        for problem in report["isolation_problems"]:
-            print(f"  isolation: {problem} (run `tenctl vyos configure`)")
+        else:
+            print(f"router {settings.host} ({report['version']}) over {settings.transport}: reachable")
+            print(f"tenants configured on the router: {report['tenants_configured']} of {len(tenants)}")
+            for name in missing:
+                print(f"  missing: {name} (run `tenctl sync -n {name}`)")
+            for name in orphans:
+                print(f"  no record: {name} (run `tenctl sync --all --prune` to delete its objects)")
+            for problem in report["isolation_problems"]:
+                print(f"  isolation: {problem} (run `tenctl vyos configure`)")
+        if missing or orphans or report["isolation_problems"]:
+            raise typer.Exit(1)
 
 
 @app.command()

@@ -178,7 +178,7 @@ class SshRouter(Router):
 
     def version(self) -> str:
         output = self._command("show version", prompt=r"\$\s*$")
-        match = re.search(r"^Version:\s*(\S+)", output, re.M)
+        match = re.search(r"^Version:[ \t]*(\S.*?)\s*$", output, re.M)
         return match.group(1) if match else "unknown"
 
     def change(self, lines: list[str], verify: Verify, confirm: bool = True, window: Window | None = None) -> None:
@@ -323,7 +323,7 @@ class ApiRouter(Router):
 
     def version(self) -> str:
         data = self._post("/show", {"op": "show", "path": ["version"]}) or ""
-        match = re.search(r"^Version:\s*(\S+)", str(data), re.M)
+        match = re.search(r"^Version:[ \t]*(\S.*?)\s*$", str(data), re.M)
         return match.group(1) if match else "unknown"
 
     def change(self, lines: list[str], verify: Verify, confirm: bool = True, window: Window | None = None) -> None:

@@ -199,6 +199,8 @@ def test_sync_prune_deletes_an_orphans_router_objects_and_nothing_else(edge):
     health = {c["check"]: c for c in json.loads(run("health", "--json").stdout)["checks"]}
     assert health["vyos-tenants"]["status"] == "fail"
     assert "vif 101 belongs to tenant beta, which has no record" in health["vyos-tenants"]["details"]
+    status = run("vyos", "status", "--json")
+    assert status.exit_code == 1 and json.loads(status.stdout)["orphans"] == ["beta"], status
 
     before = router.running_commands()
     preview = json.loads(ok(run("sync", "--all", "--prune", "--dry-run", "--json")).stdout)
