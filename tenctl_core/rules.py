@@ -102,6 +102,17 @@ def above(low: float, high: float) -> Rule:
     return check
 
 
+def vlan_range(value: str) -> None:
+    """``"low-high"`` (or a single ``"N"``) with 2 ≤ low ≤ high ≤ 4094: an item of ``allocation.vlan_ranges``."""
+    low_text, dash, high_text = value.partition("-")
+    try:
+        low, high = int(low_text), int(high_text if dash else low_text)
+    except ValueError:
+        raise ValueError('is not a range like "100-199"') from None
+    if not 2 <= low <= high <= 4094:
+        raise ValueError("must lie within 2-4094, low to high")
+
+
 # --------------------------------------------------------------------------------------- identifiers
 
 
