@@ -50,6 +50,8 @@ EXPORTS: dict[str, str] = {
     "Context": "tenctl_core.context",
     "Tenant": "tenctl_core.model",
     "TenantEvent": "tenctl_core.events",
+    # tenctl migrate (the hook tenctl_migrate_bash_config)
+    "MigratedSettings": "tenctl_core.migration",
     # errors
     "TenctlError": "tenctl_core.errors",
     "UsageError": "tenctl_core.errors",
@@ -93,6 +95,7 @@ __all__ = [
     "JsonFlag",
     "Key",
     "Marker",
+    "MigratedSettings",
     "NameOption",
     "NetworkProvisioner",
     "Observed",
@@ -164,6 +167,7 @@ if TYPE_CHECKING:
         is_missing,
     )
     from tenctl_core.events import TenantEvent
+    from tenctl_core.migration import MigratedSettings
     from tenctl_core.model import Tenant
     from tenctl_core.ownership import Marker, parse_marker
     from tenctl_core.plan import Plan, Step

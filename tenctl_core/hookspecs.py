@@ -9,7 +9,7 @@ plugins register is an error naming both plugins.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -19,6 +19,7 @@ from tenctl_core import PROJECT_NAME
 if TYPE_CHECKING:
     from tenctl_core.context import Context
     from tenctl_core.events import TenantEvent
+    from tenctl_core.migration import MigratedSettings
     from tenctl_core.registry import CommandRegistry, Registrar
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -166,4 +167,22 @@ def tenctl_tenant_event(event: TenantEvent) -> None:
     outcome of the command.
 
     Returns nothing; every implementation is called. Since 0.1.
+    """
+
+
+@hookspec
+def tenctl_migrate_bash_config(values: Mapping[str, str]) -> MigratedSettings | None:
+    """Map the Bash tool's global settings (``tenant.conf``) that belong to this plugin to its table.
+
+    ``values`` holds the file's plain assignments, key to literal value (quotes removed), read as data by
+    ``tenctl migrate``; lines that were not plain assignments are not in it, and nothing was run. Return a
+    :class:`tenctl_core.migration.MigratedSettings` with the table(s) to write and, for each key you
+    recognise, what it became (``take``/``put``/``use``), why it is left out (``ignore``), or the rule its
+    value breaks (``refuse``: the migration then stops with exit code 2, naming the file, line and key);
+    ``actions`` say what the administrator must do by hand. Check every value with the rules your settings
+    use (``take`` applies the field's rule), never write a secret, and report only keys found in
+    ``values``. Return None when no key is yours. Two plugins writing the same table is an error naming
+    both; a key no plugin uses is reported as not imported.
+
+    Every implementation is called. Since 0.3.
     """

@@ -47,6 +47,7 @@ BUILTIN_PLUGINS = (
     "tenctl_core.audit",
     "tenctl_core.health",
     "tenctl_core.backup",
+    "tenctl_core.migration",
 )
 """Core modules registered as plugins, so every hook has an in-tree implementation."""
 

@@ -34,6 +34,7 @@ CORE_COMMANDS = (
     "repair",
     "sync",
     "lock",
+    "migrate",
 )
 
 

@@ -28,6 +28,7 @@ from tenctl_core.cli.common import (
     show_plan,
 )
 from tenctl_core.errors import EXIT_USAGE, TenctlError, UsageError
+from tenctl_core.migration import BASH_CONFIG, DEFAULT_OUTPUT
 from tenctl_core.naming import check_new_tenant_name, check_tenant_name, check_userid
 from tenctl_core.validation import check_cidr, check_text, check_vlan
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tenctl_core.context import Context
+    from tenctl_core.migration import Migration
     from tenctl_core.plan import Plan
     from tenctl_core.plugins import PluginSet
     from tenctl_core.registry import Registry
@@ -878,6 +880,65 @@ def lock_release(
         print(f"released lock {name} ({held.describe()})")
 
 
+# ------------------------------------------------------------------------- migrate
+
+
+def migrate(
+    tctx: typer.Context,
+    bash_config: Annotated[
+        Path,
+        typer.Option("--bash-config", help="The Bash tool's tenant.conf, read as data: no line of it is run."),
+    ] = BASH_CONFIG,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The tenctl configuration file to write.")] = DEFAULT_OUTPUT,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Replace the output file if it exists.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the configuration and the report; write nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a tenctl configuration from the Bash tool's tenant.conf and report what was not carried over."""
+    from tenctl_core import migration
+
+    with reported_errors(options(tctx).debug):
+        plugins = plugin_set(tctx)
+        plugins.require_loaded()
+        try:
+            result = migration.migrate_bash_config(bash_config, plugins, output)
+        except migration.BadBashValues as exc:
+            for problem in exc.problems:
+                print(f"error: {problem}", file=sys.stderr)
+            raise typer.Exit(EXIT_USAGE) from None
+        text = result.toml()
+        if not dry_run:
+            migration.write_config_file(output, text, replace=force, source=bash_config)
+        if as_json:
+            from tenctl_core.output import print_json
+
+            print_json({**result.as_dict(), "output": str(output), "written": not dry_run})
+            return
+        if dry_run:
+            print(f"# would be written to {output}")
+            print(text, end="")
+            print()
+        print_migration_report(result)
+        if dry_run:
+            if output.exists() or output.is_symlink():
+                print(f"note: {output} exists: the run without --dry-run needs --force to replace it")
+            print("Dry run: nothing was written.")
+        else:
+            print(f"Wrote {output} (mode 0644). Check it: tenctl --config {output} config check")
+
+
+def print_migration_report(result: Migration) -> None:
+    print(f"Read {result.source}: {len(result.imported)} setting(s) imported, {len(result.not_imported)} not.")
+    for item in result.imported:
+        print(f"imported: line {item.line}: {item.key} -> {'; '.join(item.became)}")
+    for missed in result.not_imported:
+        print(f"not imported: {missed.describe()}")
+    for action in result.actions:
+        print(f"to do: {action}")
+
+
 def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
     """The core commands, each with the options plugins registered for it."""
     from tenctl_core.cli.lazy import with_plugin_options
@@ -912,3 +973,4 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
     app.add_typer(lock_app, name="lock")
     app.command("plugins")(plugins_command)
     app.add_typer(config_app, name="config")
+    app.command("migrate")(migrate)

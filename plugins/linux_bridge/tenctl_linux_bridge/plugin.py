@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
+    from tenctl_core.migration import MigratedSettings
     from tenctl_core.providers import AuditCheck, CommandOption
     from tenctl_core.registry import Registrar
     from tenctl_linux_bridge.sdn import SdnProvisioner
@@ -50,3 +51,11 @@ def tenctl_register_audit_checks(register: Registrar[AuditCheck]) -> None:
     from tenctl_linux_bridge.checks import SdnCheck
 
     register(SdnCheck())
+
+
+@hookimpl
+def tenctl_migrate_bash_config(values: Mapping[str, str]) -> MigratedSettings | None:
+    """The Bash tool's zone name and type, bridge and VXLAN port as the ``[sdn]`` table."""
+    from tenctl_linux_bridge.migration import migrate_bash_config
+
+    return migrate_bash_config(values)

@@ -5,13 +5,14 @@ The provider, netmiko and requests are imported when a command needs the router,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
+    from tenctl_core.migration import MigratedSettings
     from tenctl_core.providers import EdgeBackend
     from tenctl_core.registry import Registrar
 
@@ -47,3 +48,11 @@ def tenctl_register_audit_checks(register) -> None:  # type: ignore[no-untyped-d
 @hookimpl
 def tenctl_register_commands(register) -> None:  # type: ignore[no-untyped-def]
     register.add("vyos", help="The VyOS edge router: status, test, base configuration, a tenant's part.", loader="tenctl_vyos.cli:app")
+
+
+@hookimpl
+def tenctl_migrate_bash_config(values: Mapping[str, str]) -> MigratedSettings | None:
+    """The Bash tool's ``VYOS_*`` keys as the ``[vyos]`` table (only when ``VYOS_ENABLED`` is true)."""
+    from tenctl_vyos.migration import migrate_bash_config
+
+    return migrate_bash_config(values)
