@@ -236,6 +236,7 @@ class EapiCli:
             "internalBuildId": "00000000-0000-4000-8000-00000000eos0",
             "imageFormatVersion": "1.0",
             "imageOptimization": "None",
+            "cEosToolsVersion": "(unknown)",
             "kernelVersion": "5.15.0-tenctl-lab",
             "bootupTimestamp": sw.boot_time,
             "uptime": sw.uptime(),
@@ -407,7 +408,7 @@ class EapiCli:
                 "name": vlan.display_name(vid),
                 "dynamic": False,
                 "status": status,
-                "interfaces": {name: {"privatePromoted": False, "blocked": None} for name in members},
+                "interfaces": {name: {"privatePromoted": False} for name in members},
             }
             short = ", ".join(name.replace("Ethernet", "Et") for name in members)
             lines.append(f"{vid:<5} {vlan.display_name(vid):<32} {status:<9} {short}".rstrip())
