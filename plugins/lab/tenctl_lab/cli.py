@@ -14,7 +14,7 @@ import typer
 
 app = typer.Typer(
     add_completion=False,
-    help="Run a simulated Proxmox cluster and VyOS router on loopback for trying and testing tenctl.",
+    help="Run a simulated Proxmox cluster, VyOS router and EOS switches on loopback for testing tenctl.",
     no_args_is_help=True,
 )
 
@@ -58,6 +58,19 @@ def _print_status(info: dict) -> None:
                     vyos["host"], vyos["api_port"], vyos["api_key_file"]
                 )
             )
+        for switch in info.get("switches") or []:
+            if switch.get("port"):
+                typer.echo(
+                    "switch {:<7} eAPI https://{}:{}/command-api ({}, trunks {}; user {}, password in {})".format(
+                        switch["name"] + ":",
+                        switch["host"],
+                        switch["port"],
+                        switch["site"],
+                        ",".join(switch["trunk_ports"]),
+                        switch["user"],
+                        switch["password_file"],
+                    )
+                )
     typer.echo("config:        {}".format(info["config"]))
     typer.echo("request log:   {}".format(info["request_log"]))
     if info["running"]:

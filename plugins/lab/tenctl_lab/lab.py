@@ -16,6 +16,9 @@ Layout of the lab directory::
     vyos/ssh_host_ed25519_key the router's SSH host key (made once, kept)
     vyos/known_hosts          a known_hosts line for it, for strict host key checking
     vyos/config.boot.json     the router's saved configuration (config.boot also, for reading)
+    secrets/switch-NAME-password  the eAPI password of switch NAME for user admin (0600)
+    switches/NAME/flash/      switch NAME's flash: startup-config (kept between runs), rollback-0
+    logs/switch-NAME-requests.jsonl  one JSON line per eAPI request of switch NAME (no secrets)
     etc-pve/                  plays /etc/pve for tenctl (tenants/ holds its records)
     log/                      tenctl's log directory
 
@@ -42,6 +45,12 @@ VYOS_USER = "vyos"
 VYOS_LAN = "eth1"
 VYOS_WAN = "eth0"
 NODES = ("pve1", "pve2", "pve3")
+SWITCH_USER = "admin"
+# The lab's switches: two sites of two switches each, their trunk ports toward the Proxmox nodes, and the
+# VLAN every site already carries before tenctl (outside tenctl's VLAN range, so allocation is unaffected).
+SWITCH_SITES = (("site-a", ("sw-a1", "sw-a2")), ("site-b", ("sw-b1", "sw-b2")))
+SWITCH_TRUNK_PORTS = ("Ethernet1", "Ethernet2")
+SWITCH_VLANS = {10: "infra"}
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
@@ -83,9 +92,19 @@ class LabPaths:
         self.vyos_api_key = self.secrets / "vyos-api-key"
         self.vyos_known_hosts = self.vyos_dir / "known_hosts"
         self.vyos_log = self.logs / "vyos-requests.jsonl"
+        self.switches_dir = self.dir / "switches"
+
+    def switch_dir(self, name: str) -> Path:
+        return self.switches_dir / name
+
+    def switch_password(self, name: str) -> Path:
+        return self.secrets / f"switch-{name}-password"
+
+    def switch_log(self, name: str) -> Path:
+        return self.logs / f"switch-{name}-requests.jsonl"
 
     def make(self) -> None:
-        for path in (self.pki, self.logs, self.tenants_dir, self.log_dir, self.vyos_dir):
+        for path in (self.pki, self.logs, self.tenants_dir, self.log_dir, self.vyos_dir, self.switches_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.secrets.mkdir(parents=True, exist_ok=True)
         os.chmod(self.secrets, 0o700)
@@ -298,6 +317,7 @@ def status(directory: Path | str | None = None) -> dict:
             "started": info.get("started"),
         },
         "vyos": vyos_status(paths, info.get("vyos") or {}),
+        "switches": switches_status(paths, info.get("switches") or []),
     }
 
 
@@ -323,6 +343,32 @@ def vyos_status(paths: LabPaths, served: dict) -> dict:
         "api_key_file": str(paths.vyos_api_key),
         "request_log": str(paths.vyos_log),
     }
+
+
+def switches_status(paths: LabPaths, served: list[dict]) -> list[dict]:
+    """The switches' part of the status: one entry per lab switch, with where it listens (from lab.json, as
+    for the other peers) and its credentials. A tenctl switch inventory takes these fields."""
+    where = {entry.get("name"): entry for entry in served}
+    switches = []
+    for site, names in SWITCH_SITES:
+        for name in names:
+            listening = where.get(name) or {}
+            switches.append(
+                {
+                    "name": name,
+                    "site": site,
+                    "driver": "eos",
+                    "host": listening.get("host", HOST),
+                    "port": listening.get("port"),
+                    "user": SWITCH_USER,
+                    "password": _read_secret(paths.switch_password(name)),
+                    "trunk_ports": list(SWITCH_TRUNK_PORTS),
+                    "password_file": str(paths.switch_password(name)),
+                    "ca_file": str(paths.ca_file),
+                    "request_log": str(paths.switch_log(name)),
+                }
+            )
+    return switches
 
 
 def vyos_config_table(directory: Path | str | None = None, transport: str = "ssh") -> dict | None:

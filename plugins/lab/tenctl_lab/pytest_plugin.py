@@ -14,7 +14,8 @@ subprocess and reads the request log::
         assert lab.requests_since(mark) < 40
 
 ``lab.vyos`` is the lab's simulated VyOS router (started on first use; see tenctl_lab.vyos) and
-``lab.vyos_info`` says how to reach it over SSH and the HTTPS API.
+``lab.vyos_info`` says how to reach it over SSH and the HTTPS API. ``lab.switches`` are the lab's four EOS
+switches by name (started on first use; see tenctl_lab.switch), ``lab.switches_info`` how to reach them.
 
 The heavy imports (fakepve, aiohttp, asyncssh) happen when a fixture is first used, not when pytest loads the plugin.
 """
@@ -96,6 +97,7 @@ class LabHandle:
         self.env = dict(os.environ, TENCTL_CONFIG=str(self.config), TENCTL_NODE="pve1")
         self._paths = paths
         self._vyos = None
+        self._switches: dict | None = None
 
     @property
     def vyos(self):
@@ -121,6 +123,39 @@ class LabHandle:
         info["password_file"] = str(self._paths.vyos_password)
         info["api_key_file"] = str(self._paths.vyos_api_key)
         return info
+
+    @property
+    def switches(self) -> dict:
+        """The lab's EOS switches by name (tenctl_lab.switch.EosSwitch): sw-a1 and sw-a2 of site-a, sw-b1 and
+        sw-b2 of site-b, each serving eAPI over HTTPS on its own loopback port with its own state and log.
+
+        They start on first use, on the lab's event loop, so that tests which do not need them pay nothing.
+        """
+        if self._switches is None:
+            from .server import build_switches
+
+            switches = {}
+            try:
+                for switch in build_switches(self._paths):
+                    self.serving.call(
+                        switch.start(HOST, certfile=str(self._paths.ca_file), keyfile=str(self._paths.key_file))
+                    )
+                    switches[switch.name] = switch
+            except BaseException:
+                for switch in switches.values():
+                    self.serving.call(switch.stop())
+                raise
+            self._switches = switches
+        return self._switches
+
+    @property
+    def switches_info(self) -> list[dict]:
+        """How to reach each switch: the "switches" list of `tenctl lab status --json` (name, site, driver,
+        host, port, user, password, trunk_ports, password_file, ca_file, request_log)."""
+        from .lab import switches_status
+
+        served = [switch.info() for switch in self.switches.values()]
+        return switches_status(self._paths, served)
 
     def edge_config(self, transport: str = "ssh", **extra) -> Path:
         """A copy of the lab's configuration with a [vyos] table that drives the lab's router over
@@ -155,8 +190,10 @@ class LabHandle:
         return self.vyos.log_lines(mark)
 
     def close(self) -> None:
-        """Stop the router (if it was started) and the simulated Proxmox."""
+        """Stop the router and the switches (those started) and the simulated Proxmox."""
         try:
+            for switch in (self._switches or {}).values():
+                self.serving.call(switch.stop())
             if self._vyos is not None:
                 self.serving.call(self._vyos.stop())
         finally:

@@ -1,6 +1,7 @@
 """Serve the lab's Proxmox: ``python -m tenctl_lab.server --dir DIR [--port N]``.
 
-Also serves the lab's VyOS router (SSH and HTTPS API, on ports the system picks).
+Also serves the lab's VyOS router (SSH and HTTPS API) and its four EOS switches (eAPI over HTTPS), on ports
+the system picks.
 Listens with TLS on 127.0.0.1, as root@pam (password in DIR/secrets/root-password) with the API token
 root@pam!tenctl (secret in DIR/secrets/pve-token), on nodes pve1..pve3. It restores DIR/state.json if
 present, saves it after every change and on SIGTERM/SIGINT, logs each request to
@@ -18,7 +19,19 @@ import signal
 import time
 from pathlib import Path
 
-from .lab import HOST, NODES, TOKEN_NAME, TOKEN_USER, VYOS_USER, LabPaths, read_or_make_secret
+from .lab import (
+    HOST,
+    NODES,
+    SWITCH_SITES,
+    SWITCH_TRUNK_PORTS,
+    SWITCH_USER,
+    SWITCH_VLANS,
+    TOKEN_NAME,
+    TOKEN_USER,
+    VYOS_USER,
+    LabPaths,
+    read_or_make_secret,
+)
 from .pve import LabPve
 
 # Guests every new lab starts with, in no pool, so tenctl sees a cluster that is already in use.
@@ -105,12 +118,39 @@ def build_router(paths: LabPaths, password: str | None = None, api_key: str | No
     )
 
 
+def build_switches(paths: LabPaths) -> list:
+    """The lab's EOS switches (see lab.SWITCH_SITES): a password each in secrets/, flash files (their
+    startup-config) in switches/NAME/, a request log each. They boot from their startup-config."""
+    from .switch import EosSwitch
+
+    paths.make()
+    switches = []
+    for site, names in SWITCH_SITES:
+        for name in names:
+            switches.append(
+                EosSwitch(
+                    name,
+                    SWITCH_USER,
+                    read_or_make_secret(paths.switch_password(name)),
+                    site=site,
+                    trunk_ports=SWITCH_TRUNK_PORTS,
+                    vlans=SWITCH_VLANS,
+                    state_dir=paths.switch_dir(name),
+                    log_path=paths.switch_log(name),
+                )
+            )
+    return switches
+
+
 async def serve(paths: LabPaths, host: str, port: int) -> None:
     certfile, keyfile = ensure_certificate(paths)
     pve = build(paths, host, port)
     await pve.start(str(certfile), str(keyfile))
     router = build_router(paths)
     await router.start(host, certfile=str(certfile), keyfile=str(keyfile))
+    switches = build_switches(paths)
+    for switch in switches:
+        await switch.start(host, certfile=str(certfile), keyfile=str(keyfile))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -123,6 +163,10 @@ async def serve(paths: LabPaths, host: str, port: int) -> None:
         "ca_file": str(certfile),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "vyos": {"host": router.host, "ssh_port": router.ssh_port, "api_port": router.api_port},
+        "switches": [
+            {"name": switch.name, "site": switch.site, "host": switch.host, "port": switch.port}
+            for switch in switches
+        ],
     }
     tmp = paths.info.with_name(paths.info.name + ".tmp")
     tmp.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
@@ -132,6 +176,8 @@ async def serve(paths: LabPaths, host: str, port: int) -> None:
         await stop.wait()
     finally:
         pve.save()
+        for switch in switches:
+            await switch.stop()
         await router.stop()
         await pve.stop()
         logging.getLogger("tenctl_lab").info("stopped; state saved to %s", paths.state)

@@ -41,6 +41,7 @@ def test_cli_up_status_down(tmp_path):
         result = runner.invoke(cli.app, ["up", "--dir", directory])
         assert result.exit_code == 0, result.output
         assert "running:       yes" in result.output
+        assert "switch sw-b2:  eAPI https://127.0.0.1:" in result.output
         result = runner.invoke(cli.app, ["status", "--dir", directory, "--json"])
         info = json.loads(result.output)
         assert info["running"] and info["config"].endswith("tenctl.toml")
