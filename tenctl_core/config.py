@@ -15,7 +15,7 @@ import os
 import stat
 import tomllib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -349,6 +349,9 @@ def _section(where: str, name: str, cls: type, table: Any) -> Any:
             except ValueError as exc:
                 shown = f" = {value!r}" if known[key].metadata.get("echo", True) else ""
                 raise ConfigError(f"{where}: {name}.{key}{shown}: {exc}") from None
+    for key, spec in known.items():
+        if key not in values and spec.default is MISSING and spec.default_factory is MISSING:
+            raise ConfigError(f"{where}: {name}.{key} is required")
     return cls(**values)
 
 
@@ -366,6 +369,11 @@ def check_field(schema: type, key: str, value: Any) -> None:
 
 
 def _coerce(where: str, key: str, spec: Any, value: Any) -> Any:
+    schema = spec.metadata.get("tables")
+    if schema is not None:  # [[section.key]]: each table parsed by its own dataclass (rules.tables)
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise ConfigError(f"{where}: {key} must be a list of tables ([[{key}]])")
+        return tuple(_section(where, f"{key}[{i}]", schema, item) for i, item in enumerate(value))
     default = spec.default
     expected = str(spec.type).replace(" | None", "").replace("tuple[str, ...]", "list of strings")
     bad = ConfigError(f"{where}: {key} = {value!r} has the wrong type (expected {expected})")

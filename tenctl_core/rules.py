@@ -57,6 +57,12 @@ def rule(check: Rule) -> dict[str, Rule]:
     return {"check": check}
 
 
+def tables(schema: type) -> dict[str, type]:
+    """Field metadata for a list of tables (``[[section.key]]``), each parsed by the dataclass schema with
+    its own fields' rules: ``field(default=(), metadata=tables(SiteSettings))``."""
+    return {"tables": schema}
+
+
 def looks_secret(key: str) -> bool:
     """True for a key that would hold a secret itself (``password``, ``api_key``) rather than name where
     one is kept (``password_file``)."""

@@ -4,6 +4,7 @@ request and never with a traceback. Property-based tests feed generated files to
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,42 @@ def test_generated_files_load_or_are_refused_as_configuration_errors(raw):
     for value in config.permissions.storages:
         assert "/" not in value and "." != value[:1]
     assert not {"password", "token", "api_key"} & set(config.tables.get("sdn", {}))
+
+
+def test_a_plugin_table_may_hold_lists_of_tables_checked_by_their_own_rules():
+    """``rules.tables(Schema)``: ``[[section.key]]`` entries parsed by a dataclass of their own, nested as
+    deep as needed, each key checked by its rule and named with its index when wrong."""
+    from dataclasses import dataclass, field
+
+    from tenctl_core import rules
+    from tenctl_core.providers import Settings
+
+    @dataclass(frozen=True)
+    class Device:
+        name: str = field(metadata=rules.rule(rules.matching(re.compile(r"[a-z][a-z0-9-]*"), "a name")))
+        port: int = field(default=443, metadata=rules.rule(rules.between(1, 65535)))
+
+    @dataclass(frozen=True)
+    class Site:
+        name: str
+        devices: tuple[Device, ...] = field(default=(), metadata=rules.tables(Device))
+
+    @dataclass(frozen=True)
+    class Inventory:
+        sites: tuple[Site, ...] = field(default=(), metadata=rules.tables(Site))
+
+    spec = Settings("inventory", Inventory)
+    good = {"sites": [{"name": "a", "devices": [{"name": "sw1"}, {"name": "sw2", "port": 8443}]}]}
+    config = build_config({"inventory": good}, ("test.toml",), None, "test.toml")
+    parsed = config.settings(spec)
+    assert parsed == Inventory((Site("a", (Device("sw1"), Device("sw2", 8443))),))
+    for table, message in (
+        ({"sites": [{"name": "a", "devices": [{"name": "sw1", "port": 0}]}]}, "inventory.sites[0].devices[0].port"),
+        ({"sites": [{"name": "a", "devices": [{"name": "Bad name"}]}]}, "inventory.sites[0].devices[0].name"),
+        ({"sites": [{"devices": []}]}, "inventory.sites[0].name is required"),
+        ({"sites": [{"name": "a", "colour": "red"}]}, "unknown key inventory.sites[0].colour"),
+        ({"sites": {"name": "a"}}, "inventory.sites must be a list of tables"),
+    ):
+        config = build_config({"inventory": table}, ("test.toml",), None, "test.toml")
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            config.settings(spec)
