@@ -5,7 +5,6 @@ name the switch. Assertions read the switch models' state."""
 from __future__ import annotations
 
 import pytest
-
 from tenctl_switch_napalm.device import Switch, SwitchError, on_each
 from tenctl_switch_napalm.settings import SiteSpec, SwitchSpec
 
