@@ -107,6 +107,11 @@ def test_a_failed_commit_undoes_the_whole_add(edge):
         ("add", "-n", "acme", "-i", "10.100.0.0/24'"),
         ("add", "-n", "acme", "-v", "1' ; delete"),
         ("add", "-n", "acme", "-e", "x@y.z'; reboot"),
+        ("add", "-n", "acme", "-u", "bob'; reboot@pve"),
+        ("add", "-n", "acme", "-c", "4; reboot"),
+        ("add", "-n", "acme", "-i", "10.100.0.0/24\nset system"),
+        ("add", "-n", "acme\nset interfaces"),
+        ("modify", "-n", "acme", "--email", "a@b.c\ncommit"),
         ("suspend", "-n", "acme", "--reason", "x'; delete interfaces"),
     ],
 )
