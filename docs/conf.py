@@ -3,8 +3,9 @@
 import os
 import sys
 
-# autodoc imports tenctl_core from this checkout, installed or not.
+# autodoc imports tenctl_core and the switch templates from this checkout, installed or not.
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(1, os.path.abspath("../plugins/switch_napalm"))
 
 project = "tenctl"
 author = "The tenctl developers"

@@ -214,6 +214,69 @@ def test_merge_compare_commit_adds_the_vlan_and_keeps_the_trunks_vlans(lab, swit
     assert switch.running_config() == before
 
 
+MARKED_PUSH = """\
+vlan 100
+   !! tenctl:0123456789ab:acme
+   name tenant-acme
+!
+"""
+
+
+def test_a_vlan_comment_goes_through_napalm_and_stays_with_the_vlan(switch, device):
+    # EOS keeps a comment per configuration section (the `comment` command, printed as `!!` lines); napalm's
+    # eos driver sends a `!!` line of the text it loads as `comment` with the line as the command's input.
+    before = switch.running_config()
+    mark = switch.mark()
+    device.load_merge_candidate(config=MARKED_PUSH)
+    assert "+vlan 100\n+   !! tenctl:0123456789ab:acme\n+   name tenant-acme\n" in device.compare_config()
+    session = device.config_session
+    device.commit_config()
+    assert sent(switch, mark)[3:7] == [
+        f"configure session {session}",
+        "vlan 100",
+        "comment",
+        "name tenant-acme",
+    ]
+    assert switch.running_copy().vlans[100].comment == ("tenctl:0123456789ab:acme",)
+    block = "vlan 100\n   !! tenctl:0123456789ab:acme\n   name tenant-acme\n!\n"
+    assert block in switch.running_config() and block in switch.startup_config()
+    result = device.cli(["show running-config"], encoding="json")["show running-config"]
+    assert result["cmds"]["vlan 100"] == {
+        "cmds": {"name tenant-acme": None},
+        "comments": ["tenctl:0123456789ab:acme"],
+    }
+    assert device.get_vlans()["100"]["name"] == "tenant-acme"
+
+    switch.reboot()  # the comment comes back from the startup-config's `!!` line
+    assert switch.running_copy().vlans[100].comment == ("tenctl:0123456789ab:acme",)
+    device.load_merge_candidate(config="no vlan 100\n")
+    device.commit_config()
+    assert switch.running_config() == before
+
+
+def test_comment_replaces_the_sections_comment_and_no_comment_removes_it(switch):
+    def request(*cmds):
+        """One eAPI request's commands: the Failure that stopped them, or None."""
+        return EapiCli(switch, "json").run(["enable", "configure", *cmds, "end"])[1]
+
+    assert request("interface Ethernet1", {"cmd": "comment", "input": "to pve1\nbond 0"}) is None
+    text = switch.running_config()
+    assert "interface Ethernet1\n   !! to pve1\n   !! bond 0\n   description proxmox trunk\n" in text
+    assert switch.port_config("Ethernet1").comment == ("to pve1", "bond 0")
+    failure = request("vlan 10", {"cmd": "comment", "input": "infra"}, "comment")
+    assert failure.command == "comment" and failure.error.errors == ["Incomplete command"]  # no text given
+    assert switch.running_copy().vlans[10].comment == ("infra",)
+    failure = request("vlan 10", {"cmd": "comment", "input": "core"}, "interface Ethernet1", "no comment")
+    assert failure is None
+    assert switch.running_copy().vlans[10].comment == ("core",)
+    assert switch.port_config("Ethernet1").comment == ()
+    assert request("vlan 10", "name comment") is None  # a name, not the command
+    assert switch.vlans()[10]["name"] == "comment"
+    failure = request("comment")
+    assert failure.error.errors == ["Invalid input (at token 0: 'comment')"]  # global mode: not modelled
+    assert parse_config(switch.running_config(), 8) == switch.running_copy()
+
+
 def test_load_replace_candidate_replaces_the_whole_config(switch, device):
     text = device.get_config()["running"].replace("   name infra\n", "   name infra-renamed\n")
     text = text.replace("interface Ethernet2\n   description proxmox trunk\n", "interface Ethernet2\n")

@@ -26,7 +26,7 @@ import dataclasses
 import json
 import re
 
-from .config import CliError, ConfigEditor, format_vlan_list, invalid_input, parse_vlan_list
+from .config import CliError, ConfigEditor, comment_text, format_vlan_list, invalid_input, parse_vlan_list
 from .device import MAX_OPEN_SESSIONS, MAX_SAVED_SESSIONS, EosSwitch
 
 UNCONVERTED_TEXT = (
@@ -128,7 +128,7 @@ class EapiCli:
                 self.switch.clean_session(self.session)
                 self.editor = ConfigEditor(self.switch.sessions[self.session].config)
                 return EMPTY
-        if not self.editor.run(line):
+        if not self.editor.run(line, given):
             self._leave_config()
         return EMPTY
 
@@ -550,6 +550,10 @@ def _config_json(text: str) -> dict:
             continue
         if first == "end":
             continue
-        children = [x.strip() for x in block[1:] if x.strip() != "!"]
-        cmds[first] = {"cmds": dict.fromkeys(children), "comments": []} if children else None
+        children = [x.strip() for x in block[1:] if not x.strip().startswith("!")]
+        comments = [comment_text(x) for x in block[1:] if x.strip().startswith("!!")]
+        if children or comments:
+            cmds[first] = {"cmds": dict.fromkeys(children), "comments": comments}
+        else:
+            cmds[first] = None
     return {"header": header, "cmds": cmds}

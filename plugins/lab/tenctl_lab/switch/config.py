@@ -1,10 +1,20 @@
 """An EOS switch's configuration: the state the lab keeps, its running-config text, and the configuration
 mode of the CLI that changes it.
 
-Only what a tenant network needs is modelled: the hostname, VLANs (name, state) and the switchport side of
-Ethernet ports (description, access or trunk mode, the trunk's allowed VLANs). Every other configuration
-command is refused with EOS's "Invalid input" error, so a push of anything the lab does not model fails as a
-typo fails on a switch, instead of being accepted and forgotten.
+Only what a tenant network needs is modelled: the hostname, VLANs (name, state, comment) and the switchport
+side of Ethernet ports (description, comment, access or trunk mode, the trunk's allowed VLANs). Every other
+configuration command is refused with EOS's "Invalid input" error, so a push of anything the lab does not model
+fails as a typo fails on a switch, instead of being accepted and forgotten.
+
+Configuration comments: EOS keeps a free-text comment per configuration section, set with the ``comment``
+command in the section's mode (its text comes as the command's input: the CLI reads it up to a line ``EOF``,
+eAPI takes it in the command's ``input`` field) and removed with ``no comment``; ``show running-config``
+prints it inside the section as lines that start with ``!!``, and a ``!!`` line in a configuration file (a
+startup-config, a file given to ``configure replace``) puts the comment back. Source: the Arista EOS User
+Manual, chapter "Command-Line Interface", command ``comment``
+(https://www.arista.com/en/um-eos/eos-command-line-interface-commands). napalm's eos driver relies on this: it turns the ``!!`` lines of a configuration it loads into one ``comment``
+command with the lines as input (``EOSDriver._mode_comment_convert``). The lab keeps comments in the two
+section modes it models, ``vlan`` and ``interface``, and prints them first in their section.
 """
 
 from __future__ import annotations
@@ -85,6 +95,7 @@ def natural_key(name: str) -> tuple:
 class Vlan:
     name: str | None = None  # None: EOS's default name (VLAN0100; "default" for VLAN 1)
     state: str = "active"  # active | suspend
+    comment: tuple[str, ...] = ()  # the section's comment, one entry per line
 
     def display_name(self, vid: int) -> str:
         if self.name:
@@ -95,6 +106,7 @@ class Vlan:
 @dataclasses.dataclass
 class Port:
     description: str = ""
+    comment: tuple[str, ...] = ()  # the section's comment, one entry per line
     mode: str = "access"  # access | trunk
     allowed: frozenset[int] = ALL_VLANS  # the trunk's allowed VLANs (EOS's default: all)
     switchport: bool = True  # False for Management1, a routed port
@@ -142,7 +154,7 @@ def render(cfg: SwitchConfig, header: list[str]) -> list[str]:
     lines = [*header, "!", f"hostname {cfg.hostname}", "!", "spanning-tree mode mstp", "!"]
     for vid in sorted(cfg.vlans):
         vlan = cfg.vlans[vid]
-        body = []
+        body = [comment_line(text) for text in vlan.comment]
         if vlan.name:
             body.append(f"   name {vlan.name}")
         if vlan.state != "active":
@@ -153,6 +165,7 @@ def render(cfg: SwitchConfig, header: list[str]) -> list[str]:
     for name in cfg.port_names():
         port = cfg.ports[name]
         lines.append(f"interface {name}")
+        lines += [comment_line(text) for text in port.comment]
         if port.description:
             lines.append(f"   description {port.description}")
         if port.switchport:
@@ -164,6 +177,17 @@ def render(cfg: SwitchConfig, header: list[str]) -> list[str]:
         lines.append("!")
     lines += ["management api http-commands", "   no shutdown", "!", "end"]
     return lines
+
+
+def comment_line(text: str) -> str:
+    """One line of a section's comment as running-config prints it."""
+    return f"   !! {text}".rstrip()
+
+
+def comment_text(line: str) -> str:
+    """The comment text of a running-config line ``!! text`` (the inverse of comment_line)."""
+    text = line.strip()[2:]
+    return text[1:] if text.startswith(" ") else text
 
 
 # ------------------------------------------------------------------ configuration mode
@@ -186,11 +210,15 @@ class ConfigEditor:
         self.cfg = cfg
         self.mode: tuple = ("global",)
 
-    def run(self, line: str) -> bool:
-        """Apply one line; returns False when it leaves configuration mode (`end`, `exit` from global)."""
+    def run(self, line: str, given: str | None = None) -> bool:
+        """Apply one line (with the input an eAPI command may carry, for ``comment``); returns False when it
+        leaves configuration mode (`end`, `exit` from global)."""
         tokens = line.split()
-        if not tokens or tokens[0].startswith("!"):
+        if tokens and tokens[0].startswith("!!") and self.mode[0] in ("vlan", "interface"):
+            self._append_comment(comment_text(line))
             return True
+        if not tokens or tokens[0].startswith("!"):
+            return True  # a remark, and a "!!" line outside the modelled sections: nothing is kept
         if tokens[0] == "end":
             if len(tokens) > 1:
                 raise invalid_input(tokens, 1)
@@ -201,10 +229,41 @@ class ConfigEditor:
                 "interface": self._interface_mode,
                 "management-api": self._management_mode,
             }[self.mode[0]]
+            commenting = tokens[0] == "comment" or tokens[:2] == ["no", "comment"]
+            if commenting and self.mode[0] in ("vlan", "interface"):
+                return self._comment(tokens, given)
             handled = handler(tokens, line)
             if handled is not None:
                 return handled
         return self._global(tokens, line)
+
+    # -- comments, in the vlan and interface modes
+    def _sections(self) -> list[Vlan | Port]:
+        if self.mode[0] == "vlan":
+            return [self.cfg.vlans[vid] for vid in self.mode[1] if vid in self.cfg.vlans]
+        return [self.cfg.ports[name] for name in self.mode[1]]
+
+    def _comment(self, tokens: list[str], given: str | None) -> bool:
+        """`comment` (its text is the command's input) replaces the section's comment; `no comment` removes it."""
+        if tokens[0] == "no":
+            if len(tokens) > 2:
+                raise invalid_input(tokens, 2)
+            lines: tuple[str, ...] = ()
+        else:
+            if len(tokens) > 1:
+                raise invalid_input(tokens, 1)
+            if given is None:
+                # Modelled: the CLI would wait for the text; a request without input cannot give it.
+                raise incomplete()
+            lines = tuple(text.rstrip() for text in given.splitlines())
+        for section in self._sections():
+            section.comment = lines
+        return True
+
+    def _append_comment(self, text: str) -> None:
+        """A ``!!`` line: one more line of the section's comment (how a configuration file holds it)."""
+        for section in self._sections():
+            section.comment = (*section.comment, text)
 
     # -- global mode
     def _global(self, tokens: list[str], line: str) -> bool:
