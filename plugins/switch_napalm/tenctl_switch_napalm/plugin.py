@@ -1,9 +1,6 @@
 """Registration of the switch_napalm plugin (imports only tenctl_core and the standard library).
 
-The provider is a placeholder in this release: it registers under its final
-name, reports itself disabled and contributes no steps. Its device code arrives
-with its own issue; the device library is imported only inside the functions
-that talk to a device, never here.
+The provider and napalm are imported when a command needs a switch, never for ``--help``.
 """
 
 from __future__ import annotations
@@ -12,28 +9,56 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tenctl_core import hookimpl
-from tenctl_core.providers import NetworkProvisioner, Unimplemented
+from tenctl_core.errors import UsageError
+from tenctl_core.providers import CommandOption
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
+    from tenctl_core.providers import NetworkProvisioner
     from tenctl_core.registry import Registrar
-
-PROVIDER = "switch-vlans"
-
-
-class Placeholder(Unimplemented, NetworkProvisioner):
-    name = PROVIDER
-    description = (
-        "Tenant VLANs pushed to the site's physical switches with napalm (not implemented yet: disabled)"
-    )
 
 
 @hookimpl
 def tenctl_register_network_provisioners(register: Registrar[NetworkProvisioner]) -> None:
-    register(Placeholder())
+    from tenctl_switch_napalm.provider import SwitchVlans
+
+    register(SwitchVlans())
+
+
+def check_sites(text: str) -> tuple[str, ...]:
+    from tenctl_switch_napalm.settings import NAME_RE
+
+    sites = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not sites or not all(NAME_RE.fullmatch(s) for s in sites):
+        raise UsageError(f"--site {text!r}: give site names of the [switches] inventory, separated by commas")
+    return sites
+
+
+@hookimpl
+def tenctl_register_command_options(register: Registrar[CommandOption]) -> None:
+    register(
+        CommandOption(
+            "add",
+            ("--site",),
+            "switches.site",
+            "Sites whose switches carry the tenant's VLAN (comma-separated; default: every site with a node).",
+            check_sites,
+        )
+    )
 
 
 @hookimpl
 def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
-    """Nothing yet: the placeholder reads no device."""
-    return []
+    """Every VLAN on every switch, tenctl's or not: a new tenant's VLAN must be free on all of them."""
+    from tenctl_switch_napalm.settings import switch_settings
+
+    if not switch_settings(ctx).configured:
+        return []
+    from tenctl_switch_napalm.provider import state
+
+    found: set[int] = set()
+    for _name, read in state(ctx).items():
+        if isinstance(read, BaseException):
+            raise read
+        found |= set(read["vlans"])
+    return sorted(found)

@@ -1,4 +1,4 @@
-"""The switch_napalm plugin registers its placeholder network provisioner without importing any device library."""
+"""The switch_napalm plugin registers its network provisioner without importing any device library."""
 
 from tenctl_lab.conformance import ProviderRegistration
 
@@ -9,3 +9,4 @@ class TestSwitchRegistration(ProviderRegistration):
     module = "tenctl_switch_napalm.plugin"
     provider = "switch-vlans"
     kind = "network"
+    placeholder = False
