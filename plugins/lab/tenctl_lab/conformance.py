@@ -224,3 +224,48 @@ class VyosPeer(LabPeer):
         while self.router.holding:
             assert time.monotonic() < deadline, "the lab router did not settle"
             time.sleep(0.01)
+
+
+class SwitchPeer(LabPeer):
+    """The lab's switches as the peer of :class:`tenctl_core.testing.ProviderConformance`: tenctl runs with a
+    [switches] inventory of all of them; faults go to one switch (the last of the inventory), whose eAPI
+    requests are the ones counted, so that "the k-th request" is the same at every run although the
+    switches are changed in parallel."""
+
+    def __init__(self, lab: Any, config: Any, target: str) -> None:
+        super().__init__(lab)
+        self.config = str(config)
+        self.switch = lab.switches[target]
+
+    def run(self, *args: str) -> Any:
+        return self.lab.run("--config", self.config, *args)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return super().start("--config", self.config, *args)
+
+    def mark(self) -> int:
+        return int(self.switch.mark())
+
+    def requests_since(self, mark: int) -> int:
+        return len([line for line in self.switch.log_lines(mark) if line.get("transport") == "eapi"])
+
+    def fail_nth(self, k: int) -> None:
+        self.switch.refuse_nth(k)
+
+    def lose_nth(self, k: int) -> None:
+        self.switch.lose_nth(k)
+
+    def hold_nth(self, k: int, seconds: float) -> None:
+        self.switch.hold_nth(k, seconds)
+
+    def holding(self) -> int:
+        return int(self.switch.holding)
+
+    def clear_faults(self) -> None:
+        self.switch.clear_faults()
+
+    def settle(self) -> None:
+        deadline = time.monotonic() + 60
+        while self.switch.holding:
+            assert time.monotonic() < deadline, "the lab switch did not settle"
+            time.sleep(0.01)

@@ -64,6 +64,10 @@ class Switch:
             return self._device
         import napalm
 
+        # pyeapi logs every socket error with its traceback before raising it; tenctl says what failed,
+        # once, through SwitchError.
+        logging.getLogger("pyeapi").setLevel(logging.CRITICAL)
+
         spec = self.spec
         try:
             driver = napalm.get_network_driver(spec.driver)

@@ -277,13 +277,20 @@ class SwitchVlans(NetworkProvisioner):
             results = on_each([devices[n] for n in texts], one, settings.concurrency)
             failed = {n: r for n, r in results.items() if isinstance(r, BaseException)}
             if failed:
-                done = [devices[n] for n in results if n not in failed and n in back]
-                on_each(done, lambda s: push(s, back[s.name], verify=False), settings.concurrency)
-                for name in done:
-                    progress(name.name, "changed back")
+                # Every switch of the step goes back, the failed ones included: a commit whose answer was
+                # lost may have happened. What the switch shows decides, not what tenctl was told.
+                on_each([devices[n] for n in back], change_back, settings.concurrency)
                 ctx.cache.pop("switches:state", None)
                 raise SwitchError("; ".join(str(e) for e in failed.values()))
             ctx.cache.pop("switches:state", None)
+
+        def change_back(switch: Switch) -> None:
+            switch.discard()  # a session still pending (its commit timer running) is aborted: rolled back
+            marker = ctx.marker(tenant)
+            owned = {o.key for o in observed_on(ctx, switch.name, read_switch(switch), [tenant]) if o.marker == marker}
+            if any(c.key in owned for c in wanted_on(switch.name) if c.op == CREATE):
+                push(switch, back[switch.name], verify=False)
+                progress(switch.name, "changed back")
 
         def settle() -> bool | None:
             reads = state(ctx, fresh=True)
