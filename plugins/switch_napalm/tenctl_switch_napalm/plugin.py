@@ -62,3 +62,15 @@ def tenctl_vlans_in_use(ctx: Context) -> Iterable[int]:
             raise read
         found |= set(read["vlans"])
     return sorted(found)
+
+
+@hookimpl
+def tenctl_register_audit_checks(register) -> None:  # type: ignore[no-untyped-def]
+    from tenctl_switch_napalm.checks import SwitchCheck
+
+    register(SwitchCheck())
+
+
+@hookimpl
+def tenctl_register_commands(register) -> None:  # type: ignore[no-untyped-def]
+    register.add("switch", help="The site's physical switches: status, a tenant's diff.", loader="tenctl_switch_napalm.cli:app")

@@ -115,3 +115,47 @@ def test_a_site_can_be_chosen_and_an_unknown_one_is_refused_before_any_change(la
     ok(lab.run("--config", str(config), "add", "-n", "acme", "--site", "site-b"))
     assert 100 in lab.switches["sw-b1"].vlans() and 100 in lab.switches["sw-b2"].vlans()
     assert 100 not in lab.switches["sw-a1"].vlans() and 100 not in lab.switches["sw-a2"].vlans()
+
+
+def test_status_health_and_diff_see_a_vlan_deleted_by_hand_and_sync_puts_it_back(lab):
+    config = switch_config(lab)
+
+    def run(*args):
+        return lab.run("--config", str(config), *args)
+
+    ok(run("init"))
+    ok(run("add", "-n", "acme"))
+    ok(run("switch", "status"))
+    whole = snapshot(lab)
+    lab.switches["sw-a2"].configure("no vlan 100")
+    status = run("switch", "status", "--json")
+    assert status.exit_code == 1
+    problems = {r["switch"]: r["problems"] for r in json.loads(status.stdout)}
+    assert problems["sw-a2"] == ["tenant acme: VLAN 100 is missing"] and problems["sw-a1"] == []
+    checks = {c["check"]: c for c in json.loads(run("health", "--json").stdout)["checks"]}
+    assert checks["switch-vlans"]["status"] == "fail" and "sw-a2" in json.dumps(checks["switch-vlans"])
+    diff = ok(run("switch", "diff", "-n", "acme")).stdout
+    assert "--- switch sw-a2" in diff and "+vlan 100" in diff and "sw-a1" not in diff
+    assert not lab.switches["sw-a2"].session_states() or all(
+        s != "pending" for s in lab.switches["sw-a2"].session_states().values()
+    )
+    ok(run("sync", "-n", "acme"))
+    assert snapshot(lab) == whole
+    checks = {c["check"]: c for c in json.loads(run("health", "--json").stdout)["checks"]}
+    assert checks["switch-vlans"]["status"] == "pass" and checks["switches-reachable"]["status"] == "pass"
+
+
+def test_sync_prune_deletes_a_vlan_of_a_tenant_without_record_and_nothing_made_by_hand(lab):
+    config = switch_config(lab)
+
+    def run(*args):
+        return lab.run("--config", str(config), *args)
+
+    ok(run("init"))
+    before = snapshot(lab)
+    ok(run("add", "-n", "acme"))
+    (lab.dir / "etc-pve" / "tenants" / "acme.toml").unlink()
+    checks = {c["check"]: c for c in json.loads(run("health", "--json").stdout)["checks"]}
+    assert "belongs to tenant acme, which has no record" in json.dumps(checks["switch-vlans"])
+    ok(run("sync", "--all", "--prune"))
+    assert snapshot(lab) == before
