@@ -130,6 +130,23 @@ def observed_on(
     return found
 
 
+def staged_diffs(ctx: Context, texts: dict[str, str]) -> dict[str, str]:
+    """For a dry run, each switch's own diff of its text (napalm's compare_config; the candidate is
+    discarded); otherwise the texts themselves, which the step's apply stages and diffs again."""
+    if not ctx.dry_run:
+        return texts
+    devices = switches(ctx)
+
+    def compare(switch: Switch) -> str:
+        try:
+            return switch.stage(texts[switch.name]) or "(no change)"
+        finally:
+            switch.discard()
+
+    results = on_each([devices[n] for n in texts], compare, switch_settings(ctx).concurrency)
+    return {n: (f"(cannot diff: {r})" if isinstance(r, BaseException) else r) for n, r in results.items()}
+
+
 class SwitchVlans(NetworkProvisioner):
     name = PROVIDER
     description = "Tenant VLANs pushed to the site's physical switches with napalm, in parallel, with rollback"
@@ -319,7 +336,9 @@ class SwitchVlans(NetworkProvisioner):
                 raise SwitchError("; ".join(str(e) for e in errors))
 
         undoable = all(c.op == CREATE for c in batch)
-        diff = "\n".join(f"--- switch {name}\n{text.rstrip()}" for name, text in texts.items())
+        diff = "\n".join(
+            f"--- switch {name}\n{text.rstrip()}" for name, text in staged_diffs(ctx, texts).items()
+        )
         return [
             Step(
                 layer=self.layer,

@@ -101,8 +101,10 @@ def test_a_dry_run_shows_each_switch_and_changes_nothing(lab):
     [step] = [s for s in plan["steps"] if s["provider"] == "switch-vlans"]
     for name in lab.switches:
         assert f"--- switch {name}" in step["diff"]
-    assert "switchport trunk allowed vlan add 100" in step["diff"]
+    # The switches' own diffs (compare_config), not the texts sent: the trunk's whole new allowed list.
+    assert "+vlan 100" in step["diff"] and "+   switchport trunk allowed vlan 1,10,100" in step["diff"]
     assert snapshot(lab) == before
+    assert all(not s.session_states() or "pending" not in str(s.session_states()) for s in lab.switches.values())
 
 
 def test_a_site_can_be_chosen_and_an_unknown_one_is_refused_before_any_change(lab):
