@@ -140,6 +140,7 @@ def demo_steps(name: str, password_file: Path) -> list[list[str]]:
         ["list"],
         ["show", "-n", name],
         ["vyos", "show", "-n", name],
+        ["switch", "status"],
         ["modify", "-n", name, "-c", "6", "--force"],
         ["suspend", "-n", name, "--reason", "demo"],
         ["resume", "-n", name],
@@ -184,8 +185,8 @@ def demo(directory: DirOption = None) -> None:
                 EXIT_DEMO_FAILED,
             )
     typer.echo(
-        f"# demo finished: tenant {name} was created (Proxmox objects, VNet, gateway, NAT and isolation on "
-        "the lab's VyOS router), changed, suspended, resumed and removed"
+        f"# demo finished: tenant {name} was created (Proxmox objects, VNet, its VLAN on the lab's four "
+        "switches, gateway, NAT and isolation on the lab's VyOS router), changed, suspended, resumed and removed"
     )
 
 

@@ -132,7 +132,9 @@ def read_or_make_secret(path: Path, nbytes: int = 18) -> str:
     return value
 
 
-def config_document(directory: Path | str, port: int, host: str = HOST, vyos: dict | None = None) -> dict:
+def config_document(
+    directory: Path | str, port: int, host: str = HOST, vyos: dict | None = None, switches: dict | None = None
+) -> dict:
     """The tenctl configuration that points at a lab listening on host:port (and its router, given the
     [vyos] table of :func:`vyos_config_table`)."""
     paths = LabPaths(directory)
@@ -163,17 +165,21 @@ def config_document(directory: Path | str, port: int, host: str = HOST, vyos: di
     }
     if vyos:
         document["vyos"] = vyos
+    if switches:
+        document["switches"] = switches
     return document
 
 
-def write_config(directory: Path | str, port: int, host: str = HOST, vyos: dict | None = None) -> Path:
+def write_config(
+    directory: Path | str, port: int, host: str = HOST, vyos: dict | None = None, switches: dict | None = None
+) -> Path:
     """Write <dir>/tenctl.toml for a lab on host:port; returns its path."""
     import tomli_w
 
     paths = LabPaths(directory)
     paths.dir.mkdir(parents=True, exist_ok=True)
     tmp = paths.config.with_name(paths.config.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(config_document(paths.dir, port, host, vyos)), encoding="utf-8")
+    tmp.write_text(tomli_w.dumps(config_document(paths.dir, port, host, vyos, switches)), encoding="utf-8")
     os.replace(tmp, paths.config)
     return paths.config
 
@@ -226,7 +232,11 @@ def up(directory: Path | str | None = None, port: int = 0, timeout: float = STAR
     current = status(paths.dir)
     if current["running"]:
         write_config(
-            paths.dir, current["proxmox"]["port"], current["proxmox"]["host"], vyos_config_table(paths.dir)
+            paths.dir,
+            current["proxmox"]["port"],
+            current["proxmox"]["host"],
+            vyos_config_table(paths.dir),
+            switches_config_table(paths.dir),
         )
         return status(paths.dir)
     paths.make()
@@ -259,7 +269,9 @@ def up(directory: Path | str | None = None, port: int = 0, timeout: float = STAR
             proc.terminate()
             raise LabError(f"the lab server did not answer within {timeout:.0f} s; see {paths.server_log}")
         time.sleep(0.05)
-    write_config(paths.dir, info["port"], info["host"], vyos_config_table(paths.dir))
+    write_config(
+        paths.dir, info["port"], info["host"], vyos_config_table(paths.dir), switches_config_table(paths.dir)
+    )
     return status(paths.dir)
 
 
@@ -343,6 +355,37 @@ def vyos_status(paths: LabPaths, served: dict) -> dict:
         "api_key_file": str(paths.vyos_api_key),
         "request_log": str(paths.vyos_log),
     }
+
+
+SWITCH_SITE_NODES = {"site-a": ("pve1", "pve2"), "site-b": ("pve3",)}
+"""Which of the lab's Proxmox nodes sit at which switch site, for the [switches] inventory."""
+
+
+def switches_config_table(directory: Path | str | None = None) -> dict | None:
+    """The [switches] inventory of tenctl.toml that drives the lab's switches (None while they are not
+    served). ``tenctl lab up`` writes it; the test fixture's configuration leaves it out."""
+    paths = LabPaths(directory or default_dir())
+    served = (_read_info(paths) or {}).get("switches") or []
+    if not served:
+        return None
+    sites = []
+    for site, _ in SWITCH_SITES:
+        entries = [
+            {
+                "name": entry["name"],
+                "driver": entry["driver"],
+                "host": entry["host"],
+                "port": entry["port"],
+                "user": entry["user"],
+                "password_file": entry["password_file"],
+                "ca_file": entry["ca_file"],
+                "trunk_ports": entry["trunk_ports"],
+            }
+            for entry in switches_status(paths, served)
+            if entry["site"] == site
+        ]
+        sites.append({"name": site, "nodes": list(SWITCH_SITE_NODES[site]), "switches": entries})
+    return {"sites": sites}
 
 
 def switches_status(paths: LabPaths, served: list[dict]) -> list[dict]:

@@ -98,7 +98,15 @@ def test_the_lab_serves_its_router_and_keeps_its_saved_config(lab_dir):
         assert stat.S_IMODE(os.stat(lab_dir / "secrets" / name).st_mode) == 0o600
     known = (lab_dir / "vyos" / "known_hosts").read_text()
     assert known.startswith("[127.0.0.1]:{} ssh-ed25519 ".format(vyos["ssh_port"]))
-    assert tomllib.loads((lab_dir / "tenctl.toml").read_text())["vyos"] == labmod.vyos_config_table(lab_dir)
+    written = tomllib.loads((lab_dir / "tenctl.toml").read_text())
+    assert written["vyos"] == labmod.vyos_config_table(lab_dir)
+    inventory = written["switches"]
+    assert inventory == labmod.switches_config_table(lab_dir)
+    assert [(site["name"], site["nodes"], [s["name"] for s in site["switches"]]) for site in inventory["sites"]] == [
+        ("site-a", ["pve1", "pve2"], ["sw-a1", "sw-a2"]),
+        ("site-b", ["pve3"], ["sw-b1", "sw-b2"]),
+    ]
+    assert all(s["port"] and s["password_file"].endswith("-password") for site in inventory["sites"] for s in site["switches"])
     assert labmod.vyos_config_table(lab_dir) == {
         "transport": "ssh",
         "host": "127.0.0.1",

@@ -73,6 +73,7 @@ def test_demo_steps_cover_the_tenant_lifecycle(tmp_path):
         "list",
         "show",
         "vyos",
+        "switch",
         "modify",
         "suspend",
         "resume",
