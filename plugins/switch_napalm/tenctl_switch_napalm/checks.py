@@ -26,6 +26,7 @@ class SwitchReport:
     error: str = ""
     problems: list[str] = field(default_factory=list)
     tenants_present: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class SwitchReport:
             "site": self.site,
             "driver": self.driver,
             "reachable": self.reachable,
+            "facts": self.facts,
             "error": self.error,
             "tenants_present": self.tenants_present,
             "problems": self.problems,

@@ -31,7 +31,9 @@ def status(
     """Each switch: reachable, driver, facts, tenant VLANs present or missing (exit 1 when any is not)."""
     from tenctl_core.output import print_json
     from tenctl_switch_napalm.checks import switch_reports
+    from tenctl_switch_napalm.device import on_each
     from tenctl_switch_napalm.plugin import check_sites
+    from tenctl_switch_napalm.provider import switches
 
     with reported_errors(options(tctx).debug):
         if site is not None:
@@ -41,12 +43,25 @@ def status(
         if site is not None and site not in {s.name for s in settings.sites}:
             raise UsageError(f"--site: no site {site} in the [switches] inventory")
         reports = switch_reports(ctx, site)
+        devices = switches(ctx)
+        facts = on_each([devices[r.name] for r in reports if r.reachable], lambda s: s.facts(), settings.concurrency)
+        for report in reports:
+            found = facts.get(report.name)
+            if isinstance(found, dict):
+                report.facts = found
         if as_json:
             print_json([r.as_dict() for r in reports])
         else:
             for r in reports:
                 state = "reachable" if r.reachable else f"NOT reachable: {r.error}"
                 print(f"switch {r.name} ({r.site}, {r.driver}): {state}")
+                if r.facts:
+                    print(
+                        "  {} {} {}, serial {}".format(
+                            r.facts.get("vendor"), r.facts.get("model"), r.facts.get("os_version"),
+                            r.facts.get("serial_number"),
+                        )
+                    )
                 if r.reachable:
                     print(f"  tenant VLANs present: {len(r.tenants_present)}")
                 for problem in r.problems:

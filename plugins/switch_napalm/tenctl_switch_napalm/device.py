@@ -102,6 +102,11 @@ class Switch:
         found = self.call("reading the VLANs", "get_vlans")
         return {int(vlan): dict(attrs) for vlan, attrs in found.items()}
 
+    def facts(self) -> dict[str, Any]:
+        """napalm's get_facts, the part worth showing: hostname, vendor, model, os_version, serial_number."""
+        found = self.call("reading the facts", "get_facts")
+        return {k: found.get(k) for k in ("hostname", "vendor", "model", "os_version", "serial_number")}
+
     def running_config(self) -> str:
         return str(self.call("reading the running configuration", "get_config", retrieve="running")["running"])
 

@@ -127,7 +127,11 @@ def test_status_health_and_diff_see_a_vlan_deleted_by_hand_and_sync_puts_it_back
 
     ok(run("init"))
     ok(run("add", "-n", "acme"))
-    ok(run("switch", "status"))
+    text = ok(run("switch", "status")).stdout
+    assert "switch sw-b1 (site-b, eos): reachable" in text and "cEOSLab" in text
+    first = json.loads(ok(run("switch", "status", "--site", "site-a", "--json")).stdout)
+    assert [r["switch"] for r in first] == ["sw-a1", "sw-a2"]
+    assert first[0]["facts"]["hostname"] == "sw-a1" and first[0]["tenants_present"] == ["acme"]
     whole = snapshot(lab)
     lab.switches["sw-a2"].configure("no vlan 100")
     status = run("switch", "status", "--json")
