@@ -165,3 +165,17 @@ def test_sync_prune_deletes_a_vlan_of_a_tenant_without_record_and_nothing_made_b
     assert "belongs to tenant acme, which has no record" in json.dumps(checks["switch-vlans"])
     ok(run("sync", "--all", "--prune"))
     assert snapshot(lab) == before
+
+
+def test_a_switch_that_does_not_answer_stops_add_before_any_change(lab):
+    """Its VLANs cannot be read, so no VLAN can be known free: add refuses, naming the switch."""
+    config = switch_config(lab)
+    ok(lab.run("--config", str(config), "init"))
+    before = snapshot(lab)
+    lab.switches["sw-b1"].unreachable()
+    try:
+        result = lab.run("--config", str(config), "add", "-n", "acme")
+    finally:
+        lab.switches["sw-b1"].unreachable(False)
+    assert result.exit_code == 1 and "sw-b1" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(lab) == before and "tenant_acme" not in lab.pve.pools
