@@ -18,7 +18,7 @@ Ownership rules, applied here and nowhere else:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -297,6 +297,19 @@ def read_owned(ctx: Context, provider: Provider, key: Key, marker: Marker) -> Ob
 
 def shows(found: Observed | None, resource: Resource) -> bool:
     return found is not None and not Change(UPDATE, resource, found).differences()
+
+
+def all_shown(changes: Sequence[Change], index: Mapping[Key, Observed]) -> bool:
+    """Whether the observed objects (by key) show every change: a deleted object gone, every other one
+    there with the intended attributes. How a batched step verifies and settles itself."""
+    for change in changes:
+        found = index.get(change.key)
+        if change.op == DELETE:
+            if found is not None:
+                return False
+        elif change.resource is None or not shows(found, change.resource):
+            return False
+    return True
 
 
 def change_step(ctx: Context, provider: Provider, tenant: Tenant, change: Change) -> Step:

@@ -622,7 +622,7 @@ def test_lab_up_serves_the_switches_and_keeps_their_startup_config(tmp_path):
         assert all(s["port"] and s["user"] == "admin" and s["password"] for s in switches)
         for name in ("sw-a1", "sw-a2", "sw-b1", "sw-b2"):
             assert stat.S_IMODE(os.stat(directory / "secrets" / f"switch-{name}-password").st_mode) == 0o600
-        assert "switches" not in tomllib.loads((directory / "tenctl.toml").read_text())
+        assert tomllib.loads((directory / "tenctl.toml").read_text())["switches"] == labmod.switches_config_table(directory)
         first = switches[0]
         with opened(first) as device:
             device.load_merge_candidate(config=TENANT_PUSH)

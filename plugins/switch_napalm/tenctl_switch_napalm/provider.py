@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tenctl_core.engine import all_shown
 from tenctl_core.errors import TenctlError, UsageError
 from tenctl_core.ownership import Marker, parse_marker
 from tenctl_core.plan import Step
@@ -252,16 +253,7 @@ class SwitchVlans(NetworkProvisioner):
 
         def shows(name: str, read: dict[str, Any]) -> bool:
             index = {o.key: o for o in observed_on(ctx, name, read, [tenant, *ctx.tenants()])}
-            for change in wanted_on(name):
-                found = index.get(change.key)
-                if change.op == DELETE:
-                    if found is not None:
-                        return False
-                elif found is None or change.resource is None or any(
-                    str(found.attrs.get(k)) != str(v) for k, v in change.resource.attrs.items()
-                ):
-                    return False
-            return True
+            return all_shown(wanted_on(name), index)
 
         def push(switch: Switch, text: str, verify: bool) -> None:
             diff = switch.stage(text)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tenctl_core.engine import all_shown
 from tenctl_core.errors import TenctlError
 from tenctl_core.model import SUSPENDED
 from tenctl_core.ownership import Marker, parse_marker
@@ -221,17 +222,7 @@ class VyosEdge(EdgeBackend):
         marker = ctx.marker(tenant)
 
         def shows(config: RouterConfig) -> bool:
-            index = {o.key: o for o in observed_objects(ctx, config)}
-            for change in batch:
-                found = index.get(change.key)
-                if change.op == DELETE:
-                    if found is not None:
-                        return False
-                elif found is None or change.resource is None or any(
-                    str(found.attrs.get(k)) != str(v) for k, v in change.resource.attrs.items()
-                ):
-                    return False
-            return True
+            return all_shown(batch, {o.key: o for o in observed_objects(ctx, config)})
 
         def verify(paths: list[list[str]]) -> None:
             if not shows(RouterConfig(paths)):
