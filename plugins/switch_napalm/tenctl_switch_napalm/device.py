@@ -62,7 +62,13 @@ class Switch:
     def device(self) -> Any:
         if self._device is not None:
             return self._device
-        import napalm
+        try:
+            import napalm
+        except ImportError:
+            raise SwitchError(
+                f"switch {self.name}: napalm is not installed (pip install 'napalm>=5.2'), a dependency of "
+                "tenctl-switch-napalm"
+            ) from None
 
         # pyeapi logs every socket error with its traceback before raising it; tenctl says what failed,
         # once, through SwitchError.
