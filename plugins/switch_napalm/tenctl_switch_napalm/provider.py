@@ -94,8 +94,17 @@ def state(ctx: Context, fresh: bool = False) -> dict[str, dict[str, Any] | BaseE
     return found
 
 
+def default_sites(ctx: Context) -> list[str]:
+    """Every site holding a node of the cluster (every site, for an inventory that names no nodes)."""
+    nodes = {n["node"] for n in ctx.cached_get("/nodes")}
+    return [s.name for s in switch_settings(ctx).sites if not s.nodes or nodes & set(s.nodes)]
+
+
 def tenant_sites(ctx: Context, tenant: Tenant) -> list[str]:
-    return list(tenant.plugins.get(PROVIDER, {}).get(SITES, []))
+    """The sites in the tenant's record; a tenant added before the switches were configured has none
+    there and gets the default sites (``sync`` then puts its VLAN on their switches)."""
+    section = tenant.plugins.get(PROVIDER, {})
+    return list(section[SITES]) if SITES in section else default_sites(ctx)
 
 
 def observed_on(
@@ -172,8 +181,7 @@ class SwitchVlans(NetworkProvisioner):
                 )
             sites = list(chosen)
         else:
-            nodes = {n["node"] for n in ctx.cached_get("/nodes")}
-            sites = [s.name for s in settings.sites if not s.nodes or nodes & set(s.nodes)]
+            sites = default_sites(ctx)
         tenant.plugins.setdefault(PROVIDER, {})[SITES] = sites
 
     def summary(self, ctx: Context, tenant: Tenant) -> dict[str, Any]:

@@ -179,3 +179,17 @@ def test_a_switch_that_does_not_answer_stops_add_before_any_change(lab):
         lab.switches["sw-b1"].unreachable(False)
     assert result.exit_code == 1 and "sw-b1" in result.stderr and "Traceback" not in result.stderr
     assert snapshot(lab) == before and "tenant_acme" not in lab.pve.pools
+
+
+def test_tenants_added_before_the_switches_were_configured_get_their_vlan_from_sync(lab):
+    ok(lab.run("init"))
+    ok(lab.run("add", "-n", "acme"))  # the lab's plain configuration: no [switches]
+    before = snapshot(lab)
+    config = switch_config(lab)
+    health = lab.run("--config", str(config), "health", "--json")
+    assert health.exit_code == 1 and "VLAN 100 is missing" in health.stdout
+    assert snapshot(lab) == before
+    ok(lab.run("--config", str(config), "sync", "--all"))
+    for name, switch in lab.switches.items():
+        assert switch.vlans()[100]["name"] == "acme", name
+        assert 100 in switch.trunk_allowed("Ethernet1") and 100 in switch.trunk_allowed("Ethernet2"), name
