@@ -15,7 +15,6 @@ the step fails, so that the engine undoes the tenant's plan.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,11 +52,6 @@ def switches(ctx: Context) -> dict[str, Switch]:
         }
     found: dict[str, Switch] = ctx.cache[key]
     return found
-
-
-def close_switches(ctx: Context) -> None:
-    for switch in ctx.cache.pop("switches:devices", {}).values():
-        switch.close()
 
 
 def read_switch(switch: Switch) -> dict[str, Any]:
@@ -281,8 +275,7 @@ class SwitchVlans(NetworkProvisioner):
             switch.confirm()
 
         def progress(name: str, words: str) -> None:
-            if not getattr(ctx, "json_output", False):
-                print(f"  switch {name}: {words}", file=sys.stderr)
+            ctx.info(f"  switch {name}: {words}")  # stderr, one line per switch as it finishes
 
         def apply() -> None:
             devices = switches(ctx)

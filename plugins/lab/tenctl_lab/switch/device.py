@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-import json
 import os
 import re
 import threading
 import time
 from pathlib import Path
 
+from ..peerlog import RequestLog
 from .config import CliError, ConfigEditor, Port, SwitchConfig, Vlan, parse_config, render
 
 MAX_OPEN_SESSIONS = 5  # pending sessions at once, as EOS allows
@@ -75,7 +75,7 @@ class Faults:
     requests_seen: int = 0
 
 
-class EosSwitch:
+class EosSwitch(RequestLog):
     """A simulated Arista EOS switch (see the module's docstring)."""
 
     def __init__(
@@ -112,12 +112,9 @@ class EosSwitch:
         self.mac_base = "00:1c:73:" + ":".join(digest[i : i + 2] for i in (32, 34))
         self.timer_scale = timer_scale  # how long a second of a commit timer lasts here
         self.state_dir = Path(state_dir) if state_dir else None
-        self.log_path = Path(log_path) if log_path else None
         self.lock = threading.RLock()
-        self._log_lock = threading.Lock()
-        self._log: list[dict] = []
+        self.init_request_log(log_path)
         self.faults = Faults()
-        self.holding = 0
         self.commits = 0
         self.sessions: dict[str, ConfigSession] = {}
         self.boot_time = time.time()
@@ -497,37 +494,8 @@ class EosSwitch:
                     return fault, hold
         return None, hold
 
-    async def hold(self, seconds: float) -> None:
-        import asyncio
-
-        with self.lock:
-            self.holding += 1
-        try:
-            await asyncio.sleep(seconds)
-        finally:
-            with self.lock:
-                self.holding -= 1
-
-    # ------------------------------------------------------------------ log
-    def log(self, transport: str, outcome: str, **fields) -> None:
-        """One line of the request log: time, transport (eapi/timer), what was asked, outcome."""
-        line = {"time": round(time.time(), 6), "switch": self.name, "transport": transport, **fields}
-        line["outcome"] = outcome
-        with self._log_lock:
-            self._log.append(line)
-            if self.log_path:
-                self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.log_path, "a", encoding="utf-8") as out:
-                    out.write(json.dumps(line) + "\n")
-
-    def log_lines(self, mark: int = 0) -> list[dict]:
-        """The log lines of this switch since mark (a previous mark())."""
-        with self._log_lock:
-            return list(self._log[mark:])
-
-    def mark(self) -> int:
-        with self._log_lock:
-            return len(self._log)
+    def log_fields(self) -> dict:
+        return {"switch": self.name}
 
     # ------------------------------------------------------------------ serving
     def info(self) -> dict:

@@ -12,9 +12,9 @@ import dataclasses
 import json
 import os
 import threading
-import time
 from pathlib import Path
 
+from ..peerlog import RequestLog
 from . import tree as cfgtree
 from .tree import EditError, copy_tree, split_command
 
@@ -146,7 +146,7 @@ class ConfigSession:
         return self.router._commit(self, None, confirm_minutes=minutes)
 
 
-class VyosRouter:
+class VyosRouter(RequestLog):
     """A simulated VyOS 1.4 router (see the module's docstring)."""
 
     def __init__(
@@ -164,17 +164,14 @@ class VyosRouter:
         self.api_key = api_key
         self.hostname = hostname
         self.state_dir = Path(state_dir) if state_dir else None
-        self.log_path = Path(log_path) if log_path else None
         self.minute_seconds = minute_seconds  # how long a commit-confirm "minute" lasts here
         self.ethernet_ports = ("eth0", "eth1")
         self.faults = Faults()
         self.lock = threading.RLock()
-        self._log_lock = threading.Lock()
-        self._log: list[dict] = []
+        self.init_request_log(log_path)
         self._confirm_timer: threading.Timer | None = None
         self._confirm_previous: dict | None = None
         self.commits = 0
-        self.holding = 0  # requests held by hold_nth right now
         self.saved = factory_config(hostname)
         if self.saved_file and self.saved_file.exists():
             self.saved = json.loads(self.saved_file.read_text(encoding="utf-8"))
@@ -485,38 +482,6 @@ class VyosRouter:
                     f.drop_after = None
                 return ("lose" if f.drop_applied else "drop"), hold
         return None, hold
-
-    async def hold(self, seconds: float) -> None:
-        """Hold a request (counted in `holding` meanwhile)."""
-        import asyncio
-
-        with self.lock:
-            self.holding += 1
-        try:
-            await asyncio.sleep(seconds)
-        finally:
-            with self.lock:
-                self.holding -= 1
-
-    # ------------------------------------------------------------------ log
-    def log(self, transport: str, outcome: str, **fields) -> None:
-        """One line of the request log: time, transport (ssh/api/timer), command or op, outcome."""
-        line = {"time": round(time.time(), 6), "transport": transport, **fields, "outcome": outcome}
-        with self._log_lock:
-            self._log.append(line)
-            if self.log_path:
-                self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.log_path, "a", encoding="utf-8") as out:
-                    out.write(json.dumps(line) + "\n")
-
-    def log_lines(self, mark: int = 0) -> list[dict]:
-        """The log lines of this router object since mark (a previous len(log_lines()))."""
-        with self._log_lock:
-            return list(self._log[mark:])
-
-    def mark(self) -> int:
-        with self._log_lock:
-            return len(self._log)
 
     # ------------------------------------------------------------------ serving
     def info(self) -> dict:
