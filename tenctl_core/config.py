@@ -76,6 +76,8 @@ class PathSettings:
     cluster_dir: str = field(default="", metadata=rule(rules.absolute_path))
     tenants_dir: str = field(default="", metadata=rule(rules.absolute_path))
     log_dir: str = field(default="", metadata=rule(rules.absolute_path))
+    state_dir: str = field(default="", metadata=rule(rules.absolute_path))
+    """This node's own state (not shared): the watcher's usage history and the guard's cache."""
 
     @property
     def audit_log(self) -> Path:
@@ -136,6 +138,27 @@ class CapacitySettings:
     """Allocation ratio of the configured storages' size (thin provisioning)."""
 
 
+GUARD_UNKNOWN = ("allow", "refuse")
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    warning_percent: int = field(default=80, metadata=rule(rules.between(1, 100, " %")))
+    """A tenant's use of a limit at or above this share is a WARNING (``usage``, ``health``, ``watch``)."""
+    critical_percent: int = field(default=90, metadata=rule(rules.between(1, 100, " %")))
+    interval: float = field(default=60.0, metadata=rule(rules.between(1, 86400, " s")))
+    """Seconds between two polls of ``tenctl watch``."""
+    history: int = field(default=1440, metadata=rule(rules.between(2, 100000, " samples")))
+    """Samples of usage ``watch`` keeps per tenant (1440 at 60 s: one day)."""
+    guard_storage: str = field(default="local", metadata=rule(rules.storage_id))
+    """The storage (with content ``snippets``) that holds the guard hookscript."""
+    guard_timeout: float = field(default=0.5, metadata=rule(rules.above(0, 0.9)))
+    """Seconds the guard waits for the API before it answers from the watcher's cache."""
+    guard_unknown: str = field(default="allow", metadata=rule(rules.one_of(GUARD_UNKNOWN)))
+    """What the guard does when it can tell neither from the API nor from the cache: ``allow`` the start
+    (and say so in the task log) or ``refuse`` it."""
+
+
 @dataclass(frozen=True)
 class Config:
     """The effective configuration of one command."""
@@ -148,6 +171,7 @@ class Config:
     defaults: LimitDefaults
     permissions: PermissionSettings
     capacity: CapacitySettings = field(default_factory=CapacitySettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Top-level tables core does not own: each belongs to a plugin's provider (``[sdn]``, ``[vyos]``),
     parsed by :meth:`settings` and checked against the installed plugins by :func:`check_tables`."""
@@ -173,6 +197,7 @@ class Config:
             "defaults": asdict(self.defaults),
             "permissions": {**asdict(self.permissions), "storages": list(self.permissions.storages)},
             "capacity": asdict(self.capacity),
+            "monitoring": asdict(self.monitoring),
             **self.tables,
         }
         return _drop_none(data)
@@ -222,6 +247,7 @@ SECTIONS: dict[str, type] = {
     "defaults": LimitDefaults,
     "permissions": PermissionSettings,
     "capacity": CapacitySettings,
+    "monitoring": MonitoringSettings,
 }
 TOP_LEVEL = set(SECTIONS) | {"profile", "profiles"}
 def refuse_secrets(where: str, raw: dict[str, Any]) -> None:
@@ -425,7 +451,8 @@ def _default_paths(paths: PathSettings) -> PathSettings:
         str(PVE_DIR / "tenants") if PVE_DIR.is_dir() else str(state_dir() / "tenants")
     )
     log = paths.log_dir or ("/var/log/tenctl" if os.geteuid() == 0 else str(state_dir() / "log"))
-    return PathSettings(cluster_dir=cluster, tenants_dir=tenants, log_dir=log)
+    local = paths.state_dir or ("/var/lib/tenctl" if os.geteuid() == 0 else str(state_dir() / "node"))
+    return PathSettings(cluster_dir=cluster, tenants_dir=tenants, log_dir=log, state_dir=local)
 
 
 def _check_semantics(config: Config, where: str) -> None:
@@ -449,6 +476,12 @@ def _check_semantics(config: Config, where: str) -> None:
                 f"{where}: allocation.subnet_pool = {alloc.subnet_pool!r}: lies wholly in the reserved "
                 f"network {reserved} (allocation.reserved): no subnet would be left for tenants"
             )
+    watch = config.monitoring
+    if watch.critical_percent < watch.warning_percent:
+        raise ConfigError(
+            f"{where}: monitoring.critical_percent = {watch.critical_percent}: must not be below "
+            f"monitoring.warning_percent ({watch.warning_percent})"
+        )
     role = config.permissions.admin_role
     from tenctl_core.access import forbidden_builtin_privileges
 

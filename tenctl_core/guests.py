@@ -28,7 +28,13 @@ class Guest:
     mem: int
     """Bytes allocated (``maxmem``)."""
     disk: int
-    """Bytes allocated (``maxdisk``)."""
+    """Bytes allocated (``maxdisk``: Proxmox reports the boot disk of a VM, the root disk of a container)."""
+    cpu_used: float = 0.0
+    """Cores busy now (``cpu``, a share of ``maxcpu``, times ``maxcpu``)."""
+    mem_used: int = 0
+    """Bytes of memory in use now (``mem``)."""
+    disk_used: int = 0
+    """Bytes written on the disk (``disk``; 0 for a VM without the guest agent)."""
 
     @classmethod
     def from_resource(cls, item: dict[str, Any]) -> Guest:
@@ -42,6 +48,9 @@ class Guest:
             cpu=int(item.get("maxcpu", 0)),
             mem=int(item.get("maxmem", 0)),
             disk=int(item.get("maxdisk", 0)),
+            cpu_used=float(item.get("cpu") or 0) * int(item.get("maxcpu", 0)),
+            mem_used=int(item.get("mem") or 0),
+            disk_used=int(item.get("disk") or 0),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -62,9 +71,14 @@ class Guest:
 
 def guests_by_pool(ctx: Context) -> dict[str, list[Guest]]:
     """Every guest of the cluster grouped by pool: one request, whatever the number of tenants."""
-    out: dict[str, list[Guest]] = {}
     # Unfiltered: the capacity check reads the nodes from the same answer.
-    for item in ctx.cached_get("/cluster/resources"):
+    return group_by_pool(ctx.cached_get("/cluster/resources"))
+
+
+def group_by_pool(resources: list[dict[str, Any]]) -> dict[str, list[Guest]]:
+    """The guests of a ``/cluster/resources`` answer grouped by pool (templates left out)."""
+    out: dict[str, list[Guest]] = {}
+    for item in resources:
         if item.get("type") in ("qemu", "lxc") and item.get("pool") and not item.get("template"):
             guest = Guest.from_resource(item)
             out.setdefault(str(guest.pool), []).append(guest)

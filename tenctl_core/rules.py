@@ -108,6 +108,14 @@ def above(low: float, high: float) -> Rule:
     return check
 
 
+def one_of(choices: tuple[str, ...]) -> Rule:
+    def check(value: Any) -> None:
+        if value not in choices:
+            raise ValueError("must be one of " + ", ".join(repr(c) for c in choices))
+
+    return check
+
+
 def vlan_range(value: str) -> None:
     """``"low-high"`` (or a single ``"N"``) with 2 ≤ low ≤ high ≤ 4094: an item of ``allocation.vlan_ranges``."""
     low_text, dash, high_text = value.partition("-")

@@ -87,6 +87,7 @@ class LabPaths:
         self.cluster_dir = self.dir / "etc-pve"
         self.tenants_dir = self.cluster_dir / "tenants"
         self.log_dir = self.dir / "log"
+        self.state_dir = self.dir / "node-state"
         self.vyos_dir = self.dir / "vyos"
         self.vyos_password = self.secrets / "vyos-password"
         self.vyos_api_key = self.secrets / "vyos-api-key"
@@ -104,7 +105,7 @@ class LabPaths:
         return self.logs / f"switch-{name}-requests.jsonl"
 
     def make(self) -> None:
-        for path in (self.pki, self.logs, self.tenants_dir, self.log_dir, self.vyos_dir, self.switches_dir):
+        for path in (self.pki, self.logs, self.tenants_dir, self.log_dir, self.state_dir, self.vyos_dir, self.switches_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.secrets.mkdir(parents=True, exist_ok=True)
         os.chmod(self.secrets, 0o700)
@@ -153,6 +154,7 @@ def config_document(
             "cluster_dir": str(paths.cluster_dir),
             "tenants_dir": str(paths.tenants_dir),
             "log_dir": str(paths.log_dir),
+            "state_dir": str(paths.state_dir),
         },
         "sdn": {"zone": "tenants", "zone_type": "vlan", "bridge": "vmbr0"},
         "permissions": {"storages": ["local-lvm"]},
