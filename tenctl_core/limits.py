@@ -22,12 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tenctl_core import hookimpl
 from tenctl_core.guests import Guest, group_by_pool
+from tenctl_core.providers import AuditCheck, CheckResult
 
 if TYPE_CHECKING:
     from tenctl_core.config import MonitoringSettings
     from tenctl_core.context import Context
     from tenctl_core.model import Tenant
+    from tenctl_core.registry import Registrar
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
 
 OK, WARNING, CRITICAL, OVER = "OK", "WARNING", "CRITICAL", "OVER"
 SEVERITY = {OK: 0, WARNING: 1, CRITICAL: 2, OVER: 3}
@@ -265,3 +270,47 @@ def read_cache(path: Path) -> tuple[float, list[dict[str, Any]]] | None:
     if not isinstance(resources, list) or not isinstance(written, int | float):
         return None
     return float(written), [r for r in resources if isinstance(r, dict)]
+
+
+# ---------------------------------------------------------------------------------------------- health
+
+
+class LimitsCheck(AuditCheck):
+    name = "limits"
+    description = (
+        "no tenant's guests hold more than its CPU, RAM or storage limit (warns from "
+        "monitoring.critical_percent on); one /cluster/resources read"
+    )
+
+    def run(self, ctx: Context) -> list[CheckResult]:
+        from tenctl_core.model import ACTIVE, SUSPENDED
+
+        tenants = [t for t in ctx.tenants() if t.status in (ACTIVE, SUSPENDED)]
+        reports = usage_of(ctx, tenants)
+        over = [r for r in reports if r.over]
+        near = [r for r in reports if not r.over and r.overall_status == CRITICAL]
+        if over:
+            details = [
+                f"tenant {r.tenant.name}: " + "; ".join(m.describe() for m in r.over) for r in over
+            ]
+            details += [f"tenant {r.tenant.name}: near its limits ({r.highest_percent} %)" for r in near]
+            details.append(
+                "tenctl never stops a guest: ask the tenant to stop or shrink guests, or raise the limit with "
+                "`tenctl modify`; the guard refuses starts beyond a limit"
+            )
+            return [CheckResult(self.name, FAIL, f"{len(over)} tenant(s) over a limit", details)]
+        if near:
+            return [
+                CheckResult(
+                    self.name,
+                    WARN,
+                    f"{len(near)} tenant(s) at {ctx.config.monitoring.critical_percent} % of a limit or more",
+                    [f"tenant {r.tenant.name}: {r.highest_percent} %" for r in near],
+                )
+            ]
+        return [CheckResult(self.name, PASS, f"{len(reports)} tenant(s) within their limits")]
+
+
+@hookimpl
+def tenctl_register_audit_checks(register: Registrar[AuditCheck]) -> None:
+    register(LimitsCheck())

@@ -64,6 +64,7 @@ def print_tenant_table(rows: list[dict[str, Any]]) -> None:
         "Storage(GB)",
         "VM Count",
         "Status",
+        "Limits",
     ):
         table.add_column(
             column,
@@ -82,12 +83,20 @@ def print_tenant_table(rows: list[dict[str, Any]]) -> None:
             str(row["storage_limit"]),
             str(row["vm_count"]),
             row["status"].upper(),
+            limits_cell(row),
         )
     out = console()
     if rows:
         out.print(table)
     else:
         out.print("No tenants.")
+
+
+def limits_cell(row: dict[str, Any]) -> str:
+    """``OK``, ``WARNING``... or ``OVER: cpu, storage`` (what ``list`` shows of a tenant's limits)."""
+    status = str(row.get("limits_status", ""))
+    over = [text.split(" ", 1)[0] for text in row.get("over_limits", [])]
+    return f"{status}: {', '.join(over)}" if over else status
 
 
 def print_tenant_detail(row: dict[str, Any], labels: dict[str, str] | None = None) -> None:
@@ -109,6 +118,8 @@ def print_tenant_detail(row: dict[str, Any], labels: dict[str, str] | None = Non
         ("CPU limit", f"{row['cpu_limit']} cores"),
         ("RAM limit", f"{row['ram_limit']} MB"),
         ("Storage limit", f"{row['storage_limit']} GB"),
+        ("Limits", row.get("limits_status", "")),
+        *(("Over limit", text) for text in row.get("over_limits", [])),
         ("Created", row["created_date"]),
     ]
     if row["suspend_date"]:

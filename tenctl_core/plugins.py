@@ -46,6 +46,7 @@ BUILTIN_PLUGINS = (
     "tenctl_core.allocation",
     "tenctl_core.audit",
     "tenctl_core.health",
+    "tenctl_core.limits",
     "tenctl_core.backup",
     "tenctl_core.migration",
 )

@@ -31,6 +31,7 @@ CORE_COMMANDS = (
     "plugins",
     "config",
     "health",
+    "usage",
     "repair",
     "sync",
     "lock",

@@ -27,6 +27,7 @@ from tenctl_core.cli.common import (
     reported_errors,
     show_plan,
 )
+from tenctl_core.cli.usage_cmd import usage
 from tenctl_core.errors import EXIT_USAGE, TenctlError, UsageError
 from tenctl_core.migration import BASH_CONFIG, DEFAULT_OUTPUT
 from tenctl_core.naming import check_new_tenant_name, check_tenant_name, check_userid
@@ -207,7 +208,9 @@ def add(
 
 
 def tenant_rows(ctx: Context, name: str | None) -> list[dict[str, Any]]:
+    from tenctl_core.cli.usage_cmd import usage_summary
     from tenctl_core.guests import guests_by_pool
+    from tenctl_core.limits import measure
     from tenctl_core.output import tenant_row
 
     store = ctx.store
@@ -215,7 +218,12 @@ def tenant_rows(ctx: Context, name: str | None) -> list[dict[str, Any]]:
     for problem in store.damaged:
         ctx.warn(f"{problem} (skipped)")
     guests = guests_by_pool(ctx) if tenants else {}
-    return [tenant_row(t, guests.get(t.pool, []), layer_summary(ctx, t)) for t in tenants]
+    rows = []
+    for tenant in tenants:
+        own = guests.get(tenant.pool, [])
+        limits = usage_summary(measure(tenant, own, ctx.config.monitoring))
+        rows.append(tenant_row(tenant, own, {**layer_summary(ctx, tenant), **limits}))
+    return rows
 
 
 def layer_labels(ctx: Context) -> dict[str, str]:
@@ -954,6 +962,7 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
         ("resume", resume),
         ("remove", remove),
         ("health", health),
+        ("usage", usage),
         ("repair", repair),
         ("sync", sync),
     ):
