@@ -116,11 +116,25 @@ class ProxmoxClient:
 
     def request(self, method: str, path: str, data: dict[str, Any] | None = None) -> Any:
         """Send one request; the answer's ``data``. ProxmoxError carries PVE's own message."""
+        session = self._open()
+        body = {k: v for k, v in (data or {}).items() if v is not None}
+        response = self._send(session, method, path, body)
+        if response.status_code == 401 and isinstance(session.auth, TicketAuth) and self._password is not None:
+            # The ticket expired (PVE's last two hours; a long `tenctl watch` outlives one): PVE refused the
+            # request before acting on it, so log in again and send it once more.
+            session.auth = self._login(session, self._password)
+            response = self._send(session, method, path, body)
+        if response.status_code >= 400:
+            raise ProxmoxError(method, path, response.status_code, _error_detail(response))
+        try:
+            return response.json().get("data")
+        except ValueError:
+            raise ProxmoxError(method, path, response.status_code, "answer is not JSON") from None
+
+    def _send(self, session: requests.Session, method: str, path: str, body: dict[str, Any]) -> requests.Response:
         import requests
 
-        session = self._open()
         url = self.base_url + path
-        body = {k: v for k, v in (data or {}).items() if v is not None}
         self.calls += 1
         try:
             if method in ("GET", "DELETE"):
@@ -143,12 +157,7 @@ class ProxmoxClient:
                 f"lost the connection to Proxmox at {self.settings.host}:{self.settings.port} during "
                 f"{method} {path}: {type(exc).__name__}"
             ) from None
-        if response.status_code >= 400:
-            raise ProxmoxError(method, path, response.status_code, _error_detail(response))
-        try:
-            return response.json().get("data")
-        except ValueError:
-            raise ProxmoxError(method, path, response.status_code, "answer is not JSON") from None
+        return response
 
     def get(self, path: str, /, **params: Any) -> Any:
         return self.request("GET", path, params)
