@@ -36,6 +36,7 @@ CORE_COMMANDS = (
     "sync",
     "lock",
     "migrate",
+    "watch",
 )
 
 

@@ -983,3 +983,6 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
     app.command("plugins")(plugins_command)
     app.add_typer(config_app, name="config")
     app.command("migrate")(migrate)
+    from tenctl_core.cli.watch_cmd import watch
+
+    app.command("watch")(with_plugin_options(watch, [o for o in extra if o.command == "watch"]))

@@ -1,0 +1,378 @@
+"""``tenctl watch`` against the lab: each crossing announced once, to standard output and the audit trail;
+the history and the guard's cache written; GET requests only, and not one guest touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from conftest import audit_events, lab_snapshot, ok, seed_tenants, tenants_dir
+from test_trust import config_with
+
+from tenctl_core.history import HISTORY_NAME, read_history
+from tenctl_core.limits import CACHE_NAME, read_cache
+
+RESOURCES_PATH = "/api2/json/cluster/resources"
+
+
+def state_dir(lab: Any) -> Path:
+    return Path(tomllib.loads(lab.config.read_text(encoding="utf-8"))["paths"]["state_dir"])
+
+
+def add_guest(
+    lab: Any, vmid: int, pool: str, cores: int, memory_mb: int, disk_gb: int, status: str = "running"
+) -> Any:
+    vm = lab.pve.add_vm(
+        vmid,
+        f"vm{vmid}",
+        node="pve1",
+        status=status,
+        config={"cores": cores, "memory": memory_mb, "scsi0": f"local-lvm:vm-{vmid}-disk-0,size={disk_gb}G"},
+    )
+    lab.pve._pool_join(pool, vmid)
+    return vm
+
+
+def crossings(result: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def watch_events(lab: Any) -> list[dict[str, Any]]:
+    return [e for e in audit_events(lab) if e["command"] == "watch"]
+
+
+def only_reads(lab: Any, mark: int) -> list[tuple[str, str]]:
+    """The requests since mark, after checking that every one was a GET."""
+    seen = [(r["method"], r["path"]) for r in lab.requests_log_since(mark)]
+    assert all(method == "GET" for method, _ in seen), seen
+    return seen
+
+
+def test_each_crossing_is_announced_once_and_nothing_is_written_to_the_cluster(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "8", "-r", "8192", "-s", "100"))
+    ok(lab.run("add", "-n", "beta", "-c", "8", "-r", "8192", "-s", "100"))
+    # alpha's one guest holds more than each limit; beta's stays well within them.
+    add_guest(lab, 701, "tenant_alpha", cores=12, memory_mb=9216, disk_gb=150)
+    add_guest(lab, 702, "tenant_beta", cores=2, memory_mb=1024, disk_gb=10)
+    before = lab_snapshot(lab)
+
+    mark = lab.mark()
+    first = ok(lab.run("watch", "--once", "--json"))
+    assert only_reads(lab, mark) == [("GET", RESOURCES_PATH)]
+    events = crossings(first)
+    assert sorted((e["tenant"], e["resource"], e["from"], e["to"], e["kind"]) for e in events) == [
+        ("alpha", "cpu", "OK", "OVER", "limit"),
+        ("alpha", "ram", "OK", "OVER", "limit"),
+        ("alpha", "storage", "OK", "OVER", "limit"),
+    ]
+    cpu = next(e for e in events if e["resource"] == "cpu")
+    assert cpu["message"] == "tenant alpha: cpu OVER (12 of 8 cores, 4 over)"
+    assert (cpu["counted"], cpu["limit"], cpu["unit"], cpu["node"]) == (12, 8, "cores", "pve1")
+    trail = watch_events(lab)
+    assert len(trail) == 3
+    entry = next(e for e in trail if e["details"]["resource"] == "cpu")
+    assert (entry["tenant"], entry["outcome"], entry["message"]) == ("alpha", "success", cpu["message"])
+    assert entry["details"] == {
+        "kind": "limit",
+        "resource": "cpu",
+        "from": "OK",
+        "to": "OVER",
+        "counted": 12,
+        "limit": 8,
+        "unit": "cores",
+        "percent": 150.0,
+    }
+
+    # Still over: a second watcher process announces nothing.
+    mark = lab.mark()
+    second = ok(lab.run("watch", "--once", "--json"))
+    assert second.stdout == ""
+    assert only_reads(lab, mark) == [("GET", RESOURCES_PATH)]
+    assert len(watch_events(lab)) == 3
+
+    assert lab_snapshot(lab) == before
+
+    # The tenant stops its guest: CPU and RAM are back to OK (storage is held by stopped guests too).
+    lab.pve.vm(701).status = "stopped"
+    before = lab_snapshot(lab)
+    mark = lab.mark()
+    third = ok(lab.run("watch", "--once"))
+    assert only_reads(lab, mark) == [("GET", RESOURCES_PATH)]
+    assert lab_snapshot(lab) == before
+    lines = third.stdout.splitlines()
+    assert len(lines) == 2, third.stdout
+    assert any(
+        line.endswith("tenant alpha: cpu back to OK (0 of 8 cores, 0.0 %; was OVER)") for line in lines
+    )
+    assert any("tenant alpha: ram back to OK" in line for line in lines)
+    assert [e["details"]["kind"] for e in watch_events(lab)[3:]] == ["recovery", "recovery"]
+
+    history = read_history(state_dir(lab) / HISTORY_NAME)
+    assert set(history.tenants) == {"alpha", "beta"}
+    alpha = history.tenants["alpha"]
+    assert len(alpha.samples) == 3
+    assert alpha.statuses == {"cpu": "OK", "ram": "OK", "storage": "OVER"}
+    assert [s.percent("cpu") for s in alpha.samples] == [150.0, 150.0, 0.0]
+    assert alpha.samples[0].limits == (8, 8192, 100)
+    written, guests = read_cache(state_dir(lab) / CACHE_NAME) or (0, [])
+    assert time.time() - written < 60
+    assert {g["vmid"]: g.get("pool") for g in guests} == {701: "tenant_alpha", 702: "tenant_beta"}
+
+
+def test_watch_leaves_every_guest_as_it_found_it(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "1"))
+    for vmid in (801, 802, 803):
+        add_guest(lab, vmid, "tenant_alpha", cores=8, memory_mb=8192, disk_gb=500)
+    before = lab_snapshot(lab)
+    configs = {vmid: dict(lab.pve.vm(vmid).config) for vmid in (801, 802, 803)}
+    mark = lab.mark()
+    result = ok(lab.run("watch", "--once", "--json"))
+    assert len(crossings(result)) == 3
+    ok(lab.run("watch", "--once"))
+    assert only_reads(lab, mark) == [("GET", RESOURCES_PATH)] * 2
+    assert lab_snapshot(lab) == before
+    assert {vmid: dict(lab.pve.vm(vmid).config) for vmid in configs} == configs
+    assert all(lab.pve.vm(vmid).status == "running" for vmid in configs)
+
+
+def test_thresholds_rise_one_step_at_a_time_and_a_lowered_limit_is_a_crossing(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "gamma", "-c", "10", "-r", "10240", "-s", "100"))
+    vm = add_guest(lab, 901, "tenant_gamma", cores=8, memory_mb=1024, disk_gb=10)
+    first = crossings(ok(lab.run("watch", "--once", "--json")))
+    assert [(e["resource"], e["from"], e["to"], e["kind"]) for e in first] == [
+        ("cpu", "OK", "WARNING", "threshold")
+    ]
+    assert first[0]["message"] == "tenant gamma: cpu WARNING (8 of 10 cores, 80.0 %)"
+    vm.config["cores"] = 9
+    second = crossings(ok(lab.run("watch", "--once", "--json")))
+    assert [(e["from"], e["to"]) for e in second] == [("WARNING", "CRITICAL")]
+    # The administrator lowers the limit below what runs: announced once, as going over.
+    ok(lab.run("modify", "-n", "gamma", "-c", "4", "--force"))
+    third = crossings(ok(lab.run("watch", "--once", "--json")))
+    assert [(e["from"], e["to"], e["message"]) for e in third] == [
+        ("CRITICAL", "OVER", "tenant gamma: cpu OVER (9 of 4 cores, 5 over)")
+    ]
+    assert vm.status == "running" and vm.config["cores"] == 9
+    assert crossings(ok(lab.run("watch", "--once", "--json"))) == []
+
+
+def test_one_request_per_poll_whatever_the_number_of_tenants(cluster):
+    lab = cluster
+    seed_tenants(lab, 1)
+    mark = lab.mark()
+    ok(lab.run("watch", "--once"))
+    assert lab.requests_since(mark) == 1
+    seed_tenants(lab, 30, start_vlan=600)
+    mark = lab.mark()
+    result = ok(lab.run("watch", "--once"))
+    assert lab.requests_since(mark) == 1
+    assert "31 tenant(s) polled" in result.stderr
+    assert len(read_history(state_dir(lab) / HISTORY_NAME).tenants) == 31
+
+
+def test_a_removed_tenant_leaves_the_history(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha"))
+    ok(lab.run("add", "-n", "beta"))
+    ok(lab.run("watch", "--once"))
+    ok(lab.run("remove", "-n", "beta", "--force"))
+    result = ok(lab.run("watch", "--once"))
+    assert "tenant beta: its record is gone; dropped from the usage history" in result.stderr
+    assert set(read_history(state_dir(lab) / HISTORY_NAME).tenants) == {"alpha"}
+
+
+def test_a_damaged_history_is_moved_aside_with_a_warning(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 711, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    path = state_dir(lab) / HISTORY_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"version": 1, "tenants": {"alpha": {"samples": [[1, 2]]}}}')
+    result = ok(lab.run("watch", "--once", "--json"))
+    assert "is damaged" in result.stderr and "moved it to" in result.stderr
+    aside = list(path.parent.glob(f"{HISTORY_NAME}.damaged-*"))
+    assert len(aside) == 1 and aside[0].read_text().startswith('{"version": 1')
+    # A new history began: what is over is announced (again), and the new file is sound.
+    assert [e["resource"] for e in crossings(result)] == ["cpu"]
+    assert read_history(path).tenants["alpha"].statuses["cpu"] == "OVER"
+
+
+def test_a_missing_tenants_directory_fails_the_poll_with_a_hint(lab):
+    # /etc/pve not mounted (pve-cluster down): no tenant may be taken for removed.
+    tenants_dir(lab).rmdir()
+    result = lab.run("watch", "--once")
+    assert result.exit_code == 1
+    assert "tenants directory" in result.stderr and "tenctl init" in result.stderr
+
+
+def test_a_bad_interval_is_a_usage_error(cluster):
+    result = cluster.run("watch", "--interval", "0")
+    assert result.exit_code == 2
+    assert "--interval" in result.stderr
+
+
+# ------------------------------------------------------------------------------ the long-running watcher
+
+
+def start_watch(lab: Any, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tenctl_core", "watch", *args],
+        env=dict(lab.env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def samples_of(lab: Any, name: str) -> int:
+    try:
+        history = read_history(state_dir(lab) / HISTORY_NAME)
+    except Exception:  # noqa: BLE001 - read while the watcher replaces it: try again
+        return 0
+    entry = history.tenants.get(name)
+    return len(entry.samples) if entry else 0
+
+
+def test_sigterm_ends_the_watcher_cleanly(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 721, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    mark = lab.mark()
+    process = start_watch(lab, "--interval", "1", "--json")
+    try:
+        wait_for(lambda: samples_of(lab, "alpha") >= 3)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert "stopped (SIGTERM)" in stderr
+    assert [e["resource"] for e in map(json.loads, stdout.splitlines())] == ["cpu"]
+    polls = only_reads(lab, mark)
+    assert set(polls) == {("GET", RESOURCES_PATH)} and len(polls) >= 3
+
+
+def test_sigint_ends_the_watcher_with_130(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha"))
+    process = start_watch(lab, "--interval", "1")
+    try:
+        wait_for(lambda: samples_of(lab, "alpha") >= 1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stderr
+    assert "stopped (SIGINT)" in stderr and "Traceback" not in stderr
+
+
+def test_failed_polls_are_reported_and_announce_nothing(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 731, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    assert len(crossings(ok(lab.run("watch", "--once", "--json")))) == 1
+    lab.pve.fail("GET", "/cluster/resources", 500, "boom", times=3)
+    process = start_watch(lab, "--interval", "1", "--json")
+    try:
+        wait_for(lambda: samples_of(lab, "alpha") >= 3)
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert stderr.count("warning: poll failed: Proxmox refused GET /cluster/resources: 500 boom") == 3
+    assert "polls work again after 3 failed poll(s)" in stderr
+    # Still OVER after the failures: no "back to OK", no new "OVER".
+    assert stdout == ""
+    assert len(watch_events(lab)) == 1
+
+
+def test_once_fails_when_proxmox_fails_and_keeps_the_statuses(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 741, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    ok(lab.run("watch", "--once"))
+    lab.pve.fail("GET", "/cluster/resources", 500, "boom", times=1)
+    failed = lab.run("watch", "--once")
+    assert failed.exit_code == 1 and "500 boom" in failed.stderr and failed.stdout == ""
+    assert read_history(state_dir(lab) / HISTORY_NAME).tenants["alpha"].statuses["cpu"] == "OVER"
+    assert ok(lab.run("watch", "--once")).stdout == ""
+
+
+def test_a_watcher_with_a_password_logs_in_again_when_its_ticket_expires(cluster, tmp_path):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha"))
+    config = config_with(
+        lab, tmp_path / "password.toml", {}, drop=["proxmox.token_name", "proxmox.token_secret_file"]
+    )
+    env = dict(lab.env, TENCTL_CONFIG=str(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tenctl_core", "watch", "--interval", "1"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: samples_of(lab, "alpha") >= 1)
+        lab.pve.revoke_tickets()
+        mark = lab.mark()
+        wait_for(lambda: samples_of(lab, "alpha") >= 3)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert "poll failed" not in stderr
+    log = [(r["method"], r["path"], r.get("status")) for r in lab.requests_log_since(mark)]
+    logins = [entry for entry in log if entry[1].endswith("/access/ticket")]
+    assert len(logins) == 1, log
+    assert log[0][2] == 401 and log[1][1].endswith("/access/ticket")
+
+
+def test_the_journal_gets_priorities_instead_of_times(cluster, tmp_path):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 751, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    out = tmp_path / "journal"
+    with open(out, "w") as stream:
+        found = os.fstat(stream.fileno())
+        done = subprocess.run(
+            [sys.executable, "-m", "tenctl_core", "watch", "--once"],
+            env=dict(lab.env, JOURNAL_STREAM=f"{found.st_dev}:{found.st_ino}"),
+            stdin=subprocess.DEVNULL,
+            stdout=stream,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == "<4>tenant alpha: cpu OVER (2 of 1 cores, 1 over)\n"
