@@ -1,4 +1,4 @@
-"""``tenctl watch``: the usage monitor.
+"""``tenctl watch`` (the monitor the ``tenctl-watcher`` service runs) and the drawing behind ``usage --plot``.
 
 The work is in :mod:`tenctl_core.watch`; this module parses the options, prints each crossing (a line the
 journal understands, or JSON) and hands it to the event hook, and ends on SIGTERM or SIGINT.
@@ -10,14 +10,16 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tenctl_core.cli.common import emit, open_context, options, reported_errors
-from tenctl_core.errors import EXIT_INTERRUPTED
+from tenctl_core.errors import EXIT_INTERRUPTED, UsageError
 
 if TYPE_CHECKING:
+    from tenctl_core.config import Config
     from tenctl_core.context import Context
     from tenctl_core.watch import Announce, Crossing
 
@@ -126,3 +128,32 @@ def stdout_is_journal() -> bool:
     except (ValueError, OSError):
         return False
     return (found.st_dev, found.st_ino) == (device, inode)
+
+
+# --------------------------------------------------------------------------------------- usage --plot
+
+
+def draw_usage_plot(tctx: typer.Context, path: Path, name: str | None) -> None:
+    """``tenctl usage --plot FILE``: draw the watcher's history of this node (no API request)."""
+    from tenctl_core.config import load_config
+
+    with reported_errors(options(tctx).debug):
+        opts = options(tctx)
+        print(plot_usage(load_config(opts.config, opts.profile), path, [name] if name else None))
+
+
+def plot_usage(config: Config, path: Path, names: list[str] | None) -> str:
+    """Draw the history of the named tenants (every tenant in it when None) into path; what was written."""
+    from tenctl_core.history import history_path, read_history
+    from tenctl_core.plot import check_plot_path, plot_history
+
+    check_plot_path(path)
+    source = history_path(Path(config.paths.state_dir))
+    history = read_history(source)
+    if not history.tenants:
+        raise UsageError(
+            f"there is no usage history in {source} yet",
+            hint="it is kept by `tenctl watch` (the tenctl-watcher service) on this node",
+        )
+    drawn = plot_history(history, names, path, config.monitoring)
+    return f"wrote {path}: {drawn} tenant(s) from {source}"
