@@ -214,12 +214,9 @@ def test_plot_usage_reads_this_nodes_history(tmp_path: Path) -> None:
     )
 
 
-def test_the_watchers_history_is_drawn(cluster, tmp_path: Path) -> None:
-    """From the lab: two polls of `tenctl watch`, then the picture (without any API request)."""
+def test_usage_plot_draws_the_watchers_history(cluster, tmp_path: Path) -> None:
+    """From the lab: two polls of `tenctl watch`, then `tenctl usage --plot` (without any API request)."""
     from conftest import ok
-
-    from tenctl_core.cli.watch_cmd import plot_usage
-    from tenctl_core.config import load_config
 
     lab = cluster
     ok(lab.run("add", "-n", "alpha", "-c", "4", "-r", "4096", "-s", "100"))
@@ -232,9 +229,17 @@ def test_the_watchers_history_is_drawn(cluster, tmp_path: Path) -> None:
     lab.pve.vm(761).status = "stopped"
     ok(lab.run("watch", "--once"))
     mark = lab.mark()
-    plot_usage(load_config(str(lab.config)), tmp_path / "usage.svg", None)
+    done = ok(lab.run("usage", "--plot", str(tmp_path / "usage.svg")))
     assert lab.requests_since(mark) == 0
+    assert done.stdout.startswith(f"wrote {tmp_path / 'usage.svg'}: 1 tenant(s) from ")
     lines = series(charts_in(tmp_path / "usage.svg")["alpha"])
     assert lines["cpu"].get("data-percent") == "150.0 0.0"
     assert lines["ram"].get("data-percent") == "50.0 0.0"
     assert lines["storage"].get("data-percent") == "50.0 50.0"
+    ok(lab.run("usage", "-n", "alpha", "--plot", str(tmp_path / "alpha.png")))
+    assert (tmp_path / "alpha.png").read_bytes().startswith(b"\x89PNG")
+    refused = lab.run("usage", "--plot", str(tmp_path / "usage.pdf"))
+    assert refused.exit_code == 2 and "must end in .svg, .html or .png" in refused.stderr
+    unknown = lab.run("usage", "-n", "nobody", "--plot", str(tmp_path / "nobody.svg"))
+    assert unknown.exit_code == 2 and "no usage history of tenant 'nobody'" in unknown.stderr
+    assert not (tmp_path / "usage.pdf").exists() and not (tmp_path / "nobody.svg").exists()

@@ -96,10 +96,10 @@ def print_usage(reports: list[TenantUsage], verbose: bool) -> None:
 
 
 def draw_plot(tctx: typer.Context, path: Path, name: str | None) -> None:
-    """``--plot``: the watcher's history, drawn by :mod:`tenctl_core.plot`."""
-    from tenctl_core.errors import UsageError
+    """``--plot``: this node's watcher history, drawn by :mod:`tenctl_core.plot` (no API request)."""
+    from tenctl_core.cli.watch_cmd import draw_usage_plot
 
-    raise UsageError("--plot needs the watcher's history, which this version does not keep yet")
+    draw_usage_plot(tctx, path, name)
 
 
 def usage_summary(report: TenantUsage) -> dict[str, Any]:
