@@ -21,6 +21,9 @@ Layout of the lab directory::
     logs/switch-NAME-requests.jsonl  one JSON line per eAPI request of switch NAME (no secrets)
     etc-pve/                  plays /etc/pve for tenctl (tenants/ holds its records)
     log/                      tenctl's log directory
+    node-state/               tenctl's node-local state (paths.state_dir: the watcher's cache)
+    storage/local/            the directory of storage local (a node's /var/lib/vz)
+    storage/snippets/         the directory of the shared storage snippets (content snippets: the guard)
 
 Only the standard library and tomli_w are imported here.
 """
@@ -46,6 +49,8 @@ VYOS_LAN = "eth1"
 VYOS_WAN = "eth0"
 NODES = ("pve1", "pve2", "pve3")
 SWITCH_USER = "admin"
+GUARD_STORAGE = "snippets"
+"""The lab's shared storage with content snippets, where ``tenctl guard install`` puts the guard."""
 # The lab's switches: two sites of two switches each, their trunk ports toward the Proxmox nodes, and the
 # VLAN every site already carries before tenctl (outside tenctl's VLAN range, so allocation is unaffected).
 SWITCH_SITES = (("site-a", ("sw-a1", "sw-a2")), ("site-b", ("sw-b1", "sw-b2")))
@@ -88,6 +93,7 @@ class LabPaths:
         self.tenants_dir = self.cluster_dir / "tenants"
         self.log_dir = self.dir / "log"
         self.state_dir = self.dir / "node-state"
+        self.storage_dir = self.dir / "storage"
         self.vyos_dir = self.dir / "vyos"
         self.vyos_password = self.secrets / "vyos-password"
         self.vyos_api_key = self.secrets / "vyos-api-key"
@@ -105,7 +111,16 @@ class LabPaths:
         return self.logs / f"switch-{name}-requests.jsonl"
 
     def make(self) -> None:
-        for path in (self.pki, self.logs, self.tenants_dir, self.log_dir, self.state_dir, self.vyos_dir, self.switches_dir):
+        for path in (
+            self.pki,
+            self.logs,
+            self.tenants_dir,
+            self.log_dir,
+            self.state_dir,
+            self.storage_dir,
+            self.vyos_dir,
+            self.switches_dir,
+        ):
             path.mkdir(parents=True, exist_ok=True)
         self.secrets.mkdir(parents=True, exist_ok=True)
         os.chmod(self.secrets, 0o700)
@@ -158,6 +173,7 @@ def config_document(
         },
         "sdn": {"zone": "tenants", "zone_type": "vlan", "bridge": "vmbr0"},
         "permissions": {"storages": ["local-lvm"]},
+        "monitoring": {"guard_storage": GUARD_STORAGE},
         "allocation": {
             "allocator": "first-free",
             "vlan_ranges": ["100-999"],

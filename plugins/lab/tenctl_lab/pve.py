@@ -25,6 +25,7 @@ from fakepve.server import FakePve
 
 from .access import LabAccess
 from .guestnet import LabGuestNet
+from .hookscripts import LabHookscripts
 from .sdn import LabSdn
 
 STATE_VERSION = 1
@@ -42,9 +43,9 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class LabPve(LabAccess, LabGuestNet, LabSdn, FakePve):
-    """A FakePve whose users, groups, roles, ACL, tokens and SDN keep what they are sent, and whose guests'
-    network devices need SDN.Use on their bridges."""
+class LabPve(LabAccess, LabGuestNet, LabHookscripts, LabSdn, FakePve):
+    """A FakePve whose users, groups, roles, ACL, tokens and SDN keep what they are sent, whose guests'
+    network devices need SDN.Use on their bridges, and whose guests run their hookscripts."""
 
     def __init__(
         self,

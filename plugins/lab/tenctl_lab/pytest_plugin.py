@@ -266,6 +266,7 @@ def start_lab(directory: Path, pki: tuple[str, str], time_scale: float = 0) -> L
     write_secret(paths.token_secret, token)
     pve = LabPve(user="root@pam", password=password, host=HOST, port=0, request_log=paths.request_log)
     pve.sdn_lock_file = paths.cluster_dir / "sdn" / ".lock"
+    pve.use_storage_dir(paths.storage_dir)
     pve.time_scale = time_scale
     for node in NODES:
         pve.add_node(node)

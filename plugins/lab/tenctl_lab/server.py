@@ -70,6 +70,7 @@ def build(paths: LabPaths, host: str = HOST, port: int = 0) -> LabPve:
     token_secret = read_or_make_secret(paths.token_secret, 24)
     pve = LabPve(user=TOKEN_USER, password=password, host=host, port=port, request_log=paths.request_log)
     pve.sdn_lock_file = paths.cluster_dir / "sdn" / ".lock"
+    pve.use_storage_dir(paths.storage_dir)
     pve.time_scale = 0
     for node in NODES:
         pve.add_node(node)
