@@ -639,9 +639,9 @@ def plan_resume(ctx: Context, tenant: Tenant, start_vms: bool) -> Plan:
         changes = {"status": ACTIVE, "resume_date": now_text()}
     plan = plan_change(ctx, "resume", tenant, changes, f"mark tenant {tenant.name} active")
     if start_vms:
+        # After the record says active: the guard (tenctl guard) refuses to start a suspended tenant's guests.
         stopped = [g for g in guests_by_pool(ctx).get(tenant.pool, []) if g.status == "stopped"]
-        position = len(plan.steps) - (1 if changes else 0)
-        plan.steps[position:position] = [power_step(ctx, g, "start", "stop") for g in stopped]
+        plan.add(*(power_step(ctx, g, "start", "stop") for g in stopped))
     return plan
 
 
