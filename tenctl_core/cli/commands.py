@@ -53,14 +53,24 @@ def init(
     ] = False,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
+    guard: Annotated[
+        bool | None,
+        typer.Option(
+            "--guard/--no-guard",
+            help="Install the guard hookscript (admission control) too, or not; a terminal is asked.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Prepare the cluster: the tenants and log directories, the installation id, and what each plugin
-    needs (the tenants' SDN zone). Idempotent."""
+    needs (the tenants' SDN zone); with --guard, the guard hookscript. Idempotent."""
     from tenctl_core import setup
+    from tenctl_core.cli.guard_cmd import offer_guard
 
     with reported_errors(options(tctx).debug):
         ctx = open_context(tctx, "init", dry_run)
         plan = setup.plan_init(ctx)
+        offer_guard(tctx, ctx, plan, guard, sys.stdin.isatty() and not force and not dry_run)
         if dry_run:
             show_plan(plan, as_json)
             return
@@ -749,6 +759,10 @@ def sync(
             as_json,
             {"prune": prune, "layer": layer},
         )
+        if layer is None:
+            from tenctl_core.cli.guard_cmd import sync_guard
+
+            sync_guard(ctx, names, dry_run, as_json)
 
 
 def sync_cluster(ctx: Context, dry_run: bool, as_json: bool) -> None:
@@ -986,3 +1000,6 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
     from tenctl_core.cli.watch_cmd import watch
 
     app.command("watch")(with_plugin_options(watch, [o for o in extra if o.command == "watch"]))
+    from tenctl_core.cli.guard_cmd import make_guard_app
+
+    app.add_typer(make_guard_app(), name="guard")
