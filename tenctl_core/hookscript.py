@@ -104,6 +104,7 @@ def snippet_storage(ctx: Context, storage_id: str) -> SnippetStorage:
         key, _, value = item.partition("=")
         if key.strip() == "snippets" and value.strip():
             subdir = value.strip().strip("/")
+    # pve-storage src/PVE/Storage/Plugin.pm marks nfs, cifs and cephfs shared whatever their `shared` says.
     shared = str(found.get("shared", "0")) in ("1", "true") or kind in ("nfs", "cifs", "cephfs")
     return SnippetStorage(storage_id, kind, str(found["path"]), shared, subdir)
 
@@ -304,8 +305,9 @@ class GuardSurvey:
 
 
 def survey(ctx: Context, tenants: list[Tenant], only_if_installed: bool = False) -> GuardSurvey:
-    """Every guest of these tenants with its hookscript: one ``/cluster/resources`` read, the storage
-    listing of each node that has such guests, and one configuration read per guest.
+    """Every guest of these tenants with its hookscript (templates left out: they never start): one
+    ``/cluster/resources`` read, the storage listing of each node that has such guests, and one
+    configuration read per guest.
 
     ``only_if_installed``: when no node has the guard, read no guest (``sync`` uses the guard only where
     it is installed)."""
@@ -315,7 +317,7 @@ def survey(ctx: Context, tenants: list[Tenant], only_if_installed: bool = False)
         (
             item
             for item in ctx.cached_get("/cluster/resources")
-            if item.get("type") in ("qemu", "lxc") and item.get("pool") in pools
+            if item.get("type") in ("qemu", "lxc") and item.get("pool") in pools and not item.get("template")
         ),
         key=lambda item: int(item["vmid"]),
     )

@@ -58,9 +58,11 @@ def alpha(lab, cpu=8, ram=8192, storage=100):
     guest(lab, 701, "web", status="running", cores=6, memory=2048, disk="10G")
 
 
-def guest(lab, vmid, name, status="stopped", cores=1, memory=512, disk="1G", pool="tenant_alpha", **extra):
+def guest(
+    lab, vmid, name, status="stopped", cores=1, memory=512, disk="1G", pool="tenant_alpha", template=False, **extra
+):
     config = {"cores": cores, "memory": memory, "scsi0": f"local-lvm:vm-{vmid}-disk-0,size={disk}", **extra}
-    return lab.pve.add_vm(vmid, name, node="pve1", status=status, config=config, pool=pool)
+    return lab.pve.add_vm(vmid, name, node="pve1", status=status, config=config, pool=pool, template=template)
 
 
 def installed(lab):
@@ -440,6 +442,7 @@ def test_sync_attaches_the_guard_only_where_installed_and_leaves_another_hookscr
     alpha(lab)
     guest(lab, 702, "db")
     guest(lab, 650, "infra", pool=None)
+    guest(lab, 760, "tpl", template=True)  # never started: no hookscript needed
     ok(lab.run("add", "-n", "bravo"))
     guest(lab, 801, "app", pool="tenant_bravo")
     # Before the guard is installed, sync attaches nothing and says nothing about it.
@@ -462,6 +465,7 @@ def test_sync_attaches_the_guard_only_where_installed_and_leaves_another_hookscr
     assert lab.pve.vm(801).config["hookscript"] == VOLID
     assert lab.pve.vm(702).config["hookscript"] == foreign
     assert "hookscript" not in lab.pve.vm(650).config  # not a tenant's guest
+    assert "hookscript" not in lab.pve.vm(760).config
     assert (
         f"qemu 702 (db) of tenant alpha has a hookscript of its own ({foreign}): left alone, and the guard "
         "does not run for it" in synced.stderr
