@@ -109,6 +109,8 @@ class ClusterView:
     """Seconds since the cache was written (when the view is the cache)."""
     guest_config: dict[str, Any] | None = None
     """The configuration of the guest being started, when it could be read in time."""
+    config_error: str = ""
+    """Why it could not (empty when it was read, or is still on its way)."""
 
 
 class ApiReads:
@@ -187,7 +189,7 @@ def read_cluster(config: Config, vmid: int) -> ClusterView:
     reads.listed.wait(budget)
     if reads.resources is not None:
         reads.finished.wait(max(0.0, deadline - time.monotonic()))
-        return ClusterView(reads.resources, API, guest_config=reads.config)
+        return ClusterView(reads.resources, API, guest_config=reads.config, config_error=reads.error)
     why = (
         f"the API failed: {reads.error}" if reads.error else f"the API did not answer within {fmt(budget)} s"
     )
@@ -362,8 +364,9 @@ def judge(config: Config, tenant: Tenant, guest: Guest, view: ClusterView, sourc
     notes = []
     if view.source == API:
         if view.guest_config is None:
+            why = f"was not read ({view.config_error})" if view.config_error else "was not read in time"
             notes.append(
-                f"the configuration of {guest.type} {guest.vmid} was not read in time: its size is Proxmox's last report"
+                f"the configuration of {guest.type} {guest.vmid} {why}: its size is Proxmox's last report"
             )
         guest = sized_from_config(guest, view.guest_config)
     others = [g for g in group_by_pool(view.resources).get(tenant.pool, []) if g.vmid != guest.vmid]

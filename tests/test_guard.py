@@ -296,6 +296,14 @@ def test_a_guest_is_judged_by_its_configuration_not_by_a_stale_listing(cluster):
         "cpu limit of tenant alpha is 8 cores: running, qemu 702 (64 cores) would bring it to 70 cores, "
         "62 cores over"
     ]
+    # Without its configuration the guard can only go by the listing, and says so.
+    lab.pve.fault_on("GET", "/nodes/pve1/qemu/702/config", "fail", status=500, message="config unreadable")
+    allowed = run_script(lab, 702, "pre-start")
+    assert allowed.returncode == 0, allowed.stderr
+    assert (
+        "tenctl guard: the configuration of qemu 702 was not read (Proxmox refused GET /nodes/pve1/qemu/702/config: "
+        "500 config unreadable): its size is Proxmox's last report\n" in allowed.stdout
+    )
 
 
 # --------------------------------------------------------------------------- through the lab's start
