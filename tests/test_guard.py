@@ -22,7 +22,6 @@ from tenctl_core.errors import UsageError
 from tenctl_core.guard import api_budget, check_arguments, sized_from_config
 from tenctl_core.guests import Guest
 from tenctl_core.hookscript import MARKER, script_text
-from tenctl_core.limits import write_cache
 
 VOLID = "snippets:snippets/tenctl-guard"
 PHASES = ("pre-start", "post-start", "pre-stop", "post-stop")
@@ -373,11 +372,10 @@ def test_a_suspended_tenant_starts_nothing_until_resumed(cluster):
 
 
 def write_watcher_cache(lab, age: float = 0.0) -> Path:
-    """The cache `tenctl watch` writes at every poll, from the lab's /cluster/resources."""
-    root = Root(lab)
-    resources = root.session.get(f"{root.base}/cluster/resources").json()["data"]
+    """One poll of the watcher, which writes the guard's cache; made `age` seconds older."""
+    ok(lab.run("watch", "--once"))
     path = lab.dir / "node-state" / "resources-cache.json"
-    write_cache(path, resources)
+    assert path.is_file()
     if age:
         data = json.loads(path.read_text())
         data["time"] -= age
