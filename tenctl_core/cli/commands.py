@@ -581,61 +581,89 @@ def config_show(tctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 def health(
     tctx: typer.Context,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", "-n", help="Look at this tenant only (checks of the whole cluster still run)."),
+    ] = None,
     as_json: JsonFlag = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")
     ] = False,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Repair what is safe to repair (sync, repair, dead locks), then check again."
+        ),
+    ] = False,
 ) -> None:
     """Run every registered health check: ✓ pass, ⚠ warn, ✗ fail. Exit 1 on a failure, 2 if Proxmox is unreachable."""
-    import datetime as dt
-
-    from tenctl_core.errors import ProxmoxUnreachable
-    from tenctl_core.providers import CheckResult
+    from tenctl_core import checkup
 
     with reported_errors(options(tctx).debug):
-        ctx = open_context(tctx, "health")
-        results: list[CheckResult] = []
-        unreachable = False
-        for check in ctx.plugins.audit_checks():
-            try:
-                results.extend(check.run(ctx))
-            except ProxmoxUnreachable as exc:
-                unreachable = True
-                results.append(CheckResult(check.name, "fail", str(exc)))
-            except TenctlError as exc:
-                results.append(CheckResult(check.name, "fail", str(exc)))
-        failed = sum(r.status == "fail" for r in results)
-        warned = sum(r.status == "warn" for r in results)
-        status = "fail" if failed else "warn" if warned else "pass"
-        summary = {
-            "total_checks": len(results),
-            "passed": len(results) - failed - warned,
-            "failed": failed,
-            "warnings": warned,
-            "status": status,
-        }
+        if name is not None:
+            check_tenant_name(name)
+        ctx = open_context(tctx, "health --fix" if fix else "health")
+        if name is not None:
+            ctx.store.load(name)  # an unknown tenant is an error, not a clean bill of health
+            ctx.tenant_scope = name
+        report = checkup.run_checks(ctx)
+        if not fix or report.unreachable:
+            print_health(report, as_json, verbose)
+            raise typer.Exit(report.exit_code())
+        if not as_json:
+            print("\n".join(report.lines(verbose)))
+            print("\nFixing what is safe to fix:")
+        outcome = fix_and_recheck(ctx, report, as_json)
+        final = outcome[1]
         if as_json:
             from tenctl_core.output import print_json
 
-            print_json(
-                {
-                    "summary": summary,
-                    "checks": [r.as_dict() for r in results],
-                    "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                }
-            )
+            print_json({**final.as_dict(), "fix": outcome[0].as_dict()})
         else:
-            marks = {"pass": "✓", "warn": "⚠", "fail": "✗"}
-            for result in results:
-                print(f"{marks[result.status]} {result.check}: {result.message}")
-                if result.status != "pass" or verbose:
-                    for detail in result.details:
-                        print(f"    {detail}")
-            print(f"{summary['passed']} passed, {warned} warning(s), {failed} failed")
-        if unreachable:
-            raise typer.Exit(EXIT_USAGE)
-        if failed:
-            raise typer.Exit(1)
+            print("\nAfter fixing:")
+            print("\n".join(final.lines(verbose)))
+            if outcome[0].manual:
+                print("\nLeft to do by hand:")
+                for item in outcome[0].manual:
+                    print(f"  {checkup.MARKS[item.status]} {item.check}: {'; '.join(item.commands)}")
+        raise typer.Exit(final.exit_code() if not outcome[0].failed else max(final.exit_code(), 1))
+
+
+def print_health(report: Any, as_json: bool, verbose: bool) -> None:
+    if as_json:
+        from tenctl_core.output import print_json
+
+        print_json(report.as_dict())
+    else:
+        print("\n".join(report.lines(verbose)))
+
+
+def fix_and_recheck(ctx: Context, report: Any, as_json: bool) -> tuple[Any, Any]:
+    """``health --fix``: the repairs (audited as one mutating command), then every check again."""
+    from tenctl_core import checkup
+
+    def progress(line: str) -> None:
+        if not as_json:
+            print(f"  {line}")
+
+    outcome = None
+    try:
+        with audited(ctx, "health --fix", ctx.tenant_scope, {}) as info:
+            outcome = checkup.fix(ctx, report, progress)
+            info.update(outcome.audit_details())
+            if outcome.failed:
+                raise TenctlError(f"{len(outcome.failed)} repair(s) failed: " + "; ".join(info["failed"]))
+    except TenctlError as exc:
+        if outcome is None:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+    assert outcome is not None
+    if not outcome.actions and not as_json:
+        print("  nothing here is safe to fix automatically")
+    ctx.forget("")
+    final = checkup.run_checks(ctx)
+    outcome.manual = checkup.manual_findings(ctx, final)
+    return outcome, final
 
 
 # -------------------------------------------------------------------------- repair
