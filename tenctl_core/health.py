@@ -169,7 +169,7 @@ class OrphansCheck(AuditCheck):
     )
 
     def run(self, ctx: Context) -> list[CheckResult]:
-        tenants = {t.name: t for t in ctx.store.all()}
+        tenants = {t.name: t for t in ctx.tenants()}
         pools = {p["poolid"] for p in ctx.cached_get("/pools")}
         groups = {g["groupid"] for g in ctx.cached_get("/access/groups")}
         users = {u["userid"] for u in ctx.cached_get("/access/users")}
@@ -454,6 +454,19 @@ class AllocationCheck(AuditCheck):
         ]
 
 
+def blocked_subnets(pool: ipaddress.IPv4Network, prefix: int, taken: list[ipaddress.IPv4Network]) -> int:
+    """How many of the pool's subnets of the tenant prefix length overlap something taken: a smaller network
+    blocks the one it lies in, a larger one each it covers."""
+    size = 2 ** (32 - prefix)
+    base, end = int(pool.network_address), int(pool.broadcast_address)
+    blocked: set[int] = set()
+    for network in taken:
+        first, last = max(int(network.network_address), base), min(int(network.broadcast_address), end)
+        if first <= last:
+            blocked.update(range((first - base) // size, (last - base) // size + 1))
+    return len(blocked)
+
+
 class CapacityCheck(AuditCheck):
     name = "capacity"
     description = "the VLAN ranges and the subnet pool are used below capacity.warn_share"
@@ -473,7 +486,7 @@ class CapacityCheck(AuditCheck):
             vlans = {t.vlan for t in ctx.tenants()}
             subnets = sorted({ipaddress.IPv4Network(t.subnet, strict=False) for t in ctx.tenants()})
         used_vlans = sum(1 for v in vlans if any(low <= v <= high for low, high in alloc.vlan_ranges))
-        used_subnets = sum(1 for n in subnets if n.subnet_of(alloc.pool))
+        used_subnets = blocked_subnets(alloc.pool, alloc.prefix_length, subnets)
         status = PASS
         lines = []
         for what, used, size, key in (
