@@ -36,8 +36,14 @@ from tenctl_core.providers import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
 
     from tenctl_core.context import Context
+
+    Audit = Callable[
+        [Context, str, "str | None", "dict[str, Any] | None"], AbstractContextManager[dict[str, Any]]
+    ]
+    """How a change is audited: the command line's ``audited`` (the trail and every event listener)."""
 
 MARKS = {"pass": "✓", "warn": "⚠", "fail": "✗"}
 FIX_ORDER = (RELEASE_DEAD_LOCKS, REPAIR, RESTORE_ROLE, SYNC, REVOKE_GRANTS)
@@ -176,6 +182,8 @@ class Manual:
 
 @dataclass
 class FixOutcome:
+    """What ``--fix`` did: the first run's summary, each repair, and what is left to a person."""
+
     before: dict[str, Any]
     actions: list[FixAction] = field(default_factory=list)
     manual: list[Manual] = field(default_factory=list)
@@ -219,12 +227,36 @@ def applicable(ctx: Context, remedy: Remedy) -> bool:
     return bool(remedy.tenants) and set(remedy.tenants) <= {ctx.tenant_scope}
 
 
-def fix(ctx: Context, report: HealthReport, progress: Callable[[str], None]) -> FixOutcome:
+class RepairsFailed(TenctlError):
+    """Some repairs of ``--fix`` failed (the audit trail records the command as a failure)."""
+
+
+def fix_and_check_again(
+    ctx: Context, report: HealthReport, progress: Callable[[str], None], audited: Audit
+) -> tuple[FixOutcome, HealthReport]:
+    """``health --fix``: the repairs, audited as one mutating command (and each tenant's repair or sync as its
+    own), then every check again; returns what was done and the final report."""
+    outcome = None
+    try:
+        with audited(ctx, "health --fix", ctx.tenant_scope, {}) as info:
+            outcome = fix(ctx, report, progress, audited)
+            info.update(outcome.audit_details())
+            if outcome.failed:
+                raise RepairsFailed(f"{len(outcome.failed)} repair(s) failed: " + "; ".join(info["failed"]))
+    except RepairsFailed:
+        pass  # recorded as a failure; the outcome names each one
+    assert outcome is not None
+    ctx.forget("")
+    final = run_checks(ctx)
+    outcome.manual = manual_findings(final)
+    return outcome, final
+
+
+def fix(ctx: Context, report: HealthReport, progress: Callable[[str], None], audited: Audit) -> FixOutcome:
     """Run the safe repairs the report asks for, in :data:`FIX_ORDER`; a repair that fails is recorded and
     the others still run. ``progress`` receives one line per change as it happens."""
     from tenctl_core import repair as repairs
     from tenctl_core.access import PROVIDER, role_steps
-    from tenctl_core.cli.common import audited
     from tenctl_core.plan import Plan, apply_plan
 
     outcome = FixOutcome(report.summary())
@@ -239,7 +271,7 @@ def fix(ctx: Context, report: HealthReport, progress: Callable[[str], None]) -> 
             record.error = str(exc)
             if tenant is not None:
                 given_up.add(tenant)
-            progress(f"could not {action} {tenant or ''}: {exc}".replace("  ", " "))
+            progress(f"could not {action}{' ' + tenant if tenant else ''}: {exc}")
             return
         for line in record.done:
             progress(f"{action} {tenant + ': ' if tenant else ''}{line}")
@@ -298,7 +330,7 @@ def fix(ctx: Context, report: HealthReport, progress: Callable[[str], None]) -> 
     return outcome
 
 
-def manual_findings(ctx: Context, report: HealthReport) -> list[Manual]:
+def manual_findings(report: HealthReport) -> list[Manual]:
     """The findings still there, with the command each remedy names (for those ``--fix`` could not settle)."""
     found = []
     for result in report.results:

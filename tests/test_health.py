@@ -349,3 +349,23 @@ def test_exit_codes_and_json_keys(cluster, tmp_path):
     assert text.exit_code == 2 and "✗ proxmox-api: cannot reach Proxmox" in text.stdout
     # --fix changes nothing when Proxmox cannot be reached.
     assert lab.run("--config", str(config), "health", "--fix").exit_code == 2
+
+
+def test_a_repair_that_fails_does_not_stop_the_others_and_is_audited_as_a_failure(cluster):
+    lab = cluster
+    for name in ("acme", "beta"):
+        ok(lab.run("add", "-n", name))
+    pve = ByHand(lab)
+    for name in ("acme", "beta"):
+        pve("DELETE", "/pools", poolid=f"tenant_{name}")
+    lab.pve.fault_on("POST", "/pools", "fail", status=500, message="create pool failed: lab fault")
+
+    result = lab.run("health", "--fix", "--json")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    fixed = json.loads(result.stdout)
+    errors = {a["tenant"]: a["error"] for a in fixed["fix"]["applied"] if a["action"] == "sync"}
+    assert "lab fault" in errors["acme"] and errors["beta"] is None
+    assert "tenant_beta" in lab.pve.pools and "tenant_acme" not in lab.pve.pools
+    assert "error: sync acme:" in result.stderr
+    [event] = [e for e in audit_events(lab) if e["command"] == "health --fix"]
+    assert event["outcome"] == "failure" and "acme" in event["message"]

@@ -27,7 +27,7 @@ from tenctl_core.cli.common import (
     reported_errors,
     show_plan,
 )
-from tenctl_core.errors import EXIT_USAGE, TenctlError, UsageError
+from tenctl_core.errors import EXIT_USAGE, UsageError
 from tenctl_core.migration import BASH_CONFIG, DEFAULT_OUTPUT
 from tenctl_core.naming import check_new_tenant_name, check_tenant_name, check_userid
 from tenctl_core.validation import check_cidr, check_text, check_vlan
@@ -613,20 +613,28 @@ def health(
         if not as_json:
             print("\n".join(report.lines(verbose)))
             print("\nFixing what is safe to fix:")
-        outcome = fix_and_recheck(ctx, report, as_json)
-        final = outcome[1]
+
+        def progress(line: str) -> None:
+            if not as_json:
+                print(f"  {line}")
+
+        outcome, final = checkup.fix_and_check_again(ctx, report, progress, audited)
         if as_json:
             from tenctl_core.output import print_json
 
-            print_json({**final.as_dict(), "fix": outcome[0].as_dict()})
+            print_json({**final.as_dict(), "fix": outcome.as_dict()})
         else:
+            if not outcome.actions:
+                print("  nothing here is safe to fix automatically")
             print("\nAfter fixing:")
             print("\n".join(final.lines(verbose)))
-            if outcome[0].manual:
+            if outcome.manual:
                 print("\nLeft to do by hand:")
-                for item in outcome[0].manual:
+                for item in outcome.manual:
                     print(f"  {checkup.MARKS[item.status]} {item.check}: {'; '.join(item.commands)}")
-        raise typer.Exit(final.exit_code() if not outcome[0].failed else max(final.exit_code(), 1))
+        for failed in outcome.failed:
+            print(f"error: {failed.action}{' ' + failed.tenant if failed.tenant else ''}: {failed.error}", file=sys.stderr)
+        raise typer.Exit(max(final.exit_code(), 1) if outcome.failed else final.exit_code())
 
 
 def print_health(report: Any, as_json: bool, verbose: bool) -> None:
@@ -636,34 +644,6 @@ def print_health(report: Any, as_json: bool, verbose: bool) -> None:
         print_json(report.as_dict())
     else:
         print("\n".join(report.lines(verbose)))
-
-
-def fix_and_recheck(ctx: Context, report: Any, as_json: bool) -> tuple[Any, Any]:
-    """``health --fix``: the repairs (audited as one mutating command), then every check again."""
-    from tenctl_core import checkup
-
-    def progress(line: str) -> None:
-        if not as_json:
-            print(f"  {line}")
-
-    outcome = None
-    try:
-        with audited(ctx, "health --fix", ctx.tenant_scope, {}) as info:
-            outcome = checkup.fix(ctx, report, progress)
-            info.update(outcome.audit_details())
-            if outcome.failed:
-                raise TenctlError(f"{len(outcome.failed)} repair(s) failed: " + "; ".join(info["failed"]))
-    except TenctlError as exc:
-        if outcome is None:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-    assert outcome is not None
-    if not outcome.actions and not as_json:
-        print("  nothing here is safe to fix automatically")
-    ctx.forget("")
-    final = checkup.run_checks(ctx)
-    outcome.manual = checkup.manual_findings(ctx, final)
-    return outcome, final
 
 
 # -------------------------------------------------------------------------- repair
