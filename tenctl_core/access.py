@@ -1,7 +1,9 @@
 """Core's provider of a tenant's Proxmox access: pool, group, admin user and the group's ACL entries.
 
 Pool, group and user carry the ownership marker in their ``comment``; ACL entries are owned through the
-tenant's group. The group's ACL entries are every grant a provider asks for (:meth:`Provider.grants`):
+tenant's group (or its admin user, for an entry granted to the user or one of its API tokens, which tenctl
+never makes: ``sync --prune`` deletes such an entry). The group's ACL entries are every grant a provider asks
+for (:meth:`Provider.grants`, see :func:`intended_grants`):
 the tenant role on the pool, ``PVEDatastoreUser`` on the allowed storages, and whatever the network
 layers need (``PVESDNUser`` on the tenant's VNet...), so that the least privilege a tenant holds is
 decided in one place.
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 PROVIDER = "proxmox-access"
 STORAGE_ROLE = "PVEDatastoreUser"
+STORAGE_PRIVILEGES = frozenset({"Datastore.AllocateSpace", "Datastore.Audit"})
+"""What the storage role gives a tenant on a storage it may use: space for its guests' disks, and a look."""
 LEGACY_POOL_ROLES = ("PVEPoolAdmin", "PVEVMAdmin")
 """What tenctl 0.2 granted the tenant's group on its pool, replaced by the tenant role."""
 ROLE_RECORD = ".tenctl-role"
@@ -97,6 +101,9 @@ def forbidden_builtin_privileges(role: str) -> tuple[str, ...]:
     """The granting privileges a built-in role holds (nothing for other roles: ``health`` reads those)."""
     return BUILTIN_GRANTING.get(role, ())
 POOL, GROUP, USER, ACL = "pool", "group", "user", "acl"
+TOKEN = "token"  # noqa: S105 - the kind of an ACL entry, not a secret
+ACL_PARAMS = {GROUP: "groups", USER: "users", TOKEN: "tokens"}
+"""The ``PUT /access/acl`` parameter for each kind of ACL entry (pve-access-control API2/ACL.pm)."""
 
 
 def q(value: str) -> str:
@@ -104,8 +111,9 @@ def q(value: str) -> str:
     return quote(value, safe="")
 
 
-def acl_id(group: str, path: str, role: str) -> str:
-    return f"{group}:{path}:{role}"
+def acl_id(ugid: str, path: str, role: str) -> str:
+    """An ACL entry's identity: ``<group, user or token id>:<path>:<role>`` (no id holds a colon)."""
+    return f"{ugid}:{path}:{role}"
 
 
 def split_acl_id(ident: str) -> tuple[str, str, str]:
@@ -122,6 +130,28 @@ def user_label(tenant: str) -> str:
     return f"Administrator of tenant {tenant}"
 
 
+def intended_grants(ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
+    """Every ``(acl path, role)`` the tenant's group should hold and nothing else: what each enabled
+    provider's :meth:`~tenctl_core.providers.Provider.grants` asks for, in provider order, once each."""
+    from tenctl_core.engine import tenant_providers
+
+    grants: list[tuple[str, str]] = []
+    for provider in tenant_providers(ctx):
+        grants.extend(provider.grants(ctx, tenant))
+    return list(dict.fromkeys(grants))
+
+
+def intended_role_privileges(ctx: Context) -> dict[str, frozenset[str]]:
+    """role -> the privileges it is meant to give tenants, as the enabled providers declare them."""
+    from tenctl_core.engine import tenant_providers
+
+    declared: dict[str, frozenset[str]] = {}
+    for provider in tenant_providers(ctx):
+        for role, privileges in provider.grant_privileges(ctx).items():
+            declared[role] = declared.get(role, frozenset()) | privileges
+    return declared
+
+
 class AccessProvider(Provider):
     name = PROVIDER
     description = "Proxmox pool, group, admin user and the group's ACL entries"
@@ -131,6 +161,9 @@ class AccessProvider(Provider):
         grants = [(f"/pool/{tenant.pool}", ctx.config.permissions.admin_role)]
         grants += [(f"/storage/{storage}", STORAGE_ROLE) for storage in tenant.storages]
         return grants
+
+    def grant_privileges(self, ctx: Context) -> dict[str, frozenset[str]]:
+        return {ctx.config.permissions.admin_role: frozenset(TENANT_PRIVILEGES), STORAGE_ROLE: STORAGE_PRIVILEGES}
 
     def init_steps(self, ctx: Context) -> list[Step]:
         return role_steps(ctx)
@@ -143,8 +176,6 @@ class AccessProvider(Provider):
         }
 
     def desired(self, ctx: Context, tenant: Tenant) -> list[Resource]:
-        from tenctl_core.engine import tenant_providers
-
         marker = ctx.marker(tenant)
         comment = marker.label(pool_label(tenant.name))
         password = ctx.initial_passwords.get(tenant.name)
@@ -163,15 +194,12 @@ class AccessProvider(Provider):
                 create_only={"password": password} if password else {},
             ),
         ]
-        grants: list[tuple[str, str]] = []
-        for provider in tenant_providers(ctx):
-            grants.extend(provider.grants(ctx, tenant))
-        for path, role in dict.fromkeys(grants):
+        for path, role in intended_grants(ctx, tenant):
             resources.append(
                 Resource(
                     ACL,
                     acl_id(tenant.group, path, role),
-                    {"path": path, "roleid": role, "group": tenant.group},
+                    {"path": path, "roleid": role, "group": tenant.group, "propagate": 1},
                     parent=(GROUP, tenant.group),
                     label=acl_label(tenant.group, path, role),
                 )
@@ -184,7 +212,7 @@ class AccessProvider(Provider):
         found = [pool_observed(p) for p in ctx.cached_get("/pools")]
         found += [group_observed(g) for g in ctx.cached_get("/access/groups")]
         found += [user_observed(u) for u in ctx.cached_get("/access/users")]
-        found += [acl_observed(e) for e in ctx.cached_get("/access/acl") if e.get("type") == "group"]
+        found += [acl_observed(e) for e in ctx.cached_get("/access/acl") if e.get("type") in ACL_PARAMS]
         return found
 
     def read(self, ctx: Context, key: Key) -> Observed | None:
@@ -205,11 +233,10 @@ class AccessProvider(Provider):
             if is_missing(exc):
                 return None
             raise
-        group, path, role = split_acl_id(ident)
+        ugid, path, role = split_acl_id(ident)
         for entry in px.get("/access/acl"):
-            if (entry.get("type"), entry.get("ugid"), entry.get("path"), entry.get("roleid")) == (
-                "group",
-                group,
+            if entry.get("type") in ACL_PARAMS and (entry.get("ugid"), entry.get("path"), entry.get("roleid")) == (
+                ugid,
                 path,
                 role,
             ):
@@ -277,19 +304,26 @@ class AccessProvider(Provider):
                 px.delete(f"/access/users/{q(observed.id)}")
             else:
                 attrs = observed.attrs
-                set_acl(ctx, attrs["path"], attrs["roleid"], attrs["group"], delete=True)
+                kind = next(k for k in ACL_PARAMS if k in attrs)
+                set_acl(ctx, attrs["path"], attrs["roleid"], attrs[kind], delete=True, kind=kind)
         except ProxmoxError as exc:
             if not is_missing(exc):
                 raise
 
 
-def acl_label(group: str, path: str, role: str) -> str:
-    return f"ACL {role} on {path} for group {group}"
+def acl_label(ugid: str, path: str, role: str, kind: str = GROUP) -> str:
+    return f"ACL {role} on {path} for {kind} {ugid}"
 
 
-def set_acl(ctx: Context, path: str, role: str, group: str, delete: bool = False) -> None:
+def set_acl(ctx: Context, path: str, role: str, ugid: str, delete: bool = False, kind: str = GROUP) -> None:
+    """Grant (propagating, as every entry tenctl makes) or delete an entry of a group, user or token."""
     ctx.proxmox.put(
-        "/access/acl", path=path, roles=role, groups=group, propagate=1, delete=1 if delete else None
+        "/access/acl",
+        path=path,
+        roles=role,
+        propagate=1,
+        delete=1 if delete else None,
+        **{ACL_PARAMS[kind]: ugid},
     )
 
 
@@ -326,13 +360,16 @@ def user_observed(item: dict[str, Any]) -> Observed:
 
 
 def acl_observed(entry: dict[str, Any]) -> Observed:
-    group, path, role = str(entry["ugid"]), str(entry["path"]), str(entry["roleid"])
+    """An ACL entry of a group, user or token, owned through its group or user (a token's: its user's)."""
+    kind, ugid = str(entry["type"]), str(entry["ugid"])
+    path, role = str(entry["path"]), str(entry["roleid"])
+    parent = (GROUP, ugid) if kind == GROUP else (USER, ugid.partition("!")[0])
     return Observed(
         ACL,
-        acl_id(group, path, role),
-        {"path": path, "roleid": role, "group": group},
-        parent=(GROUP, group),
-        label=acl_label(group, path, role),
+        acl_id(ugid, path, role),
+        {"path": path, "roleid": role, kind: ugid, "propagate": int(entry.get("propagate", 1))},
+        parent=parent,
+        label=acl_label(ugid, path, role, kind),
     )
 
 

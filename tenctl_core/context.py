@@ -6,6 +6,7 @@ import getpass
 import os
 import socket
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class Context:
     """Answers read once per command and shared by core and plugins (see :meth:`cached_get`)."""
     initial_passwords: dict[str, str] = field(default_factory=dict)
     """tenant name -> the admin password ``add`` creates the user with (never written anywhere)."""
+    tenant_scope: str | None = None
+    """The one tenant ``health -n`` looks at (None: every tenant); see :meth:`scoped`."""
     _proxmox: ProxmoxClient | None = None
 
     @property
@@ -81,6 +84,10 @@ class Context:
         if refresh or "tenants" not in self.cache:
             self.cache["tenants"] = self.store.all()
         return list(self.cache["tenants"])
+
+    def scoped(self, tenants: Iterable[Tenant]) -> list[Tenant]:
+        """The tenants a per-tenant check looks at: all of them, or the one of :attr:`tenant_scope`."""
+        return [t for t in tenants if self.tenant_scope is None or t.name == self.tenant_scope]
 
     def ticket_session(self) -> ProxmoxClient:
         """A session logged in with the password, for what PVE refuses API tokens (password changes).

@@ -227,10 +227,15 @@ def diff_tenant(
         expected = [r for r in provider.desired(ctx, tenant) if r.kind not in skipped]
         keys = {r.key for r in expected}
         everything = seen.get(provider.name, [])
-        index = {o.key: o for o in everything}
+        sorted_out = sorted_by_owner(ctx, everything, keep=observed is not None)
+        index = sorted_out.index
+        # Only the objects at an intended key or naming this tenant (by marker, 0.2 comment or parent) can
+        # be its own: looking at those alone keeps `health` linear in the number of tenants.
+        candidates = {o.key: o for o in sorted_out.owned_by.get(tenant.name, [])}
+        candidates.update((key, index[key]) for key in keys if key in index)
         mine = [
             o
-            for o in everything
+            for o in sorted(candidates.values(), key=lambda o: sorted_out.position[o.key])
             if o.key in keys or is_owned(o, marker, index) or legacy_for(o, tenant, index)
         ]
         revoked = frozenset(provider.revoked(ctx, tenant)) if present else frozenset()
@@ -244,6 +249,45 @@ def diff_tenant(
 
 def legacy_for(found: Observed, tenant: Tenant, index: dict[Key, Observed]) -> bool:
     return adoptable(found, tenant, index) and found.marker is None
+
+
+@dataclass
+class ObservedIndex:
+    """One provider's observed objects indexed once per command: by key, by position, and by every tenant
+    name an object or the objects it hangs on name (marker or tenctl 0.2 owner)."""
+
+    objects: list[Observed]
+    index: dict[Key, Observed]
+    position: dict[Key, int]
+    owned_by: dict[str, list[Observed]]
+
+
+def sorted_by_owner(ctx: Context, objects: list[Observed], keep: bool) -> ObservedIndex:
+    """The index of a listing; with ``keep``, made once and kept for the command (the list itself is the
+    cache key): a listing of every tenant's objects that many tenants are compared with."""
+    cache: list[ObservedIndex] = ctx.cache.setdefault("observed_indexes", []) if keep else []
+    for known in cache:
+        if known.objects is objects:
+            return known
+    index = {o.key: o for o in objects}
+    owned_by: dict[str, list[Observed]] = {}
+    for found in objects:
+        for name in owner_names(found, index):
+            owned_by.setdefault(name, []).append(found)
+    made = ObservedIndex(objects, index, {o.key: n for n, o in enumerate(objects)}, owned_by)
+    cache.append(made)
+    return made
+
+
+def owner_names(found: Observed, index: dict[Key, Observed], depth: int = 0) -> set[str]:
+    """Every tenant name the object, or an object it hangs on, names."""
+    names = {found.marker.tenant} if found.marker is not None else set()
+    if found.legacy_owner is not None:
+        names.add(found.legacy_owner)
+    parent = index.get(found.parent) if found.parent is not None and found.parent != found.key else None
+    if parent is not None and depth < 8:
+        names |= owner_names(parent, index, depth + 1)
+    return names
 
 
 def reconcile_steps(ctx: Context, diff: TenantDiff, present: bool) -> list[Step]:

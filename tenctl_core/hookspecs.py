@@ -125,7 +125,10 @@ def tenctl_register_audit_checks(register: Registrar) -> None:
     """Add checks that ``tenctl health`` runs.
 
     Call ``register(check)`` with objects implementing
-    :class:`tenctl_core.providers.AuditCheck`.
+    :class:`tenctl_core.providers.AuditCheck`. A check takes the tenants it
+    looks at one by one from ``ctx.scoped(...)`` (``health -n``), and attaches
+    :class:`tenctl_core.providers.Remedy` objects to its findings: the command
+    to run, and the repair ``health --fix`` may make itself (since 0.3).
 
     Returns nothing; every implementation is called. Since 0.1.
     """

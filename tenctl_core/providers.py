@@ -221,6 +221,15 @@ class Provider(ABC):
         """
         return []
 
+    def grant_privileges(self, ctx: Context) -> dict[str, frozenset[str]]:
+        """The privileges each role named by :meth:`grants` is meant to give a tenant: role -> privileges.
+
+        ``tenctl health`` reports a role that holds more (one edited by hand, a built-in role a new Proxmox
+        release widened). A role :meth:`grants` names and this leaves out is checked only for privileges
+        that change ACLs, users, pools or the cluster.
+        """
+        return {}
+
     def revoked(self, ctx: Context, tenant: Tenant) -> set[Key]:
         """Keys of objects of ours that must go even without ``--prune``, because keeping them would be
         wrong: a grant an older tenctl gave that a tenant must no longer hold, a state the tenant has
@@ -339,6 +348,30 @@ class CommandOption:
         return f"{self.command} {self.flags[0]}"
 
 
+REPAIR, SYNC, REVOKE_GRANTS, RESTORE_ROLE, RELEASE_DEAD_LOCKS = (
+    "repair",
+    "sync",
+    "revoke-grants",
+    "restore-role",
+    "release-dead-locks",
+)
+"""The repairs ``tenctl health --fix`` knows (:attr:`Remedy.action`): ``repair`` and ``sync`` the tenants
+named, ``revoke-grants`` (delete the ACL entries of the tenants' groups and users that their records do not
+ask for), ``restore-role`` (give the tenant role tenctl made its privileges back), ``release-dead-locks``
+(tenctl locks whose holder ran on this node and is gone)."""
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """How a finding is put right: the command an operator runs, and the repair ``health --fix`` may make
+    itself (``action``, one of :data:`REPAIR`...; empty when only a person should decide)."""
+
+    command: str
+    action: str = ""
+    tenants: tuple[str, ...] = ()
+    """The tenants the action concerns (``repair``, ``sync``, ``revoke-grants``)."""
+
+
 @dataclass
 class CheckResult:
     """The outcome of one health check."""
@@ -348,13 +381,20 @@ class CheckResult:
     """``pass``, ``warn`` or ``fail``."""
     message: str
     details: list[str] = field(default_factory=list)
+    remedies: list[Remedy] = field(default_factory=list)
+    """How to put the finding right (see :class:`Remedy`); not part of the JSON of a check."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"check": self.check, "status": self.status, "message": self.message, "details": self.details}
 
 
 class AuditCheck(ABC):
-    """A check ``tenctl health`` runs."""
+    """A check ``tenctl health`` runs.
+
+    A check that looks at tenants one by one takes them from ``ctx.scoped(...)``: ``health -n NAME`` then
+    limits it to that tenant. What a check finds about the cluster as a whole (an object of a tenant that
+    has no record, a lock, a role) it reports whatever the scope.
+    """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""

@@ -153,9 +153,11 @@ class ProxmoxClient:
                 _tls_message(self.settings.host, self.settings.port, self.settings.ca_file)
             ) from None
         except requests.exceptions.RequestException as exc:
+            where = f"Proxmox at {self.settings.host}:{self.settings.port}"
             raise ProxmoxUnreachable(
-                f"lost the connection to Proxmox at {self.settings.host}:{self.settings.port} during "
-                f"{method} {path}: {type(exc).__name__}"
+                f"cannot reach {where} ({method} {path}: {type(exc).__name__})"
+                if never_connected(exc)
+                else f"lost the connection to {where} during {method} {path}: {type(exc).__name__}"
             ) from None
         return response
 
@@ -192,6 +194,18 @@ class TicketAuth:
 
     def __repr__(self) -> str:
         return "TicketAuth(<hidden>)"
+
+
+def never_connected(exc: Exception) -> bool:
+    """The request never reached Proxmox: the connection was refused or timed out (nothing was sent, so
+    nothing can have been applied), as opposed to a connection lost after the request went out."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 def _host(host: str) -> str:

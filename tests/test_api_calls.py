@@ -11,6 +11,10 @@ from conftest import ok, seed_tenants
 # subnet, apply) and its read-back of VNet and subnet (6).
 ADD_BUDGET_BASE = 24
 LIST_BUDGET = 3
+# health: the version, the cluster's status, each of the lab's three nodes' interfaces (the zone's bridge),
+# the SDN zones and VNets, taking and giving back the SDN lock (is it held? is anything pending?), pools,
+# groups, users, ACL, roles, second factors and realms.
+HEALTH_BUDGET = 16
 
 
 def requests_of(lab, *args):
@@ -48,3 +52,15 @@ def test_request_counts_do_not_grow_with_tenants(cluster):
         len(requests_of(lab, "health", "--json")),
     )
     assert few == many
+
+
+def test_health_makes_the_same_requests_with_0_200_and_1000_tenants(cluster):
+    lab = cluster
+    seen: dict[int, list[tuple[str, str]]] = {}
+    seeded = 0
+    for total in (0, 200, 1000):
+        seed_tenants(lab, total - seeded, start_vlan=500 + seeded)
+        seeded = total
+        seen[total] = sorted((r["method"], r["path"]) for r in requests_of(lab, "health", "--json"))
+    assert seen[0] == seen[200] == seen[1000], seen
+    assert len(seen[0]) <= HEALTH_BUDGET, seen[0]

@@ -28,7 +28,7 @@ from tenctl_core.cli.common import (
     show_plan,
 )
 from tenctl_core.cli.usage_cmd import usage
-from tenctl_core.errors import EXIT_USAGE, TenctlError, UsageError
+from tenctl_core.errors import EXIT_USAGE, UsageError
 from tenctl_core.migration import BASH_CONFIG, DEFAULT_OUTPUT
 from tenctl_core.naming import check_new_tenant_name, check_tenant_name, check_userid
 from tenctl_core.validation import check_cidr, check_text, check_vlan
@@ -599,61 +599,69 @@ def config_show(tctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 def health(
     tctx: typer.Context,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", "-n", help="Look at this tenant only (checks of the whole cluster still run)."),
+    ] = None,
     as_json: JsonFlag = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show the details of passing checks too.")
     ] = False,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix", help="Repair what is safe to repair (sync, repair, dead locks), then check again."
+        ),
+    ] = False,
 ) -> None:
     """Run every registered health check: ✓ pass, ⚠ warn, ✗ fail. Exit 1 on a failure, 2 if Proxmox is unreachable."""
-    import datetime as dt
-
-    from tenctl_core.errors import ProxmoxUnreachable
-    from tenctl_core.providers import CheckResult
+    from tenctl_core import checkup
 
     with reported_errors(options(tctx).debug):
-        ctx = open_context(tctx, "health")
-        results: list[CheckResult] = []
-        unreachable = False
-        for check in ctx.plugins.audit_checks():
-            try:
-                results.extend(check.run(ctx))
-            except ProxmoxUnreachable as exc:
-                unreachable = True
-                results.append(CheckResult(check.name, "fail", str(exc)))
-            except TenctlError as exc:
-                results.append(CheckResult(check.name, "fail", str(exc)))
-        failed = sum(r.status == "fail" for r in results)
-        warned = sum(r.status == "warn" for r in results)
-        status = "fail" if failed else "warn" if warned else "pass"
-        summary = {
-            "total_checks": len(results),
-            "passed": len(results) - failed - warned,
-            "failed": failed,
-            "warnings": warned,
-            "status": status,
-        }
+        if name is not None:
+            check_tenant_name(name)
+        ctx = open_context(tctx, "health --fix" if fix else "health")
+        if name is not None:
+            ctx.store.load(name)  # an unknown tenant is an error, not a clean bill of health
+            ctx.tenant_scope = name
+        report = checkup.run_checks(ctx)
+        if not fix or report.unreachable:
+            print_health(report, as_json, verbose)
+            raise typer.Exit(report.exit_code())
+        if not as_json:
+            print("\n".join(report.lines(verbose)))
+            print("\nFixing what is safe to fix:")
+
+        def progress(line: str) -> None:
+            if not as_json:
+                print(f"  {line}")
+
+        outcome, final = checkup.fix_and_check_again(ctx, report, progress, audited)
         if as_json:
             from tenctl_core.output import print_json
 
-            print_json(
-                {
-                    "summary": summary,
-                    "checks": [r.as_dict() for r in results],
-                    "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                }
-            )
+            print_json({**final.as_dict(), "fix": outcome.as_dict()})
         else:
-            marks = {"pass": "✓", "warn": "⚠", "fail": "✗"}
-            for result in results:
-                print(f"{marks[result.status]} {result.check}: {result.message}")
-                if result.status != "pass" or verbose:
-                    for detail in result.details:
-                        print(f"    {detail}")
-            print(f"{summary['passed']} passed, {warned} warning(s), {failed} failed")
-        if unreachable:
-            raise typer.Exit(EXIT_USAGE)
-        if failed:
-            raise typer.Exit(1)
+            if not outcome.actions:
+                print("  nothing here is safe to fix automatically")
+            print("\nAfter fixing:")
+            print("\n".join(final.lines(verbose)))
+            if outcome.manual:
+                print("\nLeft to do by hand:")
+                for item in outcome.manual:
+                    print(f"  {checkup.MARKS[item.status]} {item.check}: {'; '.join(item.commands)}")
+        for failed in outcome.failed:
+            print(f"error: {failed.action}{' ' + failed.tenant if failed.tenant else ''}: {failed.error}", file=sys.stderr)
+        raise typer.Exit(max(final.exit_code(), 1) if outcome.failed else final.exit_code())
+
+
+def print_health(report: Any, as_json: bool, verbose: bool) -> None:
+    if as_json:
+        from tenctl_core.output import print_json
+
+        print_json(report.as_dict())
+    else:
+        print("\n".join(report.lines(verbose)))
 
 
 # -------------------------------------------------------------------------- repair

@@ -82,9 +82,10 @@ def open_context(tctx: typer.Context, command: str, dry_run: bool = False) -> Co
     plugins.require_loaded()
     check_tables(config, plugins.settings_specs())
     from tenctl_core.cli.lazy import PLUGIN_OPTIONS
+    from tenctl_core.versions import note_node_versions
 
     plugin_options = dict(PLUGIN_OPTIONS.get() or {})
-    return Context(
+    ctx = Context(
         config=config,
         plugins=plugins,
         command=command,
@@ -92,6 +93,8 @@ def open_context(tctx: typer.Context, command: str, dry_run: bool = False) -> Co
         quiet=opts.quiet,
         options=plugin_options,
     )
+    note_node_versions(config, plugins, ctx.node)  # for `health`: which tenctl each node runs
+    return ctx
 
 
 def emit(

@@ -166,15 +166,12 @@ class LabAccess(LabRoles, LabPermissions, StatefulRoutes):
             self.users[userid] = values["password"]
         return ok()
 
-    def _confirm_own_password(self, user: str, password) -> None:
+    def _confirm_own_password(self, user: str, password, param: str = "confirmation-password") -> None:
         """The caller's own password, checked as its realm's authenticate_user does (src/PVE/Auth/PVE.pm:
-        "invalid credentials", or "no password set" for a user without one; PAM's own message)."""
+        "invalid credentials", or "no password set" for a user without one; PAM's own message). `param` is
+        the parameter that carries it (TFA.pm's methods call it ``password``)."""
         if password is None:
-            raise PveError(
-                400,
-                "Parameter verification failed.",
-                {"confirmation-password": "password is required to modify user"},
-            )
+            raise PveError(400, "Parameter verification failed.", {param: "password is required to modify user"})
         if self.check_password(user, password):
             return
         realm = user.rpartition("@")[2]

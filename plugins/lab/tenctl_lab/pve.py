@@ -27,6 +27,7 @@ from .access import LabAccess
 from .guestnet import LabGuestNet
 from .hookscripts import LabHookscripts
 from .sdn import LabSdn
+from .tfa import LabTfa
 
 STATE_VERSION = 1
 LOGIN_PATHS = ("/api2/json/access/ticket", "/api2/extjs/access/ticket")
@@ -43,9 +44,10 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class LabPve(LabAccess, LabGuestNet, LabHookscripts, LabSdn, FakePve):
-    """A FakePve whose users, groups, roles, ACL, tokens and SDN keep what they are sent, whose guests'
-    network devices need SDN.Use on their bridges, and whose guests run their hookscripts."""
+class LabPve(LabTfa, LabAccess, LabGuestNet, LabHookscripts, LabSdn, FakePve):
+    """A FakePve whose users, groups, roles, ACL, tokens, second factors, realms and SDN keep what they are
+    sent, whose guests' network devices need SDN.Use on their bridges, and whose guests run their
+    hookscripts."""
 
     def __init__(
         self,
@@ -58,6 +60,7 @@ class LabPve(LabAccess, LabGuestNet, LabHookscripts, LabSdn, FakePve):
     ):
         super().__init__(user=user, password=password, host=host, port=port)
         self._init_access()
+        self._init_tfa()
         self._init_sdn()
         self.request_log = Path(request_log) if request_log else None
         # When set, the state is written there after every change (and by save()).
@@ -263,6 +266,7 @@ class LabPve(LabAccess, LabGuestNet, LabHookscripts, LabSdn, FakePve):
         return {
             "version": STATE_VERSION,
             "access": self.access_state(),
+            "tfa": self.tfa_state(),
             "sdn": self.sdn_state(),
             "pools": pools,
             "guests": guests,
@@ -293,6 +297,7 @@ class LabPve(LabAccess, LabGuestNet, LabHookscripts, LabSdn, FakePve):
             self.pool_info[name] = {"comment": meta.get("comment"), "storage": set(meta.get("storage", ()))}
         self._sync_pools()
         self.load_access_state(state.get("access", {}))
+        self.load_tfa_state(state.get("tfa", {}))
         self.load_sdn_state(state.get("sdn", {}))
 
     def save(self, path: Path | None = None) -> Path:

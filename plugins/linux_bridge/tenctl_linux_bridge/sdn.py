@@ -43,6 +43,8 @@ from tenctl_linux_bridge.settings import (
 )
 
 SDN_ROLE = "PVESDNUser"
+SDN_PRIVILEGES = frozenset({"SDN.Use", "SDN.Audit"})
+"""What the SDN role gives a tenant on its VNet: attaching guests' NICs to it, and a look."""
 VNETS = "/cluster/sdn/vnets"
 ZONES = "/cluster/sdn/zones"
 VNET, SUBNET = "vnet", "subnet"
@@ -468,6 +470,9 @@ class SdnProvisioner(NetworkProvisioner):
 
     def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
         return [(f"/sdn/zones/{zone_of(tenant)}/{vnet_of(tenant)}", SDN_ROLE)]
+
+    def grant_privileges(self, ctx: Context) -> dict[str, frozenset[str]]:
+        return {SDN_ROLE: SDN_PRIVILEGES}
 
     def desired(self, ctx: Context, tenant: Tenant) -> list[Resource]:
         marker = ctx.marker(tenant)

@@ -59,7 +59,7 @@ def switch_reports(ctx: Context, site: str | None = None) -> list[SwitchReport]:
             continue
         index = {o.id: o for o in observed_on(ctx, name, read, tenants)}
         trunks = ",".join(sorted(switch.spec.trunk_ports))
-        for tenant in tenants:
+        for tenant in ctx.scoped(tenants):
             if switch.site.name not in tenant_sites(ctx, tenant):
                 continue
             found = index.get(f"{name}/{tenant.vlan}")

@@ -48,7 +48,7 @@ class VyosCheck(AuditCheck):
             elif number % NAT_STEP == 0 and not marker and number // NAT_STEP in {t.vlan for t in tenants.values()}:
                 orphans.append(f"NAT rule {number} (made by hand) takes the number of a tenant's rule")
         grouped = set(config.group(TENANTS_GROUP))
-        for tenant in tenants.values():
+        for tenant in ctx.scoped(tenants.values()):
             if tenant.subnet not in grouped:
                 orphans.append(f"tenant {tenant.name}: subnet {tenant.subnet} is not in {TENANTS_GROUP}")
             if nat_rule(tenant.vlan) not in config.nat_rules():
