@@ -155,3 +155,28 @@ def test_a_stale_sdn_lock_is_reported_blocks_add_and_is_released_with_an_audit_l
     # And the cluster works again.
     ok(lab.run("add", "-n", "acme"))
     assert health_of(lab)["summary"]["failed"] == 0
+
+
+def test_a_lock_broken_and_retaken_is_not_the_old_holders_any_more(tmp_path):
+    from tenctl_core.locking import break_lock, try_lock
+
+    cluster_dir = str(tmp_path)
+    old = try_lock(cluster_dir, "pve1", "watch", "root@pam", name="tenctl-watcher")
+    assert old is not None and old.confirm()
+    # Held by a live holder: another cannot take it without waiting.
+    assert try_lock(cluster_dir, "pve2", "watch", "root@pam", name="tenctl-watcher") is None
+    # The old holder was paused past STALE_AFTER: its lock was broken, and pve2 took it.
+    break_lock(old.path)
+    new = try_lock(cluster_dir, "pve2", "watch", "root@pam", name="tenctl-watcher")
+    assert new is not None
+    assert not old.confirm()
+    old.release()  # leaves pve2's lock alone
+    assert json.loads((new.path / "holder.json").read_text())["node"] == "pve2"
+    new.release()
+    assert not new.path.exists()
+    # A lock released by hand is not the holder's either.
+    again = try_lock(cluster_dir, "pve1", "watch", "root@pam", name="tenctl-watcher")
+    assert again is not None
+    break_lock(again.path)
+    assert not again.confirm()
+    again.release()
