@@ -1,4 +1,5 @@
-"""Cluster-wide locks: one around allocation, one per tenant around a change to it.
+"""Cluster-wide locks: one around allocation, one per tenant around a change to it, one for the watcher
+that announces.
 
 They follow Proxmox's own locks on pmxcfs (``/etc/pve/priv/lock/<name>``):
 ``mkdir`` is atomic across the cluster, so the process whose ``mkdir``
@@ -11,7 +12,9 @@ taken for a dead one. Inside each lock directory a small JSON file names the hol
 The allocation lock (``tenctl``) is held only while VLAN and subnet are chosen
 and the record reserved: a few seconds. A tenant lock (``tenctl-tenant-<name>``)
 is held while a command changes that tenant, so two administrators cannot change
-one tenant at once.
+one tenant at once. The watcher lock (``tenctl-watcher``) is held by the one
+``tenctl watch`` of the cluster that announces crossings, for as long as it runs;
+the watchers of the other nodes try it, without waiting, at each poll.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tenctl_core.errors import LockError
 
 ALLOCATION_LOCK = "tenctl"
 TENANT_LOCK_PREFIX = "tenctl-tenant-"
+WATCHER_LOCK = "tenctl-watcher"
 ACQUIRE_TIMEOUT = 10.0
 STALE_AFTER = 120.0
 POLL = 0.05
@@ -195,7 +199,7 @@ class HeldLock:
 
     A thread does the touching, so that one long step (a guest deleted, a slow task) never lets the
     lock look stale; a dead process stops touching it, and after STALE_AFTER seconds it is broken.
-    ``holder`` is what this process wrote into the lock: a lock held for hours checks it
+    ``holder`` is what this process wrote into the lock: a lock held for hours (the watcher's) checks it
     with :meth:`confirm`, because a process paused for longer than STALE_AFTER seconds may find its lock
     broken and taken by another.
     """
