@@ -89,12 +89,25 @@ class LockInfo:
     def stale(self) -> bool:
         return self.dead or self.age > STALE_AFTER
 
+    @property
+    def purpose(self) -> str:
+        """What the lock guards, in a few words."""
+        if self.name == WATCHER_LOCK:
+            return "announcing crossings (held by one tenctl watch for as long as it runs)"
+        if self.name.startswith(TENANT_LOCK_PREFIX):
+            return f"changes to tenant {self.name.removeprefix(TENANT_LOCK_PREFIX)}"
+        if self.name == ALLOCATION_LOCK:
+            return "allocation of VLANs and subnets"
+        return ""
+
     def describe(self) -> str:
         state = (
             "dead (its holder is gone)"
             if self.dead
             else "stale (its holder seems gone)"
             if self.stale
+            else "held by the watcher that announces crossings"
+            if self.name == WATCHER_LOCK
             else "held"
         )
         return (
@@ -113,6 +126,7 @@ class LockInfo:
             "age_seconds": round(self.age, 1),
             "stale": self.stale,
             "dead": self.dead,
+            "purpose": self.purpose,
         }
 
 

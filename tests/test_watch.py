@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import audit_events, lab_snapshot, lock_entries, ok, seed_tenants, tenants_dir
+from conftest import (
+    audit_events,
+    check_named,
+    health_of,
+    lab_snapshot,
+    lock_entries,
+    ok,
+    seed_tenants,
+    tenants_dir,
+)
 from test_trust import config_with
 
 from tenctl_core.announcer import ANNOUNCED_DIR, ANNOUNCED_NAME, read_announced
@@ -511,6 +520,13 @@ def test_two_watchers_announce_each_crossing_once_and_a_clean_exit_hands_over(cl
     wait_for(lambda: announcer_node(lab) == "pve1")
     second = node_watchers(lab, "pve2")
     wait_for(lambda: "standby: the watcher on node pve1" in second.stderr())
+
+    # The announcer lock is the watcher's for as long as it runs: shown, and not a problem for health.
+    status = ok(lab.run("lock", "status")).stdout
+    assert f"{WATCHER_LOCK}: held by the watcher that announces crossings" in status and "pve1" in status
+    [locks] = check_named(health_of(lab), "locks")
+    assert locks["status"] == "pass", locks
+    assert locks["message"] == "no command holds a tenctl lock; the watcher on node pve1 announces"
 
     vm = add_guest(lab, 761, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
     wait_for(lambda: len(watch_events(lab)) >= 1)
