@@ -347,18 +347,27 @@ class LocksCheck(AuditCheck):
     description = "no tenctl lock is held for long or stale"
 
     def run(self, ctx: Context) -> list[CheckResult]:
-        from tenctl_core.locking import held_locks
+        from tenctl_core.locking import WATCHER_LOCK, held_locks
 
-        locks = held_locks(ctx.config.paths.cluster_dir, ctx.node)
+        every = held_locks(ctx.config.paths.cluster_dir, ctx.node)
+        # The watcher holds its lock for as long as it runs: held is how it should be, stale is a problem.
+        announcer = next((lock for lock in every if lock.name == WATCHER_LOCK and not lock.stale), None)
+        locks = [lock for lock in every if lock is not announcer]
         if not locks:
-            return [CheckResult(self.name, PASS, "no tenctl lock is held")]
+            if announcer is None:
+                return [CheckResult(self.name, PASS, "no tenctl lock is held")]
+            message = f"no command holds a tenctl lock; the watcher on node {announcer.node} announces"
+            return [CheckResult(self.name, PASS, message, [f"{announcer.name}: {announcer.describe()}"])]
         from tenctl_core.locking import ALLOCATION_LOCK, TENANT_LOCK_PREFIX
 
         stale = [f"{lock.name}: {lock.describe()}" for lock in locks if lock.stale]
         held = [f"{lock.name}: {lock.describe()}" for lock in locks if not lock.stale]
         if stale:
+            fixes = []
             remedies = []
             for lock in locks:
+                if lock.name == WATCHER_LOCK:
+                    continue  # the next watcher to poll breaks it
                 if lock.dead:
                     remedies.append(Remedy("tenctl repair --all", RELEASE_DEAD_LOCKS, lock_tenants(lock.name)))
                 elif lock.stale:
@@ -368,17 +377,15 @@ class LocksCheck(AuditCheck):
                         else f"--tenant {lock.name.removeprefix(TENANT_LOCK_PREFIX)}"
                     )
                     remedies.append(Remedy(f"tenctl lock release --force {which} (once its holder is known gone)"))
-            return [
-                CheckResult(
-                    self.name,
-                    FAIL,
-                    f"{len(stale)} stale lock(s): their holders died",
-                    stale
-                    + held
-                    + ["release with `tenctl lock release --force --tenant NAME` (or --allocation)"],
-                    remedies,
+            if any(lock.stale and lock.name == WATCHER_LOCK for lock in locks):
+                fixes.append(
+                    f"{WATCHER_LOCK}: the next `tenctl watch` to poll breaks it and announces; if none runs, "
+                    "`systemctl start tenctl-watcher` on a node (or `tenctl lock release --force --watcher`)"
                 )
-            ]
+            if any(lock.stale and lock.name != WATCHER_LOCK for lock in locks):
+                fixes.append("release with `tenctl lock release --force --tenant NAME` (or --allocation)")
+            message = f"{len(stale)} stale lock(s): their holders died"
+            return [CheckResult(self.name, FAIL, message, stale + held + fixes, remedies)]
         return [CheckResult(self.name, WARN, f"{len(held)} lock(s) held by running commands", held)]
 
 

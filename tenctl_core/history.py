@@ -1,20 +1,19 @@
-"""The usage history ``tenctl watch`` keeps on each node, and the statuses it last announced.
+"""The usage history ``tenctl watch`` keeps on each node.
 
 One JSON file, ``<paths.state_dir>/usage-history.json`` (node-local, like the guard's cache)::
 
     {"version": 1,
-     "tenants": {"alpha": {"statuses": {"cpu": "OVER", "ram": "OK", "storage": "WARNING"},
-                           "samples": [[1767261600, 12, 8, 4096, 16384, 420.5, 500], ...]}}}
+     "tenants": {"alpha": {"samples": [[1767261600, 12, 8, 4096, 16384, 420.5, 500], ...]}}}
 
 A sample is ``[time, cpu counted, cpu limit, ram counted, ram limit, storage counted, storage limit]`` in
 the limits' units (cores, MB, GB), oldest first, at most ``monitoring.history`` per tenant. The limits are
 kept with each sample so that a picture drawn later shows the share of the limit the tenant had then.
-``statuses`` holds the last status of each resource the watcher saw and announced, which is what makes
-a crossing announced once: a restarted watcher compares with it, not with nothing.
+What was announced is not kept here but once for the whole cluster (:mod:`tenctl_core.announcer`);
+a ``statuses`` table that a development version of 0.3 wrote is ignored.
 
 The file is replaced atomically (temporary file, ``fsync``, rename) and read whole; a watcher holds
 :func:`history_lock` from reading it to writing it back, so that two watchers on one node (the service
-and a ``watch --once`` by hand) never announce the same crossing twice.
+and a ``watch --once`` by hand) never lose each other's samples.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tenctl_core.errors import TenctlError
-from tenctl_core.limits import RESOURCES, SEVERITY
+from tenctl_core.limits import RESOURCES
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
@@ -105,8 +104,6 @@ class Sample:
 class TenantHistory:
     samples: list[Sample] = field(default_factory=list)
     """Oldest first."""
-    statuses: dict[str, str] = field(default_factory=dict)
-    """resource -> the status the watcher last saw (and announced when it changed)."""
 
     def add(self, sample: Sample, keep: int) -> None:
         self.samples.append(sample)
@@ -136,10 +133,7 @@ class History:
         return {
             "version": HISTORY_VERSION,
             "tenants": {
-                name: {
-                    "statuses": dict(sorted(entry.statuses.items())),
-                    "samples": [s.to_row() for s in entry.samples],
-                }
+                name: {"samples": [s.to_row() for s in entry.samples]}
                 for name, entry in sorted(self.tenants.items())
             },
         }
@@ -155,17 +149,10 @@ class History:
         for name, entry in tenants.items():
             if not isinstance(entry, dict):
                 raise ValueError(f"tenant {name!r}: not a table")
-            statuses = entry.get("statuses", {})
-            if not isinstance(statuses, dict) or not all(
-                k in RESOURCES and v in SEVERITY for k, v in statuses.items()
-            ):
-                raise ValueError(f"tenant {name!r}: statuses must map cpu, ram, storage to a status")
             samples = entry.get("samples", [])
             if not isinstance(samples, list):
                 raise ValueError(f"tenant {name!r}: samples is not a list")
-            history.tenants[str(name)] = TenantHistory(
-                [Sample.from_row(row) for row in samples], dict(statuses)
-            )
+            history.tenants[str(name)] = TenantHistory([Sample.from_row(row) for row in samples])
         return history
 
 
@@ -199,14 +186,12 @@ def load_history(path: Path, warn: Callable[[str], None]) -> History:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         aside = path.with_name(f"{path.name}.damaged-{stamp}")
         os.replace(path, aside)
-        warn(
-            f"{exc}; moved it to {aside} and began a new one (crossings already announced may be announced again)"
-        )
+        warn(f"{exc}; moved it to {aside} and began a new one")
         return History()
 
 
 def write_history(path: Path, history: History) -> None:
-    """Replace the file atomically, mode 0640; synced, so that a power cut does not bring back old statuses."""
+    """Replace the file atomically, mode 0640; synced, so that a power cut leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)

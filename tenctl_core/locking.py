@@ -1,4 +1,5 @@
-"""Cluster-wide locks: one around allocation, one per tenant around a change to it.
+"""Cluster-wide locks: one around allocation, one per tenant around a change to it, one for the watcher
+that announces.
 
 They follow Proxmox's own locks on pmxcfs (``/etc/pve/priv/lock/<name>``):
 ``mkdir`` is atomic across the cluster, so the process whose ``mkdir``
@@ -11,7 +12,9 @@ taken for a dead one. Inside each lock directory a small JSON file names the hol
 The allocation lock (``tenctl``) is held only while VLAN and subnet are chosen
 and the record reserved: a few seconds. A tenant lock (``tenctl-tenant-<name>``)
 is held while a command changes that tenant, so two administrators cannot change
-one tenant at once.
+one tenant at once. The watcher lock (``tenctl-watcher``) is held by the one
+``tenctl watch`` of the cluster that announces crossings, for as long as it runs;
+the watchers of the other nodes try it, without waiting, at each poll.
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ from tenctl_core.errors import LockError
 
 ALLOCATION_LOCK = "tenctl"
 TENANT_LOCK_PREFIX = "tenctl-tenant-"
+WATCHER_LOCK = "tenctl-watcher"
 ACQUIRE_TIMEOUT = 10.0
 STALE_AFTER = 120.0
 POLL = 0.05
 HOLDER_FILE = "holder.json"
+HOLDER_KEYS = ("node", "pid", "boot", "time")
+"""What tells one holder from another: a process on a node since a boot, and the moment it took the lock."""
 
 
 def boot_id() -> str:
@@ -83,12 +89,25 @@ class LockInfo:
     def stale(self) -> bool:
         return self.dead or self.age > STALE_AFTER
 
+    @property
+    def purpose(self) -> str:
+        """What the lock guards, in a few words."""
+        if self.name == WATCHER_LOCK:
+            return "announcing crossings (held by one tenctl watch for as long as it runs)"
+        if self.name.startswith(TENANT_LOCK_PREFIX):
+            return f"changes to tenant {self.name.removeprefix(TENANT_LOCK_PREFIX)}"
+        if self.name == ALLOCATION_LOCK:
+            return "allocation of VLANs and subnets"
+        return ""
+
     def describe(self) -> str:
         state = (
             "dead (its holder is gone)"
             if self.dead
             else "stale (its holder seems gone)"
             if self.stale
+            else "held by the watcher that announces crossings"
+            if self.name == WATCHER_LOCK
             else "held"
         )
         return (
@@ -107,6 +126,7 @@ class LockInfo:
             "age_seconds": round(self.age, 1),
             "stale": self.stale,
             "dead": self.dead,
+            "purpose": self.purpose,
         }
 
 
@@ -193,10 +213,14 @@ class HeldLock:
 
     A thread does the touching, so that one long step (a guest deleted, a slow task) never lets the
     lock look stale; a dead process stops touching it, and after STALE_AFTER seconds it is broken.
+    ``holder`` is what this process wrote into the lock: a lock held for hours (the watcher's) checks it
+    with :meth:`confirm`, because a process paused for longer than STALE_AFTER seconds may find its lock
+    broken and taken by another.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, holder: dict[str, Any] | None = None) -> None:
         self.path = path
+        self.holder = holder or {}
         self._released = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{path.name}", daemon=True)
         self._thread.start()
@@ -209,12 +233,81 @@ class HeldLock:
         """Show the lock's holder is alive: a lock touched within STALE_AFTER seconds is never broken."""
         try:
             os.utime(self.path)
-        except FileNotFoundError:
+        except OSError:
+            # Gone (broken or released by hand) or not writable (pmxcfs without quorum): the holder
+            # finds out with confirm(); a heartbeat thread that died would keep nothing alive.
             pass
+
+    def taken_by_another(self) -> bool:
+        """The lock's holder file names a holder other than this one (the lock was broken and retaken)."""
+        if not self.holder:
+            return False
+        try:
+            now = json.loads((self.path / HOLDER_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return not isinstance(now, dict) or any(now.get(k) != self.holder.get(k) for k in HOLDER_KEYS)
+
+    def confirm(self) -> bool:
+        """Touch the lock now and check that it is still this process's: False when it is gone, names
+        another holder, or cannot be touched (the cluster file system is read-only)."""
+        try:
+            os.utime(self.path)
+        except OSError:
+            return False
+        return bool(self.holder) and not self.taken_by_another()
+
+    def abandon(self) -> None:
+        """Stop the heartbeat and leave the lock directory alone: it is no longer this process's."""
+        self._released.set()
 
     def release(self) -> None:
         self._released.set()
-        break_lock(self.path)
+        if not self.taken_by_another():
+            break_lock(self.path)
+
+
+def try_lock(
+    cluster_dir: str,
+    node: str,
+    command: str,
+    operator: str,
+    name: str = ALLOCATION_LOCK,
+    on_break: Callable[[LockInfo], None] | None = None,
+) -> HeldLock | None:
+    """Take the lock without waiting: a free lock is taken, a stale one broken (with a warning) and taken;
+    None while a live holder has it. An OSError means the lock cannot be made (the cluster file system is
+    read-only or missing)."""
+    path = lock_path(cluster_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    while True:
+        try:
+            path.mkdir(mode=0o700)
+            break
+        except FileExistsError:
+            info = read_lock(path, node)
+            if info is not None and info.stale and break_stale(path, info):
+                print(f"warning: broke the tenctl lock {path} ({info.describe()})", file=sys.stderr)
+                if on_break is not None:
+                    on_break(info)
+                continue
+            if info is None:
+                continue  # released between our mkdir and our look: try again
+            return None
+    holder = {
+        "node": node,
+        "pid": os.getpid(),
+        "boot": boot_id(),
+        "command": command,
+        "operator": operator,
+        "time": time.time(),
+    }
+    try:
+        (path / HOLDER_FILE).write_text(json.dumps(holder), encoding="utf-8")
+    except BaseException:
+        break_lock(path)
+        raise
+    return HeldLock(path, holder)
 
 
 @contextmanager
@@ -227,38 +320,19 @@ def cluster_lock(
     timeout: float = ACQUIRE_TIMEOUT,
     on_break: Callable[[LockInfo], None] | None = None,
 ) -> Iterator[HeldLock]:
+    """Hold the lock for the block, waiting up to ``timeout`` seconds for it (then LockError)."""
     path = lock_path(cluster_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            path.mkdir(mode=0o700)
-            break
-        except FileExistsError:
+    while (held := try_lock(cluster_dir, node, command, operator, name, on_break)) is None:
+        if time.monotonic() >= deadline:
             info = read_lock(path, node)
-            if info is not None and info.stale and break_stale(path, info):
-                print(f"warning: broke the tenctl lock {path} ({info.describe()})", file=sys.stderr)
-                if on_break is not None:
-                    on_break(info)
-                continue
-            if time.monotonic() >= deadline:
-                holder_text = info.describe() if info else "held"
-                raise LockError(
-                    f"the tenctl lock {path} is {holder_text}; waited {timeout:.0f} s",
-                    hint=f"retry when it is released; `tenctl lock status` shows every lock, and a lock not "
-                    f"touched for {STALE_AFTER:.0f} s is stale and broken by the next command",
-                ) from None
-            time.sleep(POLL)
-    holder = {
-        "node": node,
-        "pid": os.getpid(),
-        "boot": boot_id(),
-        "command": command,
-        "operator": operator,
-        "time": time.time(),
-    }
-    (path / HOLDER_FILE).write_text(json.dumps(holder), encoding="utf-8")
-    held = HeldLock(path)
+            holder_text = info.describe() if info else "held"
+            raise LockError(
+                f"the tenctl lock {path} is {holder_text}; waited {timeout:.0f} s",
+                hint=f"retry when it is released; `tenctl lock status` shows every lock, and a lock not "
+                f"touched for {STALE_AFTER:.0f} s is stale and broken by the next command",
+            ) from None
+        time.sleep(POLL)
     try:
         yield held
     finally:

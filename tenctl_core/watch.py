@@ -1,17 +1,21 @@
 """``tenctl watch``: follow every tenant's usage and announce each crossing of a threshold or a limit once.
 
 Each poll reads the tenant records and one ``/cluster/resources`` answer (one API request, whatever the
-number of tenants), measures every tenant with :mod:`tenctl_core.limits`, refreshes the guard's cache,
-adds a sample to the usage history (:mod:`tenctl_core.history`) and compares each resource's status with
-the one last seen. A change of status is a :class:`Crossing`, announced once: a tenant that stays OVER
-for a hundred polls is announced when it goes over, and again only when it comes back down (a
-*recovery*) or goes over after that. The statuses live in the history file, so a restarted watcher goes
-on where the last one stopped; a tenant it has never seen starts from ``OK``, so a tenant already over
-its limit is announced by the first poll.
+number of tenants), measures every tenant with :mod:`tenctl_core.limits`, refreshes the guard's cache and
+adds a sample to this node's usage history (:mod:`tenctl_core.history`). Every node does that.
 
-The watcher reads and never writes: it sends GET requests only. It never stops, deletes or edits a guest.
-A poll that fails (Proxmox unreachable, an error answer) changes no status and announces nothing; the
-next poll tries again.
+One watcher of the cluster, the holder of the announcer lock (:mod:`tenctl_core.announcer`), then
+compares each resource's status with the one the cluster last announced. A change of status is a
+:class:`Crossing`, announced once: a tenant that stays OVER for a hundred polls is announced when it
+goes over, and again only when it comes back down (a *recovery*) or goes over after that. The announced
+statuses live on the cluster file system, so a restarted watcher, or the watcher of another node taking
+over, goes on where the last announcer stopped; a tenant never announced starts from ``OK``, so a tenant
+already over its limit is announced by the first poll. The other watchers are standbys and announce
+nothing.
+
+The watcher reads and never writes to Proxmox: it sends GET requests only. It never stops, deletes or
+edits a guest. A poll that fails (Proxmox unreachable, an error answer) changes no status and announces
+nothing; the next poll tries again, and an announcer whose poll failed gives the role up meanwhile.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tenctl_core.announcer import (
+    AnnouncerLock,
+    Role,
+    announced_path,
+    check_announced_writable,
+    load_announced,
+    write_announced,
+)
 from tenctl_core.errors import TenctlError
 from tenctl_core.history import Sample, history_lock, history_path, load_history, write_history
 from tenctl_core.limits import OK, OVER, SEVERITY, UNITS, cache_path, fmt, usage_of, write_cache
@@ -98,7 +110,7 @@ class Crossing:
 
 
 def crossings_of(usage: TenantUsage, last: dict[str, str], at: float) -> list[Crossing]:
-    """The resources whose status differs from the last one seen (``OK`` for a resource never seen)."""
+    """The resources whose status differs from the last one announced (``OK`` for one never announced)."""
     return [
         Crossing(
             usage.tenant.name,
@@ -124,26 +136,31 @@ class Poll:
     crossings: list[Crossing]
     forgotten: list[str]
     """Tenants dropped from the history because their record is gone."""
+    role: Role
+    """Whether this watcher announced, and if not, who does."""
 
 
 Announce = Callable[[Crossing], None]
 
 
 class Watcher:
-    """Polls the cluster for one command's context (one API session for the whole run)."""
+    """Polls the cluster for one command's context (one API session for the whole run).
+
+    Call :meth:`close` when done: it gives the announcer lock back.
+    """
 
     def __init__(self, ctx: Context, debug: bool = False) -> None:
         self.ctx = ctx
         self.debug = debug
         self.history_file = history_path(ctx)
+        self.announced_file = announced_path(ctx.config.paths.cluster_dir)
         self.keep = ctx.config.monitoring.history
+        self.announcer_lock = AnnouncerLock(ctx)
+        self._reported: tuple[object, ...] | None = None
 
     def poll(self, announce: Announce, clock: Callable[[], float] = time.time) -> Poll:
-        """One poll: measure, refresh the guard's cache, record, announce every crossing.
-
-        Each crossing is announced before the history that remembers it is written: a watcher killed in
-        between announces it again rather than never.
-        """
+        """One poll: measure, refresh the guard's cache, record a sample, and, if this watcher is the
+        announcer, announce every crossing."""
         ctx = self.ctx
         store = ctx.store
         if not store.directory.is_dir():
@@ -164,25 +181,56 @@ class Watcher:
         except OSError as exc:
             ctx.warn(f"cannot write the guard's cache {cache_path(ctx)}: {exc.strerror}")
         usages = usage_of(ctx, tenants, resources)
-        found: list[Crossing] = []
+        role = self.announcer_lock.claim()
+        self._report(role)
+        found = self._announce_crossings(usages, on_disk, at, announce) if role.announcing else []
         with history_lock(self.history_file):
             history = load_history(self.history_file, ctx.warn)
             for usage in usages:
-                entry = history.of(usage.tenant.name)
-                for crossing in crossings_of(usage, entry.statuses, at):
-                    announce(crossing)
-                    found.append(crossing)
-                entry.statuses = {m.resource: m.status for m in usage.measures}
-                entry.add(Sample.of(usage, at), self.keep)
+                history.of(usage.tenant.name).add(Sample.of(usage, at), self.keep)
             forgotten = history.keep_only(on_disk)
             write_history(self.history_file, history)
         for name in forgotten:
             ctx.info(f"tenant {name}: its record is gone; dropped from the usage history")
-        return Poll(at, len(tenants), found, forgotten)
+        return Poll(at, len(tenants), found, forgotten, role)
+
+    def _announce_crossings(
+        self, usages: list[TenantUsage], on_disk: set[str], at: float, announce: Announce
+    ) -> list[Crossing]:
+        """Announce what changed since the cluster's last announcement, then remember it cluster-wide.
+
+        Each crossing is announced before the file that remembers it is written: an announcer killed in
+        between announces it again (itself after a restart, or the watcher taking over) rather than never.
+        """
+        check_announced_writable(self.announced_file)
+        announced = load_announced(self.announced_file, self.ctx.warn)
+        before = {name: dict(statuses) for name, statuses in announced.tenants.items()}
+        found: list[Crossing] = []
+        for usage in usages:
+            name = usage.tenant.name
+            for crossing in crossings_of(usage, announced.of(name), at):
+                announce(crossing)
+                found.append(crossing)
+            announced.tenants[name] = {m.resource: m.status for m in usage.measures}
+        announced.keep_only(on_disk)
+        if announced.tenants != before:
+            write_announced(self.announced_file, announced, self.ctx.node)
+        return found
+
+    def _report(self, role: Role) -> None:
+        """Say when this watcher starts or stops announcing, or another one takes over (not every poll)."""
+        if role.key != self._reported:
+            self._reported = role.key
+            self.ctx.info(role.describe())
+
+    def close(self) -> None:
+        """Give the announcer lock back, so that another node's watcher takes it at its next poll."""
+        self.announcer_lock.release()
 
     def run(self, interval: float, stop: threading.Event, announce: Announce) -> None:
         """Poll every ``interval`` seconds until ``stop`` is set. A failed poll is reported and the next one
-        tried; the watcher itself never ends on an error."""
+        tried; the watcher itself never ends on an error. An announcer whose poll failed gives the role up,
+        so that a watcher whose polls work announces meanwhile."""
         failures = 0
         due = time.monotonic()
         while not stop.is_set():
@@ -193,6 +241,10 @@ class Watcher:
                 self.ctx.warn(f"poll failed: {describe(exc)}; next poll in {interval:g} s")
                 if self.debug and not isinstance(exc, TenctlError):
                     traceback.print_exc()
+                if self.announcer_lock.held is not None:
+                    self.close()
+                    self._reported = None
+                    self.ctx.info("gave the announcer lock back until a poll works again")
             else:
                 if failures:
                     self.ctx.info(f"polls work again after {failures} failed poll(s)")

@@ -1,4 +1,5 @@
-"""Unit tests of the watcher's pure parts: crossings between statuses, and the usage history file."""
+"""Unit tests of the watcher's pure parts: crossings between statuses, the usage history file and the file of
+announced statuses."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tenctl_core.announcer import (
+    Announced,
+    AnnouncedDamaged,
+    load_announced,
+    read_announced,
+    write_announced,
+)
 from tenctl_core.guests import Guest
 from tenctl_core.history import (
     History,
@@ -121,7 +129,6 @@ def test_history_round_trip_is_bounded_and_compact(tmp_path: Path) -> None:
     entry = history.of("alpha")
     for at in range(10):
         entry.add(sample(1_700_000_000 + 60 * at, cpu=at), keep=4)
-    entry.statuses = {"cpu": "OVER", "ram": "OK", "storage": "OK"}
     path = tmp_path / "state" / "usage-history.json"
     write_history(path, history)
     assert oct(path.stat().st_mode & 0o777) == "0o640"
@@ -129,7 +136,6 @@ def test_history_round_trip_is_bounded_and_compact(tmp_path: Path) -> None:
     assert raw["tenants"]["alpha"]["samples"][0] == [1_700_000_360, 6, 8, 1024, 16384, 10.5, 500]
     again = read_history(path)
     assert [s.value("cpu") for s in again.tenants["alpha"].samples] == [6, 7, 8, 9]
-    assert again.tenants["alpha"].statuses["cpu"] == "OVER"
     assert again.tenants["alpha"].samples[-1].percent("cpu") == 112.5
     assert [p.name for p in path.parent.iterdir()] == ["usage-history.json"]
 
@@ -147,8 +153,6 @@ def test_keep_only_forgets_removed_tenants() -> None:
         "[]",
         '{"version": 2, "tenants": {}}',
         '{"version": 1, "tenants": []}',
-        '{"version": 1, "tenants": {"a": {"statuses": {"cpu": "BAD"}}}}',
-        '{"version": 1, "tenants": {"a": {"statuses": {"disk": "OK"}}}}',
         '{"version": 1, "tenants": {"a": {"samples": [[1, 2, 3]]}}}',
         '{"version": 1, "tenants": {"a": {"samples": [[1, 2, 3, 4, 5, 6, "7"]]}}}',
         '{"version": 1, "tenants": {"a": {"samples": [[1, 2, 3, 4, 5, 6, -7]]}}}',
@@ -172,3 +176,55 @@ def test_a_missing_history_is_empty_and_binary_garbage_is_damage(tmp_path: Path)
     path.write_bytes(os.urandom(64) + b"\xff\xfe")
     with pytest.raises(HistoryDamaged):
         read_history(path)
+
+
+def test_a_history_with_the_statuses_of_a_development_version_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "usage-history.json"
+    path.write_text(
+        '{"version": 1, "tenants": {"a": {"statuses": {"cpu": "OVER"}, "samples": [[1, 2, 8, 3, 4, 5, 6]]}}}'
+    )
+    history = read_history(path)
+    assert [s.value("cpu") for s in history.tenants["a"].samples] == [2]
+    write_history(path, history)
+    assert "statuses" not in path.read_text()
+
+
+# ------------------------------------------------------------------------------------ announced statuses
+
+
+def test_announced_statuses_round_trip_and_name_their_writer(tmp_path: Path) -> None:
+    path = tmp_path / "cluster" / "tenctl" / "watch-announced.json"
+    assert read_announced(path).tenants == {}
+    statuses = Announced({"beta": {"cpu": "OK"}, "alpha": {"ram": "WARNING", "cpu": "OVER"}})
+    write_announced(path, statuses, "pve2")
+    raw = json.loads(path.read_text())
+    assert raw["node"] == "pve2" and raw["tenants"]["alpha"] == {"cpu": "OVER", "ram": "WARNING"}
+    again = read_announced(path)
+    assert again.of("alpha") == {"cpu": "OVER", "ram": "WARNING"} and again.of("gamma") == {}
+    assert again.node == "pve2" and again.time > 0
+    assert again.keep_only({"alpha"}) == ["beta"] and set(again.tenants) == {"alpha"}
+    assert [p.name for p in path.parent.iterdir()] == ["watch-announced.json"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[]",
+        '{"version": 2, "tenants": {}}',
+        '{"version": 1, "tenants": []}',
+        '{"version": 1, "tenants": {"a": {"cpu": "BAD"}}}',
+        '{"version": 1, "tenants": {"a": {"disk": "OK"}}}',
+        '{"version": 1, "tenants": {"a": ["cpu"]}}',
+        '{"version": 1, "time": "noon", "tenants": {}}',
+    ],
+)
+def test_damaged_announced_statuses_are_recognised_and_moved_aside(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "watch-announced.json"
+    path.write_text(text)
+    with pytest.raises(AnnouncedDamaged):
+        read_announced(path)
+    warnings: list[str] = []
+    assert load_announced(path, warnings.append).tenants == {}
+    assert not path.exists() and len(warnings) == 1 and "moved them to" in warnings[0]
+    assert [p.read_text() for p in tmp_path.iterdir()] == [text]

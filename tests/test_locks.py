@@ -155,3 +155,56 @@ def test_a_stale_sdn_lock_is_reported_blocks_add_and_is_released_with_an_audit_l
     # And the cluster works again.
     ok(lab.run("add", "-n", "acme"))
     assert health_of(lab)["summary"]["failed"] == 0
+
+
+def test_a_stale_watcher_lock_fails_health_with_its_own_hint_and_is_released_by_hand(cluster):
+    lab = cluster
+    path = lock_dir(lab) / "tenctl-watcher"
+    path.mkdir(parents=True)
+    (path / "holder.json").write_text(
+        json.dumps({"node": "pve2", "pid": 4242, "command": "watch", "operator": "root@pam"})
+    )
+    past = time.time() - 300
+    os.utime(path, (past, past))
+
+    [lock] = lock_status(lab)["locks"]
+    assert lock["name"] == "tenctl-watcher" and lock["stale"] is True
+    assert lock["purpose"].startswith("announcing crossings")
+    [locks] = check_named(health_of(lab), "locks")
+    assert locks["status"] == "fail"
+    assert any("systemctl start tenctl-watcher" in d for d in locks["details"]), locks
+    assert not any("--tenant NAME" in d for d in locks["details"]), locks
+
+    assert lab.run("lock", "release", "--watcher").exit_code == 2
+    released = ok(lab.run("lock", "release", "--force", "--watcher"))
+    assert "released lock tenctl-watcher" in released.stdout
+    assert lock_entries(lab) == []
+    event = audit_events(lab)[-1]
+    assert event["command"] == "lock release" and event["details"]["lock"] == "tenctl-watcher"
+    assert event["details"]["holder"]["node"] == "pve2"
+    assert check_named(health_of(lab), "locks")[0]["status"] == "pass"
+
+
+def test_a_lock_broken_and_retaken_is_not_the_old_holders_any_more(tmp_path):
+    from tenctl_core.locking import break_lock, try_lock
+
+    cluster_dir = str(tmp_path)
+    old = try_lock(cluster_dir, "pve1", "watch", "root@pam", name="tenctl-watcher")
+    assert old is not None and old.confirm()
+    # Held by a live holder: another cannot take it without waiting.
+    assert try_lock(cluster_dir, "pve2", "watch", "root@pam", name="tenctl-watcher") is None
+    # The old holder was paused past STALE_AFTER: its lock was broken, and pve2 took it.
+    break_lock(old.path)
+    new = try_lock(cluster_dir, "pve2", "watch", "root@pam", name="tenctl-watcher")
+    assert new is not None
+    assert not old.confirm()
+    old.release()  # leaves pve2's lock alone
+    assert json.loads((new.path / "holder.json").read_text())["node"] == "pve2"
+    new.release()
+    assert not new.path.exists()
+    # A lock released by hand is not the holder's either.
+    again = try_lock(cluster_dir, "pve1", "watch", "root@pam", name="tenctl-watcher")
+    assert again is not None
+    break_lock(again.path)
+    assert not again.confirm()
+    again.release()

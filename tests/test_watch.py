@@ -10,20 +10,42 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from conftest import audit_events, lab_snapshot, ok, seed_tenants, tenants_dir
+import pytest
+from conftest import (
+    audit_events,
+    check_named,
+    health_of,
+    lab_snapshot,
+    lock_entries,
+    ok,
+    seed_tenants,
+    tenants_dir,
+)
 from test_trust import config_with
 
+from tenctl_core.announcer import ANNOUNCED_DIR, ANNOUNCED_NAME, read_announced
 from tenctl_core.history import HISTORY_NAME, read_history
 from tenctl_core.limits import CACHE_NAME, read_cache
+from tenctl_core.locking import STALE_AFTER, WATCHER_LOCK, read_lock
 
 RESOURCES_PATH = "/api2/json/cluster/resources"
 
 
 def state_dir(lab: Any) -> Path:
     return Path(tomllib.loads(lab.config.read_text(encoding="utf-8"))["paths"]["state_dir"])
+
+
+def announced_file(lab: Any) -> Path:
+    """The statuses the cluster last announced, on the lab's cluster file system."""
+    return lab.dir / "etc-pve" / "tenctl" / ANNOUNCED_NAME
+
+
+def announced(lab: Any, name: str) -> dict[str, str]:
+    return read_announced(announced_file(lab)).of(name)
 
 
 def add_guest(
@@ -55,7 +77,7 @@ def only_reads(lab: Any, mark: int) -> list[tuple[str, str]]:
     return seen
 
 
-def test_each_crossing_is_announced_once_and_nothing_is_written_to_the_cluster(cluster):
+def test_each_crossing_is_announced_once_and_proxmox_is_only_read(cluster):
     lab = cluster
     ok(lab.run("add", "-n", "alpha", "-c", "8", "-r", "8192", "-s", "100"))
     ok(lab.run("add", "-n", "beta", "-c", "8", "-r", "8192", "-s", "100"))
@@ -119,7 +141,10 @@ def test_each_crossing_is_announced_once_and_nothing_is_written_to_the_cluster(c
     assert set(history.tenants) == {"alpha", "beta"}
     alpha = history.tenants["alpha"]
     assert len(alpha.samples) == 3
-    assert alpha.statuses == {"cpu": "OK", "ram": "OK", "storage": "OVER"}
+    assert announced(lab, "alpha") == {"cpu": "OK", "ram": "OK", "storage": "OVER"}
+    assert read_announced(announced_file(lab)).node == "pve1"
+    # Each --once took the announcer lock and gave it back.
+    assert lock_entries(lab) == []
     assert [s.percent("cpu") for s in alpha.samples] == [150.0, 150.0, 0.0]
     assert alpha.samples[0].limits == (8, 8192, 100)
     written, guests = read_cache(state_dir(lab) / CACHE_NAME) or (0, [])
@@ -195,16 +220,51 @@ def test_a_damaged_history_is_moved_aside_with_a_warning(cluster):
     lab = cluster
     ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
     add_guest(lab, 711, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    assert [e["resource"] for e in crossings(ok(lab.run("watch", "--once", "--json")))] == ["cpu"]
     path = state_dir(lab) / HISTORY_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('{"version": 1, "tenants": {"alpha": {"samples": [[1, 2]]}}}')
     result = ok(lab.run("watch", "--once", "--json"))
     assert "is damaged" in result.stderr and "moved it to" in result.stderr
     aside = list(path.parent.glob(f"{HISTORY_NAME}.damaged-*"))
     assert len(aside) == 1 and aside[0].read_text().startswith('{"version": 1')
-    # A new history began: what is over is announced (again), and the new file is sound.
+    # A new history began; what was announced is the cluster's, so nothing is announced again.
+    assert result.stdout == ""
+    assert len(read_history(path).tenants["alpha"].samples) == 1
+    assert len(watch_events(lab)) == 1
+
+
+def test_damaged_announced_statuses_are_moved_aside_and_what_holds_is_announced_again(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 712, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    ok(lab.run("watch", "--once"))
+    path = announced_file(lab)
+    path.write_text('{"version": 1, "tenants": {"alpha": {"cpu": "FINE"}}}')
+    result = ok(lab.run("watch", "--once", "--json"))
+    assert "announced statuses" in result.stderr and "damaged" in result.stderr, result.stderr
+    aside = list(path.parent.glob(f"{ANNOUNCED_NAME}.damaged-*"))
+    assert len(aside) == 1 and "FINE" in aside[0].read_text()
+    # Repeated rather than lost: the crossing that still holds is announced once more, then remembered.
     assert [e["resource"] for e in crossings(result)] == ["cpu"]
-    assert read_history(path).tenants["alpha"].statuses["cpu"] == "OVER"
+    assert announced(lab, "alpha")["cpu"] == "OVER"
+    assert ok(lab.run("watch", "--once")).stdout == ""
+
+
+def test_an_announcer_that_cannot_remember_announces_nothing(cluster):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 713, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    # The directory of the announced statuses cannot be made (here a file is in the way; under systemd,
+    # a directory outside the unit's ReadWritePaths): announcing would repeat at every poll.
+    blocker = announced_file(lab).parent
+    blocker.write_text("not a directory")
+    result = lab.run("watch", "--once", "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert f"cannot make the directory {blocker}" in result.stderr and "ReadWritePaths" in result.stderr
+    assert watch_events(lab) == [] and lock_entries(lab) == []
+    assert samples_of(lab, "alpha") == 0
+    blocker.unlink()
+    assert [e["resource"] for e in crossings(ok(lab.run("watch", "--once", "--json")))] == ["cpu"]
 
 
 def test_a_missing_tenants_directory_fails_the_poll_with_a_hint(lab):
@@ -320,7 +380,8 @@ def test_once_fails_when_proxmox_fails_and_keeps_the_statuses(cluster):
     lab.pve.fail("GET", "/cluster/resources", 500, "boom", times=1)
     failed = lab.run("watch", "--once")
     assert failed.exit_code == 1 and "500 boom" in failed.stderr and failed.stdout == ""
-    assert read_history(state_dir(lab) / HISTORY_NAME).tenants["alpha"].statuses["cpu"] == "OVER"
+    assert announced(lab, "alpha")["cpu"] == "OVER"
+    assert lock_entries(lab) == []
     assert ok(lab.run("watch", "--once")).stdout == ""
 
 
@@ -378,6 +439,239 @@ def test_the_journal_gets_priorities_instead_of_times(cluster, tmp_path):
     assert out.read_text() == "<4>tenant alpha: cpu OVER (2 of 1 cores, 1 over)\n"
 
 
+# ---------------------------------------------------------------------- the watchers of a cluster's nodes
+
+
+class NodeWatcher:
+    """``tenctl watch --interval 1 --json`` running on a simulated node, with the node's own state directory
+    (its history and guard cache); the lab's cluster file system and audit trail are the whole cluster's."""
+
+    def __init__(self, lab: Any, node: str, directory: Path) -> None:
+        self.node = node
+        self.state = directory / f"state-{node}"
+        config = config_with(lab, directory / f"{node}.toml", {"paths": {"state_dir": str(self.state)}})
+        self.out, self.err = directory / f"{node}.stdout", directory / f"{node}.stderr"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tenctl_core", "watch", "--interval", "1", "--json"],
+                env=dict(lab.env, TENCTL_CONFIG=str(config), TENCTL_NODE=node),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                text=True,
+            )
+
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def announced(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.read_text().splitlines() if line.strip()]
+
+    def samples(self, name: str) -> int:
+        try:
+            entry = read_history(self.state / HISTORY_NAME).tenants.get(name)
+        except Exception:  # noqa: BLE001 - read while the watcher replaces it: try again
+            return 0
+        return len(entry.samples) if entry else 0
+
+    def wait_for_polls(self, name: str, count: int = 2) -> None:
+        """Until this watcher has polled count more times (each poll adds a sample of tenant name)."""
+        target = self.samples(name) + count
+        wait_for(lambda: self.samples(name) >= target)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+    def end(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def node_watchers(tmp_path: Path) -> Iterator[Callable[[Any, str], NodeWatcher]]:
+    """Start watchers on simulated nodes; whatever a test leaves running is killed at its end."""
+    started: list[NodeWatcher] = []
+
+    def start(lab: Any, node: str) -> NodeWatcher:
+        started.append(NodeWatcher(lab, node, tmp_path))
+        return started[-1]
+
+    yield start
+    for watcher in started:
+        watcher.end()
+
+
+def announcer_lock(lab: Any) -> Path:
+    return lab.dir / "etc-pve" / "priv" / "lock" / WATCHER_LOCK
+
+
+def announcer_node(lab: Any) -> str | None:
+    """The node whose watcher holds the announcer lock, or None when it is free."""
+    holder = read_lock(announcer_lock(lab))
+    return holder.node if holder else None
+
+
+def test_two_watchers_announce_each_crossing_once_and_a_clean_exit_hands_over(cluster, node_watchers):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    first = node_watchers(lab, "pve1")
+    wait_for(lambda: announcer_node(lab) == "pve1")
+    second = node_watchers(lab, "pve2")
+    wait_for(lambda: "standby: the watcher on node pve1" in second.stderr())
+
+    # The announcer lock is the watcher's for as long as it runs: shown, and not a problem for health.
+    status = ok(lab.run("lock", "status")).stdout
+    assert f"{WATCHER_LOCK}: held by the watcher that announces crossings" in status and "pve1" in status
+    [locks] = check_named(health_of(lab), "locks")
+    assert locks["status"] == "pass", locks
+    assert locks["message"] == "no command holds a tenctl lock; the watcher on node pve1 announces"
+
+    vm = add_guest(lab, 761, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    wait_for(lambda: len(watch_events(lab)) >= 1)
+    # Both watchers see the tenant over its limit at least twice more: still one announcement.
+    first.wait_for_polls("alpha")
+    second.wait_for_polls("alpha")
+    [event] = watch_events(lab)
+    assert (event["node"], event["tenant"], event["details"]["resource"]) == ("pve1", "alpha", "cpu")
+    assert [e["message"] for e in first.announced()] == [event["message"]]
+    assert second.announced() == []
+    assert announced(lab, "alpha")["cpu"] == "OVER"
+
+    # The announcer stops cleanly: it gives the lock back, the standby takes it at its next poll.
+    assert first.stop() == 0
+    wait_for(lambda: announcer_node(lab) == "pve2")
+    wait_for(lambda: "announcing: this watcher holds the announcer lock" in second.stderr())
+    second.wait_for_polls("alpha")
+    assert len(watch_events(lab)) == 1  # the new announcer does not repeat what pve1 said
+
+    vm.status = "stopped"
+    wait_for(lambda: len(watch_events(lab)) >= 2)
+    second.wait_for_polls("alpha")
+    events = watch_events(lab)
+    assert [(e["node"], e["details"]["kind"], e["details"]["resource"]) for e in events[1:]] == [
+        ("pve2", "recovery", "cpu")
+    ]
+    assert second.stop() == 0
+    assert lock_entries(lab) == []
+    assert [e["command"] for e in audit_events(lab) if e["command"] == "lock break"] == []
+
+
+def test_a_killed_announcer_is_taken_over_once_its_lock_is_stale(cluster, node_watchers):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 771, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    first = node_watchers(lab, "pve1")
+    wait_for(lambda: len(watch_events(lab)) >= 1)
+    second = node_watchers(lab, "pve2")
+    wait_for(lambda: "standby: the watcher on node pve1" in second.stderr())
+
+    first.process.kill()
+    first.process.wait(timeout=30)
+    # Killed: its lock stays until it is stale. A lock of another node is not judged by its pid.
+    second.wait_for_polls("alpha")
+    assert announcer_node(lab) == "pve1"
+    assert len(watch_events(lab)) == 1
+
+    # Nobody touched it for longer than STALE_AFTER seconds.
+    past = time.time() - STALE_AFTER - 10
+    os.utime(announcer_lock(lab), (past, past))
+    wait_for(lambda: announcer_node(lab) == "pve2")
+    wait_for(lambda: "announcing: this watcher holds the announcer lock" in second.stderr())
+    assert "warning: broke the tenctl lock" in second.stderr()
+    [broken] = [e for e in audit_events(lab) if e["command"] == "lock break"]
+    assert (broken["node"], broken["details"]["holder"]["node"]) == ("pve2", "pve1")
+    assert WATCHER_LOCK in broken["message"]
+
+    # What pve1 announced is not repeated; a new crossing is announced once, by pve2.
+    add_guest(lab, 772, "tenant_alpha", cores=1, memory_mb=1024, disk_gb=1)
+    wait_for(lambda: len(watch_events(lab)) >= 2)
+    second.wait_for_polls("alpha")
+    events = watch_events(lab)
+    assert [(e["node"], e["details"]["resource"], e["details"]["to"]) for e in events] == [
+        ("pve1", "cpu", "OVER"),
+        ("pve2", "ram", "OVER"),
+    ]
+    assert [e["resource"] for e in second.announced()] == ["ram"]
+    assert second.stop() == 0
+
+
+def test_on_the_node_of_a_killed_announcer_its_lock_is_broken_at_once(cluster, node_watchers):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 775, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    killed = node_watchers(lab, "pve1")
+    wait_for(lambda: len(watch_events(lab)) >= 1)
+    killed.process.kill()
+    killed.process.wait(timeout=30)
+    # Its node can tell that the process is gone: no need to wait until the lock is stale.
+    result = ok(lab.run("watch", "--once", "--json", node="pve1"))
+    assert "warning: broke the tenctl lock" in result.stderr and "dead" in result.stderr
+    assert result.stdout == "" and "1 tenant(s) polled, 0 crossing(s)" in result.stderr
+    assert len(watch_events(lab)) == 1 and lock_entries(lab) == []
+
+
+def test_an_announcer_that_lost_its_lock_while_paused_becomes_a_standby(cluster, node_watchers):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 781, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    first = node_watchers(lab, "pve1")
+    wait_for(lambda: len(watch_events(lab)) >= 1)
+    second = node_watchers(lab, "pve2")
+    wait_for(lambda: "standby: the watcher on node pve1" in second.stderr())
+
+    # pve1's watcher stops for longer than its lock stays fresh (a frozen VM, a stalled node)...
+    first.process.send_signal(signal.SIGSTOP)
+    past = time.time() - STALE_AFTER - 10
+    os.utime(announcer_lock(lab), (past, past))
+    wait_for(lambda: announcer_node(lab) == "pve2")
+    # ... and comes back: it finds the lock is another's, and stands by instead of announcing too.
+    first.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: "lost the announcer lock" in first.stderr())
+    wait_for(lambda: "standby: the watcher on node pve2" in first.stderr())
+    assert announcer_node(lab) == "pve2"
+
+    add_guest(lab, 782, "tenant_alpha", cores=1, memory_mb=1024, disk_gb=1)
+    wait_for(lambda: len(watch_events(lab)) >= 2)
+    first.wait_for_polls("alpha")
+    second.wait_for_polls("alpha")
+    assert [(e["node"], e["details"]["resource"]) for e in watch_events(lab)] == [
+        ("pve1", "cpu"),
+        ("pve2", "ram"),
+    ]
+    # Its clean exit leaves the lock it no longer holds alone.
+    assert first.stop() == 0
+    assert announcer_node(lab) == "pve2"
+    assert second.stop() == 0
+    assert lock_entries(lab) == []
+
+
+def test_once_beside_a_running_announcer_is_a_standby(cluster, node_watchers):
+    lab = cluster
+    ok(lab.run("add", "-n", "alpha", "-c", "1", "-r", "512", "-s", "10"))
+    add_guest(lab, 791, "tenant_alpha", cores=2, memory_mb=256, disk_gb=1)
+    service = node_watchers(lab, "pve2")
+    wait_for(lambda: len(watch_events(lab)) >= 1)
+    pid = service.process.pid
+
+    # On another node, and on the service's own node: nothing announced, and it says who announces.
+    for node in ("pve1", "pve2"):
+        result = ok(lab.run("watch", "--once", "--json", node=node))
+        assert result.stdout == ""
+        assert f"standby: the watcher on node pve2 (pid {pid}) announces" in result.stderr
+        assert "1 tenant(s) polled; nothing announced here" in result.stderr
+        assert announcer_node(lab) == "pve2"
+    assert len(watch_events(lab)) == 1
+
+    # Once the service is stopped, --once takes the lock, repeats nothing, and gives the lock back.
+    assert service.stop() == 0
+    result = ok(lab.run("watch", "--once", "--json", node="pve1"))
+    assert result.stdout == "" and "1 tenant(s) polled, 0 crossing(s)" in result.stderr
+    assert len(watch_events(lab)) == 1
+    assert lock_entries(lab) == []
+
+
 # ------------------------------------------------------------------------------------ the systemd unit
 
 UNIT = Path(__file__).resolve().parent.parent / "tenctl_core" / "data" / "tenctl-watcher.service"
@@ -415,8 +709,13 @@ def test_the_service_unit_runs_tenctl_watch_and_is_shipped():
     assert service["ExecStart"] == "/opt/tenctl/bin/tenctl watch"
     assert service["Restart"] == "on-failure" and service["Type"] == "simple"
     assert service["ProtectSystem"] == "strict" and service["NoNewPrivileges"] == "yes"
-    # Room to write the default state and log directories of root (history, guard cache, audit trail).
-    assert {"/var/lib/tenctl", "/var/log/tenctl"} <= set(service["ReadWritePaths"].split())
+    # Room to write the default state and log directories of root (history, guard cache, audit trail),
+    # the announcer lock and the announced statuses; no more of /etc/pve.
+    writable = service["ReadWritePaths"].split()
+    assert {"/var/lib/tenctl", "/var/log/tenctl"} <= set(writable)
+    cluster = [path.lstrip("-") for path in writable if "/etc/pve" in path]
+    assert sorted(cluster) == ["/etc/pve/priv/lock", f"/etc/pve/{ANNOUNCED_DIR}"]
+    assert service["ExecStartPre"].split()[1:] == ["-p", *cluster]
     assert dict(sections["Install"])["WantedBy"] == "multi-user.target"
 
     # ExecStart names a command of this tenctl, with options it accepts.

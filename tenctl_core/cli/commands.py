@@ -872,19 +872,29 @@ def lock_release(
         str | None, typer.Option("--tenant", "-n", help="Release the lock of this tenant.")
     ] = None,
     allocation: Annotated[bool, typer.Option("--allocation", help="Release the allocation lock.")] = False,
+    watcher: Annotated[
+        bool, typer.Option("--watcher", help="Release the lock of the watcher that announces crossings.")
+    ] = False,
 ) -> None:
     """Break a lock whose holder is gone. Logged in the audit trail."""
     from tenctl_core.cli.lazy import PLUGIN_OPTIONS
     from tenctl_core.engine import tenant_providers
-    from tenctl_core.locking import ALLOCATION_LOCK, break_lock, lock_path, read_lock, tenant_lock_name
+    from tenctl_core.locking import (
+        ALLOCATION_LOCK,
+        WATCHER_LOCK,
+        break_lock,
+        lock_path,
+        read_lock,
+        tenant_lock_name,
+    )
 
     with reported_errors(options(tctx).debug):
         if tenant is not None:
             check_tenant_name(tenant)
         plugin_locks = [key for key, value in (PLUGIN_OPTIONS.get() or {}).items() if value]
-        if sum((tenant is not None, allocation, len(plugin_locks))) != 1:
+        if sum((tenant is not None, allocation, watcher, len(plugin_locks))) != 1:
             raise UsageError(
-                "choose one lock: --tenant NAME, --allocation, or one a plugin adds (see --help)"
+                "choose one lock: --tenant NAME, --allocation, --watcher, or one a plugin adds (see --help)"
             )
         if not force:
             raise UsageError(
@@ -899,7 +909,10 @@ def lock_release(
                 info["lock"] = ", ".join(str(e["lock"]) for e in released) or plugin_locks[0]
             print(f"released {info['lock']}" if released else "that lock is not held")
             return
-        name = tenant_lock_name(tenant) if tenant is not None else ALLOCATION_LOCK
+        if tenant is not None:
+            name = tenant_lock_name(tenant)
+        else:
+            name = WATCHER_LOCK if watcher else ALLOCATION_LOCK
         path = lock_path(ctx.config.paths.cluster_dir, name)
         held = read_lock(path)
         if held is None:

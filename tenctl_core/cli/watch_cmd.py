@@ -1,7 +1,8 @@
 """``tenctl watch`` (the monitor the ``tenctl-watcher`` service runs) and the drawing behind ``usage --plot``.
 
 The work is in :mod:`tenctl_core.watch`; this module parses the options, prints each crossing (a line the
-journal understands, or JSON) and hands it to the event hook, and ends on SIGTERM or SIGINT.
+journal understands, or JSON) and hands it to the event hook, and ends on SIGTERM or SIGINT, giving the
+announcer lock back.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ JOURNAL_PRIORITY = {"limit": 4, "threshold": 5, "recovery": 6}
 
 def watch(
     tctx: typer.Context,
-    once: Annotated[bool, typer.Option("--once", help="Poll once, print the crossings and exit.")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Poll once, print the crossings and exit (a standby, announcing nothing, while another "
+            "watcher holds the announcer lock).",
+        ),
+    ] = False,
     interval: Annotated[
         float | None,
         typer.Option(
@@ -48,19 +56,24 @@ def watch(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only crossings and errors.")] = False,
 ) -> None:
     """Follow every tenant's usage and announce each crossing of a threshold or a limit once (GET requests
-    only: guests are never stopped, deleted or changed)."""
+    only: guests are never stopped, deleted or changed). One watcher of the cluster announces, the holder
+    of the announcer lock; the others poll as standbys."""
     from tenctl_core.watch import Watcher
 
     debug = options(tctx).debug
     with reported_errors(debug):
         ctx = open_context(tctx, "watch")
         ctx.quiet = ctx.quiet or quiet
+        watcher = None
         try:
             watcher = Watcher(ctx, debug=debug)
             announce = announcer(ctx, as_json)
             if once:
                 poll = watcher.poll(announce)
-                ctx.info(f"{poll.tenants} tenant(s) polled, {len(poll.crossings)} crossing(s)")
+                if poll.role.announcing:
+                    ctx.info(f"{poll.tenants} tenant(s) polled, {len(poll.crossings)} crossing(s)")
+                else:
+                    ctx.info(f"{poll.tenants} tenant(s) polled; nothing announced here")
                 return
             every = interval if interval is not None else ctx.config.monitoring.interval
             ctx.info(
@@ -69,6 +82,8 @@ def watch(
             )
             received = run_until_signal(watcher, every, announce)
         finally:
+            if watcher is not None:
+                watcher.close()
             ctx.close()
     ctx.info(f"stopped ({signal.Signals(received).name})")
     if received == signal.SIGINT:
