@@ -18,6 +18,18 @@ from tenctl_core.events import TenantEvent
 FILE_MODE = 0o640
 
 
+def outcome_of(exc: BaseException) -> str:
+    """How a command that ended with this exception is recorded: ``interrupted`` for Ctrl-C, ``refused``
+    for an error that declines the request (``TenctlError.refusal``), else ``failure``."""
+    from tenctl_core.errors import TenctlError
+
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, TenctlError) and exc.refusal:
+        return "refused"
+    return "failure"
+
+
 def append_event(log_file: Path, event: TenantEvent) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
     line = json.dumps(event.as_dict(), sort_keys=True, ensure_ascii=True) + "\n"

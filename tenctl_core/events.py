@@ -17,7 +17,8 @@ class TenantEvent:
     command: str
     tenant: str | None
     outcome: str
-    """``success``, ``failure``, ``refused`` or ``interrupted``."""
+    """``success``, ``failure``, ``refused`` (the error's ``refusal`` is true: bad input, no room, a name
+    taken...) or ``interrupted``."""
     node: str
     operator: str
     message: str = ""

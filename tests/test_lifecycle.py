@@ -297,7 +297,7 @@ def test_audit_trail_has_one_line_per_mutating_command(cluster):
     assert [(e["command"], e["outcome"]) for e in lines] == [
         ("add", "success"),
         ("suspend", "success"),
-        ("add", "failure"),
+        ("add", "refused"),  # the tenant exists: declined, nothing changed
     ]
     assert all(e["node"] == "pve1" and e["tenant"] == "acme" and e["user"] and e["time"] for e in lines)
 

@@ -387,7 +387,7 @@ def test_the_event_hook_gets_one_event_per_mutating_command(lab, tmp_path):
     assert [(e["command"], e["outcome"]) for e in events] == [
         ("init", "success"),
         ("add", "success"),
-        ("add", "failure"),
+        ("add", "refused"),
         ("modify", "success"),
         ("suspend", "success"),
         ("resume", "success"),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tenctl_core.audit import outcome_of
 from tenctl_core.errors import EXIT_INTERRUPTED, TenctlError, UsageError
 from tenctl_core.plugins import PluginSet, get_plugin_manager
 from tenctl_core.validation import check_cpu, check_email, check_password, check_ram, check_storage
@@ -124,7 +125,7 @@ def audited(
         emit(ctx, command, tenant, "interrupted", "interrupted by the user", info)
         raise
     except TenctlError as exc:
-        emit(ctx, command, tenant, "refused" if isinstance(exc, UsageError) else "failure", str(exc), info)
+        emit(ctx, command, tenant, outcome_of(exc), str(exc), info)
         raise
     except Exception as exc:
         emit(ctx, command, tenant, "failure", f"{type(exc).__name__}: {exc}", info)
