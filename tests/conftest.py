@@ -11,6 +11,19 @@ import pytest
 LAB_FIXTURES = {"lab", "lab_session", "cluster", "shared_cluster"}
 
 
+def pytest_configure(config: Any) -> None:
+    """Every command writes an audit line, and one run without a configuration file (``tenctl plugins``,
+    ``migrate``) writes it to the default paths: keep those of a user (``$XDG_STATE_HOME/tenctl``) in a
+    directory of this session rather than in the user's own state directory."""
+    import os
+    import shutil
+    import tempfile
+
+    state = tempfile.mkdtemp(prefix="tenctl-test-state-")
+    os.environ["XDG_STATE_HOME"] = state
+    config.add_cleanup(lambda: shutil.rmtree(state, ignore_errors=True))
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Tests that use the lab are end-to-end tests: tox runs them in their own environment."""
     for item in items:

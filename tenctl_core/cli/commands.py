@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tenctl_core.audit import note_outcome
 from tenctl_core.cli.common import (
     DryRun,
     ForceOption,
@@ -915,6 +916,7 @@ def migrate(
         except migration.BadBashValues as exc:
             for problem in exc.problems:
                 print(f"error: {problem}", file=sys.stderr)
+            note_outcome("refused", f"{len(exc.problems)} value(s) in {bash_config} break tenctl's rules")
             raise typer.Exit(EXIT_USAGE) from None
         text = result.toml()
         if not dry_run:
