@@ -8,9 +8,10 @@ each step's state to it, and core's ``tenctl_tenant_event`` implementation adds 
 (tenant, message, details).
 
 Each line goes to two files. ``<paths.log_dir>/tenant-management.log`` is the node's own trail,
-``/var/log/tenctl`` on a node, rotated by ``/etc/logrotate.d/tenctl``.
-``<paths.cluster_dir>/tenctl/audit/<node>.log`` is the node's copy in the cluster file system, which
-pmxcfs replicates to every node, so every node holds the whole cluster's recent history. pmxcfs refuses files over 1 MiB, so that copy is rotated at
+``/var/log/tenctl`` on a node, rotated by ``/etc/logrotate.d/tenctl`` (``tenctl audit --logrotate``
+prints the file). ``<paths.cluster_dir>/tenctl/audit/<node>.log`` is the node's copy in the cluster
+file system, which pmxcfs replicates to every node, so ``tenctl audit --all-nodes`` shows the whole
+cluster's history from any node. pmxcfs refuses files over 1 MiB, so that copy is rotated at
 :data:`NODE_COPY_LIMIT` into ``<node>.log.1``, keeping one old generation.
 
 Both files are opened for each line and written with a single ``write`` in append mode, so the lines of

@@ -1,19 +1,24 @@
-"""The audit trail: one JSON line per command, however it ends, on the node and in the cluster file system."""
+"""The audit trail: one JSON line per command, however it ends, on the node and in the cluster file system;
+and ``tenctl audit``, which reads it back."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
+import pytest
 import tomli_w
 from conftest import audit_events, created_password, ok
 
-from tenctl_core import audit
+from tenctl_core import audit, audit_query
 
 KEYS = [
     "time",
@@ -229,6 +234,8 @@ def test_a_command_over_several_tenants_is_one_line_naming_them(cluster):
     assert sorted(line["details"]["per_tenant"]) == ["acme", "beta"]
     _, [line] = new_lines(lab, lab.run, "sync", "-n", "beta")
     assert line["tenant"] == "beta"
+    found = json.loads(ok(lab.run("audit", "-n", "beta", "--json", "--operations-only")).stdout)
+    assert picked(found) == [("sync", "beta", "success"), ("sync", None, "success"), ("add", "beta", "success")]
 
 
 def test_events_announced_along_a_command_get_lines_of_their_own(cluster):
@@ -429,7 +436,7 @@ def test_each_node_appends_to_its_own_copy(cluster):
     assert read_lines(node_copy(lab, "pve1")) == before
 
 
-def test_the_lab_node_copy_is_rotated_past_its_limit(cluster):
+def test_the_lab_node_copy_rotates_and_audit_still_reads_the_old_generation(cluster):
     lab = cluster
     copy = node_copy(lab)
     old = json.dumps(crafted("2025-03-01T09:00:00+00:00", "add", "acme", "success", changes=True)) + "\n"
@@ -442,6 +449,275 @@ def test_the_lab_node_copy_is_rotated_past_its_limit(cluster):
     assert read_lines(audit.rotated(copy))[-1]["command"] == "list"
     ok(lab.run("lock", "status"))
     assert [line["command"] for line in read_lines(copy)] == ["lock status"]
+    found = json.loads(ok(lab.run("audit", "--all-nodes", "-s", "2025-03-01", "-u", "2025-03-01", "--json")).stdout)
+    assert found["total"] > 100 and {e["tenant"] for e in found["entries"]} == {"acme"}
+
+
+# --------------------------------------------------------------------------------------- tenctl audit
+
+
+MARCH = [
+    crafted("2025-03-01T09:00:00+00:00", "add", "acme", "success", True, steps=[{"id": "a", "action": "b", "state": "done"}]),
+    crafted("2025-03-02T10:00:00+00:00", "list", None, "success", False),
+    crafted("2025-03-03T11:00:00+00:00", "add", None, "refused", True, message="tenant name 'a b' is invalid"),
+    crafted("2025-03-04T12:00:00+00:00", "modify", "acme", "failure", True, message="step failed: x\nundone: y"),
+    crafted("2025-03-05T13:00:00+00:00", "repair", None, "interrupted", True, details={"tenants": ["acme", "beta"]}),
+    crafted("2025-03-06T14:00:00+00:00", "show", "beta", "success", False),
+]
+
+
+
+def write_lines(path: Path, lines: list[dict], extra: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fh.write("".join(json.dumps(line) + "\n" for line in lines) + extra)
+
+
+def query(config: Path, *args: str) -> dict:
+    result = tenctl(config, "audit", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def picked(found: dict) -> list[tuple[str, str | None, str]]:
+    return [(e["command"], e["tenant"], e["outcome"]) for e in found["entries"]]
+
+
+def test_audit_filters_crafted_lines(tmp_path):
+    config = write_config(tmp_path)
+    write_lines(tmp_path / "log" / "tenant-management.log", MARCH)
+    march = ("-s", "2025-03-01", "-u", "2025-03-06")
+
+    everything = query(config, *march)
+    assert picked(everything) == [
+        ("show", "beta", "success"),
+        ("repair", None, "interrupted"),
+        ("modify", "acme", "failure"),
+        ("add", None, "refused"),
+        ("list", None, "success"),
+        ("add", "acme", "success"),
+    ]
+    assert everything["total"] == 6 and everything["damaged"] == 0
+    assert everything["counts"] == {
+        "levels": {"INFO": 3, "WARNING": 1, "ERROR": 2},
+        "outcomes": {"success": 3, "refused": 1, "failure": 1, "interrupted": 1},
+    }
+    assert [e["level"] for e in everything["entries"]] == ["INFO", "ERROR", "ERROR", "WARNING", "INFO", "INFO"]
+    assert everything["entries"][-1] == {**MARCH[0], "level": "INFO"}
+
+    assert picked(query(config, "-s", "2025-03-02", "-u", "2025-03-04")) == [
+        ("modify", "acme", "failure"),
+        ("add", None, "refused"),
+        ("list", None, "success"),
+    ]
+    assert picked(query(config, "-s", "2025-03-02T10:00:00", "-u", "2025-03-02T10:00:01")) == [
+        ("list", None, "success")
+    ]
+    assert picked(query(config, "-s", "2025-03-02T12:00:00+02:00", "-u", "2025-03-02T12:00:01+02:00")) == [
+        ("list", None, "success")
+    ]
+    assert picked(query(config, *march, "-n", "acme")) == [
+        ("repair", None, "interrupted"),  # one of the tenants it worked on
+        ("modify", "acme", "failure"),
+        ("add", "acme", "success"),
+    ]
+    assert picked(query(config, *march, "-l", "warning")) == [("add", None, "refused")]
+    assert picked(query(config, *march, "-l", "Error")) == [
+        ("repair", None, "interrupted"),
+        ("modify", "acme", "failure"),
+    ]
+    assert len(query(config, *march, "-l", "INFO")["entries"]) == 3
+    assert picked(query(config, *march, "--errors-only")) == picked(query(config, *march, "-l", "ERROR"))
+    assert picked(query(config, *march, "--operations-only")) == [
+        ("repair", None, "interrupted"),
+        ("modify", "acme", "failure"),
+        ("add", None, "refused"),
+        ("add", "acme", "success"),
+    ]
+    assert picked(query(config, *march, "--operations-only", "-n", "acme", "--errors-only")) == [
+        ("repair", None, "interrupted"),
+        ("modify", "acme", "failure"),
+    ]
+    # Outside March: nothing of these (each `tenctl audit` run adds its own line, dated now).
+    assert query(config, "-s", "2025-02-01", "-u", "2025-02-28")["total"] == 0
+
+
+def test_audit_text_output_is_newest_first_with_counts(tmp_path):
+    config = write_config(tmp_path)
+    write_lines(tmp_path / "log" / "tenant-management.log", MARCH)
+    result = tenctl(config, "audit", "-s", "2025-03-03", "-u", "2025-03-04")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "2025-03-04 12:00:00  ERROR    root@pve1  modify acme: failure (0.500 s): step failed: x / undone: y",
+        "2025-03-03 11:00:00  WARNING  root@pve1  add: refused (0.500 s): tenant name 'a b' is invalid",
+        "2 entries from 2025-03-03 00:00 to 2025-03-05 00:00: INFO 0, WARNING 1, ERROR 1 "
+        "(success 0, refused 1, failure 1, interrupted 0)",
+    ]
+
+
+def test_audit_days_window_and_real_lines(tmp_path):
+    config = write_config(tmp_path)
+    now = dt.datetime.now(dt.UTC)
+    write_lines(
+        tmp_path / "log" / "tenant-management.log",
+        [
+            crafted((now - dt.timedelta(days=10)).isoformat(), "add", "old", "success", True),
+            crafted((now - dt.timedelta(days=3)).isoformat(), "add", "mid", "success", True),
+            crafted((now - dt.timedelta(hours=1)).isoformat(), "add", "new", "success", True),
+        ],
+    )
+    assert [e["tenant"] for e in query(config, "--operations-only")["entries"]] == ["new", "mid"]
+    assert [e["tenant"] for e in query(config, "-d", "30", "--operations-only")["entries"]] == ["new", "mid", "old"]
+    assert [e["tenant"] for e in query(config, "-d", "2", "--operations-only")["entries"]] == ["new"]
+    # The queries themselves are in the trail: read-only, successful.
+    found = query(config, "-d", "1")
+    assert [(e["command"], e["changes"]) for e in found["entries"][:4]] == [("audit", False)] * 3 + [("add", True)]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("-s", "2025-13-01"), "-s/--since '2025-13-01': not a date"),
+        (("-u", "yesterday"), "-u/--until 'yesterday': not a date"),
+        (("-l", "DEBUG"), "-l/--level 'DEBUG': use INFO, WARNING or ERROR"),
+        (("-d", "0"), "-d/--days 0"),
+        (("-d", "3", "-s", "2025-01-01"), "not both"),
+        (("-s", "2025-03-05", "-u", "2025-03-01"), "the window is empty"),
+        (("-n", "a b"), "tenant name 'a b' is invalid"),
+        (("-d", "many"), "Invalid value for '--days'"),
+    ],
+)
+def test_audit_refuses_bad_values(tmp_path, args, words):
+    config = write_config(tmp_path)
+    result = tenctl(config, "audit", *args)
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = read_lines(tmp_path / "log" / "tenant-management.log")
+    assert (line["command"], line["outcome"], line["exit_code"]) == ("audit", "refused", 2)
+
+
+def test_damaged_lines_are_skipped_and_counted(tmp_path):
+    config = write_config(tmp_path)
+    log = tmp_path / "log" / "tenant-management.log"
+    garbage = "\n".join(
+        [
+            "not json at all",
+            "[1, 2, 3]",
+            json.dumps({"time": "2025-03-01T10:00:00+00:00", "command": "add"}),  # no outcome
+            json.dumps({**MARCH[1], "time": "yesterday"}),
+            '{"time": "2025-03-02T11:00:00+00:00", "node": "pve1", "user": "ro',  # cut short
+        ]
+    )
+    write_lines(log, MARCH[:2], extra=garbage + "\n")
+    write_lines(log, MARCH[2:3], extra="\x00\xff\n")
+    log.write_bytes(log.read_bytes() + b"\xff\xfe\n")
+    result = tenctl(config, "audit", "--json", "-s", "2025-03-01", "-u", "2025-03-03")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert picked(found) == [("add", None, "refused"), ("list", None, "success"), ("add", "acme", "success")]
+    assert found["damaged"] == 7
+    assert f"warning: {log}: 7 damaged line(s) skipped" in result.stderr
+
+
+def test_all_nodes_merges_every_node_copy_newest_first(cluster, tmp_path):
+    lab = cluster
+    # pve2 has its own /var/log, as a real node would; the cluster file system is shared.
+    document = tomllib.loads(lab.config.read_text())
+    document["paths"]["log_dir"] = str(tmp_path / "pve2-log")
+    pve2_config = tmp_path / "pve2.toml"
+    pve2_config.write_text(tomli_w.dumps(document))
+    pve2 = {"TENCTL_CONFIG": str(pve2_config)}
+    start = dt.datetime.now(dt.UTC).isoformat()
+    ok(lab.run("add", "-n", "acme"))
+    ok(lab.run("add", "-n", "beta", env=pve2, node="pve2"))
+    ok(lab.run("suspend", "-n", "acme", env=pve2, node="pve2"))
+    ok(lab.run("list"))
+    assert [e["command"] for e in read_lines(tmp_path / "pve2-log" / "tenant-management.log")] == ["add", "suspend"]
+
+    local = json.loads(ok(lab.run("audit", "--json", "-s", start)).stdout)
+    assert [(e["node"], e["command"]) for e in local["entries"]] == [("pve1", "list"), ("pve1", "add")]
+    merged = json.loads(ok(lab.run("audit", "--all-nodes", "--json", "-s", start)).stdout)
+    assert [(e["node"], e["command"], e["tenant"]) for e in merged["entries"]] == [
+        ("pve1", "audit", None),
+        ("pve1", "list", None),
+        ("pve2", "suspend", "acme"),
+        ("pve2", "add", "beta"),
+        ("pve1", "add", "acme"),
+    ]
+    assert sorted(Path(s).name for s in merged["sources"]) == ["pve1.log", "pve2.log"]
+    # pve2 sees the same history.
+    from_pve2 = json.loads(ok(lab.run("audit", "--all-nodes", "--json", "-s", start, env=pve2, node="pve2")).stdout)
+    assert [e["command"] for e in from_pve2["entries"]][1:] == [e["command"] for e in merged["entries"]]
+
+
+def test_audit_queries_real_commands(cluster):
+    lab = cluster
+    start = dt.datetime.now(dt.UTC).isoformat()
+    ok(lab.run("add", "-n", "acme"))
+    assert lab.run("add", "-n", "acme corp").exit_code == 2
+    ok(lab.run("list"))
+    ok(lab.run("modify", "-n", "acme", "-c", "6", "--force"))
+    found = json.loads(ok(lab.run("audit", "-s", start, "--operations-only", "--json")).stdout)
+    assert picked(found) == [("modify", "acme", "success"), ("add", None, "refused"), ("add", "acme", "success")]
+    found = json.loads(ok(lab.run("audit", "-s", start, "-n", "acme", "--json")).stdout)
+    assert picked(found) == [("modify", "acme", "success"), ("add", "acme", "success")]
+    warned = json.loads(ok(lab.run("audit", "-s", start, "-l", "WARNING", "--json")).stdout)
+    assert picked(warned) == [("add", None, "refused")]
+    text = ok(lab.run("audit", "-s", start)).stdout.splitlines()
+    assert [re.match(r"\S+ \S+ +\S+ +\S+@\S+  (.*?): ", line).group(1) for line in text[:-1]] == [
+        "audit",
+        "audit acme",  # the query of tenant acme
+        "audit",
+        "modify acme",
+        "list",
+        "add",
+        "add acme",
+    ]
+    assert text[-1].startswith("7 entries from ") and "INFO 6, WARNING 1, ERROR 0" in text[-1]
+
+
+def test_logrotate_file_is_printed_for_the_configured_log(tmp_path):
+    config = write_config(tmp_path)
+    result = tenctl(config, "audit", "--logrotate")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert f"{tmp_path}/log/tenant-management.log {{" in text
+    assert "copytruncate" not in text.split("{", 1)[1]
+    for directive in ("monthly", "rotate 24", "compress", "delaycompress", "missingok", "create 0640 root adm"):
+        assert f"    {directive}\n" in text
+    packaged = (Path(audit.__file__).parent / "data" / "logrotate").read_text()
+    assert "/var/log/tenctl/tenant-management.log {" in packaged
+    # It is package data, so wheels carry it.
+    pyproject = tomllib.loads((Path(audit.__file__).parent.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["tenctl_core"]
+    assert any(fnmatch.fnmatch("data/logrotate", pattern) for pattern in patterns), patterns
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 4096])
+def test_lines_backwards_reads_every_line_from_the_end(tmp_path, block):
+    path = tmp_path / "f"
+    lines = [b"first", b"", b"a somewhat longer line in the middle", b"x", b"last, with no newline"]
+    path.write_bytes(b"\n".join(lines))
+    with path.open("rb") as fh:
+        assert list(audit_query.lines_backwards(fh, block)) == [line for line in reversed(lines) if line]
+    path.write_bytes(b"\n".join(lines[:-1]) + b"\n")
+    with path.open("rb") as fh:
+        assert list(audit_query.lines_backwards(fh, block)) == [line for line in reversed(lines[:-1]) if line]
+
+
+def test_reading_stops_at_the_window_start(tmp_path, monkeypatch):
+    """A big old log is not read to its beginning: the first line before the window (less a margin) ends it."""
+    path = tmp_path / "trail.log"
+    old = [crafted(f"2024-01-01T00:{m:02d}:00+00:00", "list", None, "success", False) for m in range(60)]
+    write_lines(path, [*old, *MARCH])
+    window = audit_query.Query.from_options(days=None, since="2025-03-03T00:00:00+00:00", until=None)
+    parsed = []
+    parse_line = audit_query.parse_line
+    monkeypatch.setattr(audit_query, "parse_line", lambda raw: parsed.append(raw) or parse_line(raw))
+    found = list(audit_query.read_file(path, window, audit_query.Report()))
+    assert [e.line["command"] for e in found] == ["show", "repair", "modify", "add"]
+    assert len(parsed) == 5  # the four, then the line of 2 March that ends the reading
 
 
 # ----------------------------------------------------------------------------------------- the parts

@@ -37,6 +37,7 @@ CORE_COMMANDS = (
     "lock",
     "migrate",
     "watch",
+    "audit",
 )
 
 

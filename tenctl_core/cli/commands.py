@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tenctl_core.audit import note_outcome
+from tenctl_core.cli.audit_cmd import audit_command
 from tenctl_core.cli.common import (
     DryRun,
     ForceOption,
@@ -988,3 +989,4 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
     from tenctl_core.cli.watch_cmd import watch
 
     app.command("watch")(with_plugin_options(watch, [o for o in extra if o.command == "watch"]))
+    app.command("audit")(audit_command)
