@@ -66,8 +66,8 @@ def audit_command(
         typer.Option("--logrotate", help="Print the /etc/logrotate.d/tenctl file for this configuration and exit."),
     ] = False,
 ) -> None:
-    """Show the audit trail, newest first, with counts by level: one line per command run on this node
-    (every node's with --all-nodes)."""
+    """Show the audit trail: the commands run on this node (on every node with --all-nodes), newest first,
+    with counts by level and outcome."""
     from tenctl_core import audit_query
     from tenctl_core.audit import note_config
     from tenctl_core.config import load_config
