@@ -14,6 +14,10 @@ class TenctlError(Exception):
     """Base of every error tenctl reports to its user."""
 
     exit_code = EXIT_FAILURE
+    refusal = False
+    """True for errors that decline the request before anything changes, because of the request itself or
+    the cluster's policy (bad input, no room, a name taken, no such tenant): the audit trail records such
+    a command as ``refused``, any other error as a ``failure``."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -28,6 +32,7 @@ class UsageError(TenctlError):
     """A value given by the user is invalid: nothing was changed."""
 
     exit_code = EXIT_USAGE
+    refusal = True
 
 
 class ConfigError(UsageError):
@@ -41,13 +46,19 @@ class PluginError(TenctlError):
 class NotFoundError(TenctlError):
     """A tenant or object that must exist does not."""
 
+    refusal = True
+
 
 class ConflictError(TenctlError):
     """The wanted object exists already or a value is taken."""
 
+    refusal = True
+
 
 class AllocationError(TenctlError):
     """No VLAN or subnet could be allocated."""
+
+    refusal = True
 
 
 class AllocationLost(ConflictError):
@@ -64,6 +75,8 @@ class LockError(TenctlError):
 
 class CapacityError(TenctlError):
     """The cluster has no room for what was asked."""
+
+    refusal = True
 
 
 class ProxmoxError(TenctlError):

@@ -17,7 +17,8 @@ class TenantEvent:
     command: str
     tenant: str | None
     outcome: str
-    """``success``, ``failure``, ``refused`` or ``interrupted``."""
+    """``success``, ``failure``, ``refused`` (the error's ``refusal`` is true: bad input, no room, a name
+    taken...) or ``interrupted``."""
     node: str
     operator: str
     message: str = ""
@@ -25,6 +26,10 @@ class TenantEvent:
     time: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     ctx: Context | None = field(default=None, repr=False, compare=False)
     """The command's context (configuration, plugins); not part of the event's data."""
+    ends_command: bool = field(default=False, repr=False, compare=False)
+    """The event says how its command ended (``audited`` raises it), so it goes on the command's line in
+    the audit trail; an event raised along the way (a crossing ``tenctl watch`` announces) gets a line of
+    its own. Not part of the event's data."""
 
     def as_dict(self) -> dict[str, Any]:
         return {

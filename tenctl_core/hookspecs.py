@@ -164,10 +164,13 @@ def tenctl_tenant_event(event: TenantEvent) -> None:
     """Be told about a lifecycle event: a tenant added, changed, suspended...
 
     ``event`` is a :class:`tenctl_core.events.TenantEvent` that holds no secret.
-    Called after the operation ended, with its outcome, whether it succeeded
-    or failed. Core's implementation appends the event to the audit trail.
-    An exception raised here is reported as a warning and does not change the
-    outcome of the command.
+    Called after the operation ended, with its outcome, whether it succeeded,
+    failed or was refused (``TenctlError.refusal``), once per tenant a command
+    changes. Core's implementation puts the event's tenant, message and
+    details on its command's line in the audit trail (which has one line for
+    every command, read-only ones included, whether or not an event was
+    raised). An exception raised here is reported as a warning and does not
+    change the outcome of the command.
 
     Returns nothing; every implementation is called. Since 0.1.
     """

@@ -117,8 +117,8 @@ def tenant_locked(ctx: Context, name: str, command: str) -> Iterator[HeldLock]:
 
 
 def audit_lock_break(ctx: Context, tenant: str | None, info: LockInfo) -> None:
-    """Write the breaking of a dead or stale lock to the audit trail."""
-    from tenctl_core.audit import append_event
+    """Write the breaking of a dead or stale lock to the audit trail, as a line of its own."""
+    from tenctl_core.audit import line_of_event, write_line
     from tenctl_core.events import TenantEvent
 
     event = TenantEvent(
@@ -130,7 +130,8 @@ def audit_lock_break(ctx: Context, tenant: str | None, info: LockInfo) -> None:
         f"broke lock {info.name}: {info.describe()}",
         {"holder": info.as_dict()},
     )
-    append_event(ctx.config.paths.audit_log, event)
+    for problem in write_line(ctx.config, line_of_event(event, changes=True)):
+        ctx.warn(f"audit trail: {problem}")
 
 
 def run_plan(ctx: Context, tenant: Tenant, plan: Plan, forward: bool = False) -> None:

@@ -154,8 +154,17 @@ def apply_plan(plan: Plan, journal: JournalCallback | None = None, forward: bool
 
     Ctrl-C is taken between steps: the completed steps are undone (not with ``forward``) and
     :class:`Interrupted` raised.
+
+    Every state goes to the journal and to the audit trail's line of the command under way (its
+    ``steps``: what the command changed, and what it undid).
     """
-    note = journal or (lambda step, state: None)
+    from tenctl_core.audit import note_step
+
+    def note(step: Step, state: str) -> None:
+        note_step(step, state)
+        if journal is not None:
+            journal(step, state)
+
     done: list[Step] = []
 
     def stop() -> Interrupted:

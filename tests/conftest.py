@@ -11,6 +11,29 @@ import pytest
 LAB_FIXTURES = {"lab", "lab_session", "cluster", "shared_cluster"}
 
 
+def pytest_configure(config: Any) -> None:
+    """Every command writes an audit line, also one run without a configuration file of its own
+    (``tenctl plugins``, ``migrate``). Such a command reads the user's file, ``$XDG_CONFIG_HOME/tenctl``:
+    for the session that is one whose paths are in a directory of the session, so that no test writes
+    to the machine's ``/var/log/tenctl``, ``/var/lib/tenctl`` or ``/etc/pve`` (where root's defaults
+    point) or to the user's own state directory."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import tomli_w
+
+    session = Path(tempfile.mkdtemp(prefix="tenctl-test-session-"))
+    user_config = session / "config" / "tenctl" / "tenctl.toml"
+    user_config.parent.mkdir(parents=True)
+    paths = {f"{name}_dir": str(session / name) for name in ("log", "cluster", "tenants", "state")}
+    user_config.write_text(tomli_w.dumps({"paths": paths}), encoding="utf-8")
+    os.environ["XDG_CONFIG_HOME"] = str(session / "config")
+    os.environ["XDG_STATE_HOME"] = str(session / "state")
+    config.add_cleanup(lambda: shutil.rmtree(session, ignore_errors=True))
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Tests that use the lab are end-to-end tests: tox runs them in their own environment."""
     for item in items:

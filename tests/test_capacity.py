@@ -33,7 +33,7 @@ def test_adds_beyond_the_cluster_share_are_refused_with_the_numbers(cluster):
         assert number in message, (number, message)
     assert lab_snapshot(lab) == before
     assert sorted(load_records(tenants_dir(lab))) == ["big"]
-    assert audit_events(lab)[-1]["outcome"] == "failure"
+    assert audit_events(lab)[-1]["outcome"] == "refused"
 
     # RAM is checked the same way: 8192 + 12288 MB > 19660 MB.
     refused = lab.run("add", "-n", "more", "-c", "1", "-r", "12288")

@@ -1,7 +1,8 @@
 """Property tests of the command line's input checks: any invalid tenant name, limit, VLAN, CIDR, email,
 user id or free-text reason is refused with exit code 2 and a message naming the field, before any request.
 
-The command line runs in-process (typer's CliRunner) against the session lab, for speed.
+The command line runs in-process (typer's CliRunner) against the session lab, for speed. Each refusal
+leaves one line in the audit trail, which says so.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ SETTINGS = settings(
 
 @pytest.fixture(scope="module")
 def cli(lab_session):
-    """Run `tenctl ARGS` in-process against the session lab; returns (result, requests the lab served)."""
+    """Run `tenctl ARGS` in-process against the session lab; returns (result, requests the lab served, the
+    lines it added to the audit trail)."""
     app = make_app(get_plugin_manager())
     runner = CliRunner()
     env = {"TENCTL_CONFIG": str(lab_session.config), "TENCTL_NODE": "pve1", "TENCTL_PROFILE": None}
@@ -34,19 +36,20 @@ def cli(lab_session):
         mark = lab_session.mark()
         audit_before = len(audit_events(lab_session))
         result = runner.invoke(app, list(args), env=env)
-        assert len(audit_events(lab_session)) == audit_before, (args, "an audit line was written")
-        return result, lab_session.requests_since(mark)
+        return result, lab_session.requests_since(mark), audit_events(lab_session)[audit_before:]
 
     return run
 
 
 def refused(cli, field: str, *args: str) -> None:
-    result, requests = cli(*args)
+    result, requests, audited = cli(*args)
     assert result.exit_code == 2, (args, result.exit_code, result.stdout, result.stderr, result.exception)
     assert result.stderr.startswith("error: "), (args, result.stderr)
     assert field in result.stderr, (args, field, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
     assert requests == 0, (args, "the lab served requests for an invalid input")
+    # One line in the audit trail: the command was refused.
+    assert [(e["command"], e["outcome"], e["exit_code"]) for e in audited] == [(args[0], "refused", 2)], audited
 
 
 # --------------------------------------------------------------------------- strategies
@@ -262,7 +265,7 @@ def test_valid_values_pass_the_checks(cli):
     """The filters above are not vacuous: values they call valid get past the input checks."""
     assert is_valid_name("acme-1_x") and is_valid_cidr("10.9.0.0/24") and is_valid_email("ops@acme.example")
     assert is_valid_text("unpaid invoice (2024/05)") and is_valid_userid("boss@pve")
-    result, requests = cli(
+    result, requests, _ = cli(
         "add",
         "--name=acme",
         "--dry-run",

@@ -49,3 +49,6 @@ def test_interrupted_add_is_undone_and_exits_130(cluster):
         json.loads(line) for line in (lab.dir / "log" / "tenant-management.log").read_text().splitlines()
     ]
     assert events[-1]["command"] == "add" and events[-1]["outcome"] == "interrupted"
+    # The line lists what the add had done before the interrupt, each step undone since.
+    assert events[-1]["exit_code"] == 130 and events[-1]["steps"]
+    assert {step["state"] for step in events[-1]["steps"]} == {"undone"}, events[-1]["steps"]

@@ -389,7 +389,7 @@ def test_the_event_hook_gets_one_event_per_mutating_command(lab, tmp_path):
     assert [(e["command"], e["outcome"]) for e in events] == [
         ("init", "success"),
         ("add", "success"),
-        ("add", "failure"),
+        ("add", "refused"),
         ("modify", "success"),
         ("suspend", "success"),
         ("resume", "success"),
@@ -399,6 +399,22 @@ def test_the_event_hook_gets_one_event_per_mutating_command(lab, tmp_path):
     assert events[1]["details"]["vlan"] == 100 and events[1]["details"]["subnet"] == "10.100.0.0/24"
     assert events[4]["details"]["reason"] == "unpaid invoice"
     assert all(e["node"] == "pve1" for e in events)
-    # The example listener saw exactly what core's own listener wrote to the audit trail.
-    audit = (lab.dir / "log" / "tenant-management.log").read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line) for line in audit] == events
+    # Core's own listener put each event on its command's line in the audit trail, which also has a line
+    # for every other command (the read-only ones, the dry run).
+    audit = [json.loads(line) for line in (lab.dir / "log" / "tenant-management.log").read_text().splitlines()]
+    assert [(e["command"], e["outcome"], e["changes"]) for e in audit] == [
+        ("init", "success", True),
+        ("add", "success", True),
+        ("add", "refused", True),
+        ("list", "success", False),
+        ("show", "success", False),
+        ("modify", "success", True),
+        ("suspend", "success", True),
+        ("resume", "success", True),
+        ("add", "success", False),
+        ("remove", "success", True),
+    ]
+    changes = [e for e in audit if e["changes"]]
+    assert [(e["tenant"], e["message"], e["details"]) for e in changes] == [
+        (e["tenant"], e["message"], e["details"]) for e in events
+    ]

@@ -1,7 +1,7 @@
 """The ``tenctl`` command line (and its ``tenctl-<command>`` aliases): parsing and printing only.
 
 Commands validate every value before the first request, print what happened, append one line per
-mutating command to the audit trail, and end with exit code 0 (success), 1 (failure), 2 (invalid usage
+command to the audit trail, and end with exit code 0 (success), 1 (failure), 2 (invalid usage
 or input) or 130 (interrupted). The work itself is done by :mod:`tenctl_core.operations` and the engine.
 
 * :mod:`tenctl_core.cli.app`: the application, ``main`` and the global options;

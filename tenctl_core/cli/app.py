@@ -1,7 +1,7 @@
 """The ``tenctl`` command line (and its ``tenctl-<command>`` aliases).
 
 Commands validate every value before the first request, print what happened,
-append one line per mutating command to the audit trail, and end with exit
+append one line per command to the audit trail, and end with exit
 code 0 (success), 1 (failure), 2 (invalid usage or input) or 130 (interrupted).
 """
 
@@ -38,6 +38,7 @@ CORE_COMMANDS = (
     "migrate",
     "watch",
     "guard",
+    "audit",
 )
 
 

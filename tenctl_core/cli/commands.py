@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tenctl_core.audit import note_outcome
+from tenctl_core.cli.audit_cmd import audit_command
 from tenctl_core.cli.common import (
     DryRun,
     ForceOption,
@@ -950,6 +952,7 @@ def migrate(
         except migration.BadBashValues as exc:
             for problem in exc.problems:
                 print(f"error: {problem}", file=sys.stderr)
+            note_outcome("refused", f"{len(exc.problems)} value(s) in {bash_config} break tenctl's rules")
             raise typer.Exit(EXIT_USAGE) from None
         text = result.toml()
         if not dry_run:
@@ -1024,3 +1027,4 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
     from tenctl_core.cli.guard_cmd import make_guard_app
 
     app.add_typer(make_guard_app(), name="guard")
+    app.command("audit")(audit_command)

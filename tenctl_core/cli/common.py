@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from tenctl_core.audit import note_config, note_done, note_error, note_outcome, outcome_of
 from tenctl_core.errors import EXIT_INTERRUPTED, TenctlError, UsageError
 from tenctl_core.plugins import PluginSet, get_plugin_manager
 from tenctl_core.validation import check_cpu, check_email, check_password, check_ram, check_storage
@@ -43,14 +44,17 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 @contextmanager
 def reported_errors(debug: bool) -> Iterator[None]:
-    """Turn TenctlError into one line on stderr and its exit code; Ctrl-C into 130."""
+    """Turn TenctlError into one line on stderr and its exit code; Ctrl-C into 130. The audit trail's line
+    of the command says why it ended (refused, failure or interrupted) and with which message."""
     try:
         yield
     except TenctlError as exc:
+        note_error(exc)
         if debug:
             raise
         raise fail(str(exc), exc.exit_code) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        note_error(exc)
         print("interrupted", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
@@ -78,6 +82,7 @@ def open_context(tctx: typer.Context, command: str, dry_run: bool = False) -> Co
 
     opts = options(tctx)
     config = load_config(opts.config, opts.profile)
+    note_config(config)
     plugins = plugin_set(tctx)
     plugins.require_loaded()
     check_tables(config, plugins.settings_specs())
@@ -104,10 +109,17 @@ def emit(
     outcome: str,
     message: str = "",
     details: dict[str, Any] | None = None,
+    *,
+    ends_command: bool = False,
 ) -> None:
+    """Hand an event to every ``tenctl_tenant_event`` listener. ``ends_command``: it says how the command
+    under way ended (:func:`audited`), so the command's line in the audit trail carries it; any other event
+    (a crossing ``tenctl watch`` announces) gets a line of its own."""
     from tenctl_core.events import TenantEvent
 
-    event = TenantEvent(command, tenant, outcome, ctx.node, ctx.operator, message, details or {}, ctx=ctx)
+    event = TenantEvent(
+        command, tenant, outcome, ctx.node, ctx.operator, message, details or {}, ctx=ctx, ends_command=ends_command
+    )
     for plugin_name, call in ctx.plugins.each_impl("tenctl_tenant_event"):
         try:
             call(event=event)
@@ -119,20 +131,21 @@ def emit(
 def audited(
     ctx: Context, command: str, tenant: str | None, details: dict[str, Any] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Record the command's outcome in the audit trail (and every event listener), success or not."""
+    """Tell every event listener the outcome, success or not; core's listener puts it on the command's
+    line in the audit trail."""
     info: dict[str, Any] = dict(details or {})
     try:
         yield info
     except KeyboardInterrupt:
-        emit(ctx, command, tenant, "interrupted", "interrupted by the user", info)
+        emit(ctx, command, tenant, "interrupted", "interrupted by the user", info, ends_command=True)
         raise
     except TenctlError as exc:
-        emit(ctx, command, tenant, "refused" if isinstance(exc, UsageError) else "failure", str(exc), info)
+        emit(ctx, command, tenant, outcome_of(exc), str(exc), info, ends_command=True)
         raise
     except Exception as exc:
-        emit(ctx, command, tenant, "failure", f"{type(exc).__name__}: {exc}", info)
+        emit(ctx, command, tenant, "failure", f"{type(exc).__name__}: {exc}", info, ends_command=True)
         raise
-    emit(ctx, command, tenant, "success", info.pop("message", ""), info)
+    emit(ctx, command, tenant, "success", info.pop("message", ""), info, ends_command=True)
 
 
 def show_plan(plan: Plan, as_json: bool) -> None:
@@ -154,13 +167,18 @@ def check_limits(cpu: int | None, ram: int | None, storage: int | None, email: s
         check_email(email)
 
 
+DECLINED = "declined at the confirmation prompt"
+
+
 def confirm(question: str, force: bool) -> None:
+    """Ask, unless --force; no terminal to ask at is a usage error. A "no" ends the command with exit
+    code 1, recorded in the audit trail as refused."""
     if force:
         return
     if not sys.stdin.isatty():
         raise UsageError(f"{question} needs confirmation: run it from a terminal or pass --force")
     if not typer.confirm(question, default=False):
-        raise typer.Exit(1)
+        declined()
 
 
 def confirm_if_interactive(question: str, force: bool) -> None:
@@ -168,7 +186,12 @@ def confirm_if_interactive(question: str, force: bool) -> None:
     if force or not sys.stdin.isatty():
         return
     if not typer.confirm(question, default=False):
-        raise typer.Exit(1)
+        declined()
+
+
+def declined() -> NoReturn:
+    note_outcome("refused", DECLINED)
+    raise typer.Exit(1)
 
 
 def check_new_secret_file(path: Path, password_given: bool) -> None:
@@ -300,6 +323,7 @@ def execute(
         confirm_if_interactive(wording, force)
     with audited(ctx, plan.command, tenant, details):
         apply()
+    note_done(plan.steps)  # for runners that do not report their steps (apply_plan does)
     if as_json:
         from tenctl_core.output import print_json
 

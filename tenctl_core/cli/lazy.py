@@ -2,7 +2,8 @@
 
 ``tenctl --help`` lists plugin commands from their registration (name and one
 line of help) without importing them; the module holding a plugin's typer app
-is imported when the command is invoked or its own help is asked for.
+is imported when the command is invoked or its own help is asked for. Every
+command, core's or a plugin's, runs inside the audit trail (:mod:`tenctl_core.cli.trail`).
 """
 
 from __future__ import annotations
@@ -37,13 +38,21 @@ class TenctlGroup(TyperGroup):
         return sorted(set(super().list_commands(ctx)) | set(self.plugin_entries))
 
     def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        from tenctl_core.cli.trail import record_commands
+
         command = super().get_command(ctx, cmd_name)
         if command is not None or cmd_name not in self.plugin_entries:
-            return command
+            return record_commands(command) if command is not None else None
         entry = self.plugin_entries[cmd_name]
         if self._listing:
             return TyperCommand(cmd_name, help=entry.help, short_help=entry.help)
-        return load_plugin_command(entry)
+        return record_commands(load_plugin_command(entry))
+
+    def invoke(self, ctx: _click.Context) -> Any:
+        """Run the command and append its line to the audit trail (see :mod:`tenctl_core.cli.trail`)."""
+        from tenctl_core.cli.trail import recorded
+
+        return recorded(ctx, lambda: super(TenctlGroup, self).invoke(ctx))
 
     def format_help(self, ctx: _click.Context, formatter: Any) -> None:
         self._listing = True
@@ -115,6 +124,9 @@ def with_plugin_options(func: Callable[..., Any], extra: list[CommandOption]) ->
                 try:
                     raw = option.check(raw)
                 except TenctlError as exc:
+                    from tenctl_core.audit import note_outcome
+
+                    note_outcome("refused", f"{option.flags[0]}: {exc}")
                     print(f"error: {option.flags[0]}: {exc}", file=sys.stderr)
                     raise typer.Exit(EXIT_USAGE) from None
             values[option.key] = raw
