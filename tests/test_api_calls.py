@@ -13,8 +13,8 @@ ADD_BUDGET_BASE = 24
 LIST_BUDGET = 3
 # health: the version, the cluster's status, each of the lab's three nodes' interfaces (the zone's bridge),
 # the SDN zones and VNets, taking and giving back the SDN lock (is it held? is anything pending?), pools,
-# groups, users, ACL, roles, second factors and realms.
-HEALTH_BUDGET = 16
+# groups, users, ACL, roles, second factors and realms; the guests (/cluster/resources, for the limits).
+HEALTH_BUDGET = 17
 
 
 def requests_of(lab, *args):
@@ -54,13 +54,16 @@ def test_request_counts_do_not_grow_with_tenants(cluster):
     assert few == many
 
 
-def test_health_makes_the_same_requests_with_0_200_and_1000_tenants(cluster):
+def test_health_and_usage_make_the_same_requests_with_0_200_and_1000_tenants(cluster):
     lab = cluster
     seen: dict[int, list[tuple[str, str]]] = {}
+    usage: dict[int, list[tuple[str, str]]] = {}
     seeded = 0
     for total in (0, 200, 1000):
         seed_tenants(lab, total - seeded, start_vlan=500 + seeded)
         seeded = total
         seen[total] = sorted((r["method"], r["path"]) for r in requests_of(lab, "health", "--json"))
+        usage[total] = [(r["method"], r["path"]) for r in requests_of(lab, "usage", "--json")]
     assert seen[0] == seen[200] == seen[1000], seen
     assert len(seen[0]) <= HEALTH_BUDGET, seen[0]
+    assert usage[0] == usage[200] == usage[1000] == [("GET", "/api2/json/cluster/resources")], usage
