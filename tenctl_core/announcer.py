@@ -10,7 +10,7 @@ stale (:data:`~tenctl_core.locking.STALE_AFTER` seconds), and the next watcher t
 
 What was announced is kept on the cluster file system, so that the watcher taking over carries on from
 where the last one stopped: it repeats nothing that was announced and misses no crossing that happened
-while nobody announced. One small JSON file, ``<paths.cluster_dir>/tenctl/watch-announced.json``::
+while nobody announced. One small JSON file, ``<paths.cluster_dir>/tenctl/watch/announced.json``::
 
     {"version": 1, "node": "pve1", "time": 1767261600,
      "tenants": {"alpha": {"cpu": "OVER", "ram": "OK", "storage": "WARNING"}}}
@@ -38,8 +38,8 @@ from tenctl_core.locking import WATCHER_LOCK, HeldLock, LockInfo, lock_path, rea
 if TYPE_CHECKING:
     from tenctl_core.context import Context
 
-ANNOUNCED_DIR = "tenctl"
-ANNOUNCED_NAME = "watch-announced.json"
+ANNOUNCED_DIR = "tenctl/watch"
+ANNOUNCED_NAME = "announced.json"
 ANNOUNCED_VERSION = 1
 
 

@@ -190,7 +190,9 @@ def test_install_refuses_a_storage_without_snippets_or_files_and_a_foreign_file(
     assert f"TENCTL_CONFIG={lab.config}" in text and "-m tenctl_core.guard " in text
     again = ok(lab.run("guard", "install"))
     assert "unchanged" in again.stdout and "done:" not in again.stdout
-    assert [e["command"] for e in audit_events(lab)].count("guard install") == 2
+    installs = [e for e in audit_events(lab) if e["command"] == "guard install"]
+    assert [e["outcome"] for e in installs] == ["refused"] * 4 + ["success"] * 4
+    assert [bool(e["steps"]) for e in installs[4:]] == [True, False, True, False]  # --force, dry run, write, unchanged
 
 
 # ------------------------------------------------------------------------------------- the phases

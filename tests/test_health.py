@@ -127,10 +127,10 @@ def test_acl_drift_is_found_and_health_fix_puts_back_only_what_tenctl_grants(clu
     assert "ops" in lab.pve.lab_groups
 
     events = audit_events(lab)[mark:]
-    assert [(e["command"], e["outcome"]) for e in events if e["command"] == "health --fix"] == [
-        ("health --fix", "success")
-    ]
-    assert {e["tenant"] for e in events if e["command"] == "sync"} >= {"acme", "beta"}
+    # One audit line for the command, with what the fix did for each tenant.
+    [fix] = [e for e in events if "fixed" in e["details"]]
+    assert (fix["command"], fix["outcome"], fix["changes"]) == ("health", "success", True)
+    assert set(fix["details"]["tenants"]) >= {"acme", "beta"}
 
 
 def test_health_fix_as_text_says_what_it_removed_and_what_is_left(cluster):
@@ -242,7 +242,7 @@ def test_name_limits_the_per_tenant_checks_and_the_fix(cluster):
     result = lab.run("health", "-n", "beta", "--fix", "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "tenant_beta" in lab.pve.pools
-    assert [e["tenant"] for e in audit_events(lab) if e["command"] == "health --fix"] == ["acme", "beta"]
+    assert [e["tenant"] for e in audit_events(lab) if "fixed" in e["details"]] == ["acme", "beta"]
 
 
 # ---------------------------------------------------------------------------- locks and journals
@@ -367,5 +367,5 @@ def test_a_repair_that_fails_does_not_stop_the_others_and_is_audited_as_a_failur
     assert "lab fault" in errors["acme"] and errors["beta"] is None
     assert "tenant_beta" in lab.pve.pools and "tenant_acme" not in lab.pve.pools
     assert "error: sync acme:" in result.stderr
-    [event] = [e for e in audit_events(lab) if e["command"] == "health --fix"]
-    assert event["outcome"] == "failure" and "acme" in event["message"]
+    [event] = [e for e in audit_events(lab) if "fixed" in e["details"]]
+    assert event["outcome"] == "failure" and "acme" in json.dumps(event["details"]["failed"])

@@ -193,7 +193,7 @@ def test_a_history_with_the_statuses_of_a_development_version_still_reads(tmp_pa
 
 
 def test_announced_statuses_round_trip_and_name_their_writer(tmp_path: Path) -> None:
-    path = tmp_path / "cluster" / "tenctl" / "watch-announced.json"
+    path = tmp_path / "cluster" / "tenctl" / "watch" / "announced.json"
     assert read_announced(path).tenants == {}
     statuses = Announced({"beta": {"cpu": "OK"}, "alpha": {"ram": "WARNING", "cpu": "OVER"}})
     write_announced(path, statuses, "pve2")
@@ -203,7 +203,7 @@ def test_announced_statuses_round_trip_and_name_their_writer(tmp_path: Path) -> 
     assert again.of("alpha") == {"cpu": "OVER", "ram": "WARNING"} and again.of("gamma") == {}
     assert again.node == "pve2" and again.time > 0
     assert again.keep_only({"alpha"}) == ["beta"] and set(again.tenants) == {"alpha"}
-    assert [p.name for p in path.parent.iterdir()] == ["watch-announced.json"]
+    assert [p.name for p in path.parent.iterdir()] == ["announced.json"]
 
 
 @pytest.mark.parametrize(
@@ -220,7 +220,7 @@ def test_announced_statuses_round_trip_and_name_their_writer(tmp_path: Path) -> 
     ],
 )
 def test_damaged_announced_statuses_are_recognised_and_moved_aside(tmp_path: Path, text: str) -> None:
-    path = tmp_path / "watch-announced.json"
+    path = tmp_path / "announced.json"
     path.write_text(text)
     with pytest.raises(AnnouncedDamaged):
         read_announced(path)

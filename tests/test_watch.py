@@ -41,7 +41,7 @@ def state_dir(lab: Any) -> Path:
 
 def announced_file(lab: Any) -> Path:
     """The statuses the cluster last announced, on the lab's cluster file system."""
-    return lab.dir / "etc-pve" / "tenctl" / ANNOUNCED_NAME
+    return lab.dir / "etc-pve" / ANNOUNCED_DIR / ANNOUNCED_NAME
 
 
 def announced(lab: Any, name: str) -> dict[str, str]:
@@ -715,7 +715,9 @@ def test_the_service_unit_runs_tenctl_watch_and_is_shipped():
     writable = service["ReadWritePaths"].split()
     assert {"/var/lib/tenctl", "/var/log/tenctl"} <= set(writable)
     cluster = [path.lstrip("-") for path in writable if "/etc/pve" in path]
-    assert sorted(cluster) == ["/etc/pve/priv/lock", f"/etc/pve/{ANNOUNCED_DIR}"]
+    # /etc/pve/tenctl holds the announced statuses, this node's audit copy and its version note.
+    assert sorted(cluster) == ["/etc/pve/priv/lock", "/etc/pve/tenctl"]
+    assert ANNOUNCED_DIR.startswith("tenctl/")
     assert service["ExecStartPre"].split()[1:] == ["-p", *cluster]
     assert dict(sections["Install"])["WantedBy"] == "multi-user.target"
 
