@@ -440,11 +440,40 @@ def answer(
             True, notes=[f"the configuration cannot be read ({exc}): start allowed"], source=NOTHING
         )
     try:
-        return admit(config, vmid, phase, environ)
+        verdict = admit(config, vmid, phase, environ)
     except Exception as exc:  # noqa: BLE001 - the guard must answer; its policy decides on its own failure
         if debug:
             raise
-        return unknown(config, vmid, f"the guard failed: {type(exc).__name__}: {exc}", NOTHING)
+        verdict = unknown(config, vmid, f"the guard failed: {type(exc).__name__}: {exc}", NOTHING)
+    if not verdict.allowed:
+        audit_refusal(config, vmid, verdict)
+    return verdict
+
+
+def audit_refusal(config: Config, vmid: int, verdict: Verdict) -> None:
+    """A refused start is a line of the audit trail (command ``guard``, outcome ``refused``), so that
+    ``tenctl audit -l warning`` shows it beside the commands. Writing it never changes the verdict."""
+    from tenctl_core.audit import AuditLine, now_text, write_line
+    from tenctl_core.context import node_name
+
+    line = AuditLine(
+        time=now_text(),
+        node=node_name(),
+        user="root",  # Proxmox runs hookscripts as root, whoever asked for the start
+        command="guard",
+        tenant=verdict.tenant,
+        outcome="refused",
+        exit_code=verdict.exit_code,
+        duration=round(started_ago(), 3),
+        changes=False,
+        message="; ".join(verdict.reasons),
+        details={"vmid": vmid, "phase": PRE_START, "source": verdict.source},
+    )
+    try:
+        for problem in write_line(config, line):
+            print(f"{NOTE_PREFIX}audit trail: {problem}")
+    except Exception as exc:  # noqa: BLE001 - the audit trail never changes the guard's answer
+        print(f"{NOTE_PREFIX}audit trail: {type(exc).__name__}: {exc}")
 
 
 NOTE_PREFIX = "tenctl guard: "

@@ -268,6 +268,10 @@ def test_pre_start_refuses_a_start_over_each_limit_with_the_exact_message(cluste
     refused = run_script(lab, 702, "pre-start")
     assert refused.returncode == 1
     assert refused.stderr.splitlines() == [message]
+    # The refusal is in the audit trail, as a refused "guard" with the same sentence.
+    [line] = [e for e in audit_events(lab) if e["command"] == "guard"]
+    assert (line["tenant"], line["outcome"], line["message"]) == ("alpha", "refused", message)
+    assert line["details"]["vmid"] == 702
     # The same guest, smaller, fits: the guard reads its configuration as it is now.
     shrink = {
         "cpu": ("cores", 2),
