@@ -22,7 +22,6 @@ atomically, and only when a status changed, so pmxcfs replicates a few hundred b
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import time
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from tenctl_core.errors import TenctlError
 from tenctl_core.limits import RESOURCES, SEVERITY
 from tenctl_core.locking import WATCHER_LOCK, HeldLock, LockInfo, lock_path, read_lock, try_lock
+from tenctl_core.statefile import DamagedFile, read_json, set_aside
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
@@ -43,7 +43,7 @@ ANNOUNCED_NAME = "announced.json"
 ANNOUNCED_VERSION = 1
 
 
-class AnnouncedDamaged(TenctlError):
+class AnnouncedDamaged(DamagedFile):
     """The announced statuses file cannot be read as one."""
 
 
@@ -99,18 +99,13 @@ def announced_path(cluster_dir: str) -> Path:
 
 def read_announced(path: Path) -> Announced:
     """The statuses in path (none if there is no file); AnnouncedDamaged if it cannot be read as such."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = read_json(path, "file of announced statuses", AnnouncedDamaged)
+    if data is None:
         return Announced()
-    except UnicodeDecodeError:
-        raise AnnouncedDamaged(f"announced statuses {path} are not UTF-8 text") from None
-    except OSError as exc:
-        raise TenctlError(f"cannot read the announced statuses {path}: {exc.strerror}") from None
     try:
-        return Announced.from_dict(json.loads(text))
+        return Announced.from_dict(data)
     except ValueError as exc:
-        raise AnnouncedDamaged(f"announced statuses {path} are damaged: {exc}") from None
+        raise AnnouncedDamaged(f"file of announced statuses {path} is damaged: {exc}") from None
 
 
 def load_announced(path: Path, warn: Callable[[str], None]) -> Announced:
@@ -118,11 +113,9 @@ def load_announced(path: Path, warn: Callable[[str], None]) -> Announced:
     try:
         return read_announced(path)
     except AnnouncedDamaged as exc:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        aside = path.with_name(f"{path.name}.damaged-{stamp}")
-        os.replace(path, aside)
+        aside = set_aside(path)
         warn(
-            f"{exc}; moved them to {aside} and began anew (crossings already announced may be announced again)"
+            f"{exc}; moved it to {aside} and began anew (crossings already announced may be announced again)"
         )
         return Announced()
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tenctl_core.errors import TenctlError
 from tenctl_core.limits import RESOURCES
+from tenctl_core.statefile import DamagedFile, read_json, set_aside
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
@@ -43,7 +43,7 @@ FILE_MODE = 0o640
 ROW_LENGTH = 1 + 2 * len(RESOURCES)
 
 
-class HistoryDamaged(TenctlError):
+class HistoryDamaged(DamagedFile):
     """The history file cannot be read as a usage history."""
 
 
@@ -164,16 +164,11 @@ def history_path(ctx_or_dir: Context | Path) -> Path:
 
 def read_history(path: Path) -> History:
     """The history in path (empty if there is none); HistoryDamaged if it cannot be read as one."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = read_json(path, "usage history", HistoryDamaged)
+    if data is None:
         return History()
-    except UnicodeDecodeError:
-        raise HistoryDamaged(f"usage history {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise TenctlError(f"cannot read the usage history {path}: {exc.strerror}") from None
     try:
-        return History.from_dict(json.loads(text))
+        return History.from_dict(data)
     except ValueError as exc:
         raise HistoryDamaged(f"usage history {path} is damaged: {exc}") from None
 
@@ -183,9 +178,7 @@ def load_history(path: Path, warn: Callable[[str], None]) -> History:
     try:
         return read_history(path)
     except HistoryDamaged as exc:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        aside = path.with_name(f"{path.name}.damaged-{stamp}")
-        os.replace(path, aside)
+        aside = set_aside(path)
         warn(f"{exc}; moved it to {aside} and began a new one")
         return History()
 

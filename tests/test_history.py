@@ -226,5 +226,5 @@ def test_damaged_announced_statuses_are_recognised_and_moved_aside(tmp_path: Pat
         read_announced(path)
     warnings: list[str] = []
     assert load_announced(path, warnings.append).tenants == {}
-    assert not path.exists() and len(warnings) == 1 and "moved them to" in warnings[0]
+    assert not path.exists() and len(warnings) == 1 and "moved it to" in warnings[0]
     assert [p.read_text() for p in tmp_path.iterdir()] == [text]
