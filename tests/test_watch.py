@@ -296,6 +296,13 @@ def start_watch(lab: Any, *args: str) -> subprocess.Popen:
     )
 
 
+def kill_if_running(process: subprocess.Popen) -> None:
+    """A watcher a failed test left running is killed, so that no test leaves one behind."""
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
+
+
 def wait_for(condition: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -323,9 +330,7 @@ def test_sigterm_ends_the_watcher_cleanly(cluster):
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        kill_if_running(process)
     assert process.returncode == 0, stderr
     assert "stopped (SIGTERM)" in stderr
     assert [e["resource"] for e in map(json.loads, stdout.splitlines())] == ["cpu"]
@@ -342,9 +347,7 @@ def test_sigint_ends_the_watcher_with_130(cluster):
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        kill_if_running(process)
     assert process.returncode == 130, stderr
     assert "stopped (SIGINT)" in stderr and "Traceback" not in stderr
 
@@ -362,9 +365,7 @@ def test_failed_polls_are_reported_and_announce_nothing(cluster):
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        kill_if_running(process)
     assert process.returncode == 0, stderr
     assert stderr.count("warning: poll failed: Proxmox refused GET /cluster/resources: 500 boom") == 3
     assert "polls work again after 3 failed poll(s)" in stderr
@@ -409,9 +410,7 @@ def test_a_watcher_with_a_password_logs_in_again_when_its_ticket_expires(cluster
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        kill_if_running(process)
     assert process.returncode == 0, stderr
     assert "poll failed" not in stderr
     log = [(r["method"], r["path"], r.get("status")) for r in lab.requests_log_since(mark)]
