@@ -1,9 +1,10 @@
-"""Every error message tenctl and its bundled plugins can print is documented in troubleshooting.rst.
+"""Every error message (and warning) tenctl and its bundled plugins can print is in troubleshooting.rst.
 
 The messages are read from the source with ``ast``, not by running anything: each call that builds an error
 of the ``TenctlError`` tree or the lab's ``LabError`` (``raise UsageError(...)``, ``error = ConflictError(...)``,
 ``super().__init__(...)`` inside such a class, a helper of the same module that returns the text), each
-``raise ValueError(...)`` of the configuration rules that ``ConfigError`` wraps, and the lab's ``_fail(...)``. An f-string's literal parts are the constant text of its message; the page must hold each part of
+``raise ValueError(...)`` of the configuration rules that ``ConfigError`` wraps, the lab's ``_fail(...)``, and
+the warnings (``ctx.warn(...)``, ``print("warning: ...")``), which say as much about what to do. An f-string's literal parts are the constant text of its message; the page must hold each part of
 five characters or more (case and line breaks aside), so a message documented as ``tenant ... is invalid``
 matches ``f"tenant {name!r} is invalid"``. Parts made only of names and values (``f"{where}: {exc}"``) are
 nothing to document and are left out.
@@ -157,6 +158,17 @@ def messages_in(where: str, tree: ast.Module, errors: set[str]) -> list[Message]
                     else next((k.value for k in node.keywords if k.arg == "message"), None)
                 )
                 if name in errors or name in PRINTING_FUNCTIONS:
+                    add(message, scope, node.lineno)
+                elif name == "warn" and isinstance(node.func, ast.Attribute):
+                    add(message, scope, node.lineno)  # ctx.warn(...): "warning: ..." on stderr
+                elif (
+                    name == "print"
+                    and message is not None
+                    and any(
+                        parts and isinstance(parts[0], str) and parts[0].startswith("warning: ")
+                        for parts in literal_parts(message, functions)
+                    )
+                ):
                     add(message, scope, node.lineno)
                 elif name == "__init__" and error_class and isinstance(node.func, ast.Attribute):
                     add(message, scope, node.lineno)
