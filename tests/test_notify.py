@@ -337,6 +337,66 @@ def test_starttls_is_never_skipped(tmp_path):
     assert plain.mails.items == []
 
 
+def test_implicit_tls_and_a_refused_login_that_never_shows_the_password(tmp_path, lab_pki, secrets):
+    server = SmtpServer(*lab_pki, accounts={SMTP_USER: secrets["smtp_password"]}, implicit_tls=True)
+    try:
+        settings = {
+            "email_to": ADMINS,
+            "email_from": "tenctl@provider.example",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": server.port,
+            "smtp_security": "tls",
+            "smtp_user": SMTP_USER,
+            "smtp_password_file": secrets["smtp_password_file"],
+            "ca_file": lab_pki[0],
+        }
+        done = tenctl(config_file(tmp_path, settings), "notify", "test")
+        assert done.returncode == 0, done.stdout + done.stderr
+        [mail] = server.mails.wait_for(1)
+        assert mail.tls and mail.login == (SMTP_USER, secrets["smtp_password"])
+
+        wrong = write_secret(tmp_path / "wrong-password", "Wrong-pw-" + os.urandom(6).hex())
+        done = tenctl(config_file(tmp_path, {**settings, "smtp_password_file": wrong}), "notify", "test")
+    finally:
+        server.close()
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"email: failed: 127.0.0.1:{server.port} refused the login of {SMTP_USER} (535)"
+    ]
+    assert "Wrong-pw-" not in done.stdout + done.stderr and len(server.mails.items) == 1
+
+
+def test_a_tenant_contact_is_told_even_when_the_administrators_filter_the_event_out(cluster, smtp, secrets):
+    lab = cluster
+    use_notifications(
+        lab,
+        email_to=ADMINS,
+        email_from="tenctl@provider.example",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_user=SMTP_USER,
+        smtp_password_file=secrets["smtp_password_file"],
+        ca_file=str(lab.ca_file),
+        commands=["remove"],
+        notify_tenants=True,
+    )
+    ok(lab.run("add", "-n", "acme", "-c", "2", "-r", "1024", "-s", "10", "-e", CONTACT))
+    ok(lab.run("add", "-n", "quiet", "-c", "2", "-r", "1024", "-s", "10"))  # no contact address
+    ok(lab.run("remove", "-n", "acme", "--force"))
+    welcome, *removal = smtp.mails.wait_for(3)
+    assert (welcome.recipients, welcome.message["Subject"]) == ([CONTACT], "[tenctl] tenant acme is ready")
+    assert sorted((tuple(m.recipients), m.message["Subject"]) for m in removal) == [
+        (tuple(ADMINS), "[tenctl] remove acme: success"),
+        ((CONTACT,), "[tenctl] tenant acme has been removed"),
+    ]
+    [line] = [e for e in audit_events(lab) if e["command"] == "remove"]
+    assert line["details"]["email"] == CONTACT
+    assert [e["details"].get("notifications") for e in audit_events(lab) if e["command"] == "add"] == [
+        {"tenant email": "sent"},
+        None,
+    ]
+
+
 # ------------------------------------------------------------------------------------ content, config
 
 

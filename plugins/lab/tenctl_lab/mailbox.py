@@ -92,6 +92,14 @@ class SmtpHandler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:  # noqa: C901 - one branch per SMTP verb
         session = SmtpSession()
+        if self.server.implicit_tls and self.server.tls_context is not None:
+            try:
+                self.connection = self.server.tls_context.wrap_socket(self.connection, server_side=True)
+            except (ssl.SSLError, OSError):
+                return  # the client did not trust the certificate
+            self.rfile = self.connection.makefile("rb")
+            self.wfile = self.connection.makefile("wb")
+            session = SmtpSession(tls=True)
         self.reply("220 lab-smtp ESMTP ready")
         while True:
             line = self.read_line()
@@ -105,7 +113,7 @@ class SmtpHandler(socketserver.StreamRequestHandler):
                     self.reply("250 lab-smtp")
                     continue
                 offers = ["250-lab-smtp", "250-8BITMIME", "250-SMTPUTF8"]
-                if self.server.tls_context is not None and not session.tls:
+                if self.server.tls_context is not None and not session.tls and not self.server.implicit_tls:
                     offers.append("250-STARTTLS")
                 if session.tls or self.server.auth_without_tls:
                     offers.append("250-AUTH PLAIN LOGIN")
@@ -114,7 +122,10 @@ class SmtpHandler(socketserver.StreamRequestHandler):
                     self.reply(offer)
             elif verb == "STARTTLS" and self.server.tls_context is not None and not session.tls:
                 self.reply("220 go ahead")
-                self.connection = self.server.tls_context.wrap_socket(self.connection, server_side=True)
+                try:
+                    self.connection = self.server.tls_context.wrap_socket(self.connection, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return  # the client did not trust the certificate
                 self.rfile = self.connection.makefile("rb")
                 self.wfile = self.connection.makefile("wb")
                 session = SmtpSession(tls=True)
@@ -194,7 +205,8 @@ class SmtpHandler(socketserver.StreamRequestHandler):
 
 class SmtpServer(socketserver.ThreadingTCPServer):
     """An SMTP server on loopback; ``mails`` holds what it accepted. ``certfile``/``keyfile`` turn STARTTLS
-    on; ``accounts`` (user to password) require a login, offered only over TLS unless ``auth_without_tls``."""
+    on (or, with ``implicit_tls``, TLS from the first byte, as on port 465); ``accounts`` (user to password)
+    require a login, offered only over TLS unless ``auth_without_tls``."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -205,8 +217,10 @@ class SmtpServer(socketserver.ThreadingTCPServer):
         keyfile: str | None = None,
         accounts: dict[str, str] | None = None,
         auth_without_tls: bool = False,
+        implicit_tls: bool = False,
     ) -> None:
         super().__init__((HOST, 0), SmtpHandler)
+        self.implicit_tls = implicit_tls
         self.mails = Received()
         self.accounts = dict(accounts or {})
         self.auth_without_tls = auth_without_tls
