@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenctl_core import rules
 from tenctl_core.errors import ConfigError
+from tenctl_core.notify import NotificationSettings, check_notification_settings, shown_webhook_url
 from tenctl_core.rules import rule
 from tenctl_core.validation import (
     CPU_MAX,
@@ -172,6 +173,7 @@ class Config:
     permissions: PermissionSettings
     capacity: CapacitySettings = field(default_factory=CapacitySettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Top-level tables core does not own: each belongs to a plugin's provider (``[sdn]``, ``[vyos]``),
     parsed by :meth:`settings` and checked against the installed plugins by :func:`check_tables`."""
@@ -198,6 +200,13 @@ class Config:
             "permissions": {**asdict(self.permissions), "storages": list(self.permissions.storages)},
             "capacity": asdict(self.capacity),
             "monitoring": asdict(self.monitoring),
+            "notifications": {
+                **asdict(self.notifications),
+                "email_to": list(self.notifications.email_to),
+                "commands": list(self.notifications.commands),
+                "outcomes": list(self.notifications.outcomes),
+                "webhook_url": shown_webhook_url(self.notifications.webhook_url),
+            },
             **self.tables,
         }
         return _drop_none(data)
@@ -248,6 +257,7 @@ SECTIONS: dict[str, type] = {
     "permissions": PermissionSettings,
     "capacity": CapacitySettings,
     "monitoring": MonitoringSettings,
+    "notifications": NotificationSettings,
 }
 TOP_LEVEL = set(SECTIONS) | {"profile", "profiles"}
 def refuse_secrets(where: str, raw: dict[str, Any]) -> None:
@@ -482,6 +492,7 @@ def _check_semantics(config: Config, where: str) -> None:
             f"{where}: monitoring.critical_percent = {watch.critical_percent}: must not be below "
             f"monitoring.warning_percent ({watch.warning_percent})"
         )
+    check_notification_settings(config.notifications, where)
     role = config.permissions.admin_role
     from tenctl_core.access import forbidden_builtin_privileges
 

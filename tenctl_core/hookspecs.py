@@ -169,8 +169,11 @@ def tenctl_tenant_event(event: TenantEvent) -> None:
     changes. Core's implementation puts the event's tenant, message and
     details on its command's line in the audit trail (which has one line for
     every command, read-only ones included, whether or not an event was
-    raised). An exception raised here is reported as a warning and does not
-    change the outcome of the command.
+    raised). Core's notifier (:mod:`tenctl_core.notify`, since 0.3) runs first
+    and sends the event by email and webhook as ``[notifications]`` asks,
+    adding what became of each channel to ``event.details["notifications"]``.
+    An exception raised here is reported as a warning and does not change the
+    outcome of the command.
 
     Returns nothing; every implementation is called. Since 0.1.
     """

@@ -478,16 +478,26 @@ def _map_admin_role(values: Mapping[str, str], out: MigratedSettings) -> None:
 
 
 def _note_notifications(values: Mapping[str, str], out: MigratedSettings) -> None:
+    """The Bash tool sent mail through a Proxmox notification target; Proxmox's API cannot send a message of
+    ours (it only sends a fixed test to a target), so tenctl talks to the SMTP server itself
+    (``[notifications]``). The target's server and addresses live in Proxmox's notification configuration,
+    not in ``tenant.conf``: the administrator copies them."""
+    endpoint = values.get("SMTP_ENDPOINT", "").strip()
+    enabled = values.get("EMAIL_NOTIFICATIONS_ENABLED", "").strip().lower() in ("true", "yes", "1")
     reason = (
-        "tenctl has no email notifications yet: a plugin can send them from the tenctl_tenant_event hook"
+        "tenctl sends mail through an SMTP server of its own ([notifications]), not through a Proxmox "
+        "notification target: the server and addresses are not in tenant.conf"
     )
     for key in ("EMAIL_NOTIFICATIONS_ENABLED", "SMTP_ENDPOINT"):
         if key in values:
             out.ignore(key, reason)
-    if values.get("EMAIL_NOTIFICATIONS_ENABLED", "").strip().lower() in ("true", "yes", "1"):
+    if enabled:
+        target = f" of the Proxmox notification target {endpoint!r}" if endpoint else ""
         out.actions.append(
-            "the Bash tool emailed tenants when they were added or removed; tenctl does not: tell them yourself "
-            "until a notification plugin is installed"
+            f"the Bash tool emailed tenants when they were added or removed: set notifications.smtp_host, "
+            f"email_from (and smtp_user, smtp_password_file) to the SMTP server{target}, "
+            "notifications.notify_tenants = true to keep those emails, and notifications.email_to for the "
+            "administrators; then run `tenctl notify test` (see the Notifications page of the documentation)"
         )
 
 

@@ -49,6 +49,7 @@ BUILTIN_PLUGINS = (
     "tenctl_core.limits",
     "tenctl_core.backup",
     "tenctl_core.migration",
+    "tenctl_core.notify",
 )
 """Core modules registered as plugins, so every hook has an in-tree implementation."""
 

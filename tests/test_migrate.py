@@ -181,11 +181,12 @@ def test_the_report_says_what_each_key_became_and_what_to_do(plugins, tmp_path):
         "VYOS_WAN_IP",
         "VYOS_WAN_GATEWAY",
     }
-    assert "no email notifications" in missed["SMTP_ENDPOINT"]["reason"]
+    assert "[notifications]" in missed["SMTP_ENDPOINT"]["reason"]
     assert missed["SMTP_ENDPOINT"]["line"] == line_of(BASH_TENANT_CONF, "SMTP_ENDPOINT")
     actions = "\n".join(data["actions"])
     assert "proxmox.token_name and proxmox.token_secret_file" in actions
     assert "(/etc/pve/tenants/<name>.conf) are not migrated" in actions
+    assert "SMTP server of the Proxmox notification target 'mail-to-root'" in actions
 
 
 # --------------------------------------------------------------------------------- the role

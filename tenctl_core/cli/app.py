@@ -39,6 +39,7 @@ CORE_COMMANDS = (
     "watch",
     "guard",
     "audit",
+    "notify",
 )
 
 

@@ -469,7 +469,10 @@ def remove(
             as_json=as_json,
             force=force,
             question=f"Remove tenant {name} ({len(plan.steps)} steps)?",
-            details={"guests_deleted": [g.vmid for g in guests] if purge_guests else []},
+            details={
+                "guests_deleted": [g.vmid for g in guests] if purge_guests else [],
+                **({"email": tenant.email} if tenant.email else {}),  # the record is gone when notify reads it
+            },
             done=f"Tenant {name} removed ({len(plan.steps)} steps).",
         )
 
@@ -557,6 +560,9 @@ def config_check(tctx: typer.Context) -> None:
         config = load_config(opts.config, opts.profile)
         for kind in ("token", "password"):
             config.read_secret(kind)
+        from tenctl_core.notify import read_secrets
+
+        read_secrets(config.notifications)
         plugins = plugin_set(tctx)
         plugins.require_loaded()
         plugins.allocators().get(config.allocation.allocator)
@@ -1028,3 +1034,6 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
 
     app.add_typer(make_guard_app(), name="guard")
     app.command("audit")(audit_command)
+    from tenctl_core.cli.notify_cmd import make_notify_app
+
+    app.add_typer(make_notify_app(), name="notify")
