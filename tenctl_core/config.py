@@ -229,6 +229,24 @@ class Config:
             return value
         return None
 
+    def api_token(self) -> tuple[str, str]:
+        """The API token's name and secret. Its file holds the secret alone (the token is ``token_name``) or,
+        once ``tenctl rotate --api-token`` has written it, ``<name>=<secret>``: a name that is ``token_name``
+        or ``token_name-<suffix>``, so that the name and its secret are swapped together, atomically."""
+        px = self.proxmox
+        secret = self.read_secret("token")
+        if px.token_name is None or secret is None:
+            raise ConfigError("no API token configured: set proxmox.token_name and proxmox.token_secret_file")
+        name, sep, value = secret.rpartition("=")
+        if not sep or not px.token_secret_file:
+            return px.token_name, secret
+        if not (name == px.token_name or name.startswith(px.token_name + "-")) or not value:
+            raise ConfigError(
+                f"proxmox.token_secret_file: {px.token_secret_file} names the token {name!r}, which is not "
+                f"proxmox.token_name ({px.token_name!r}) or a rotation of it ({px.token_name}-...)"
+            )
+        return name, value
+
 
 def read_secret_file(path: Path, what: str) -> str:
     try:

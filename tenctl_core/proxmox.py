@@ -66,8 +66,8 @@ class ProxmoxClient:
         session.headers["Accept"] = "application/json"
         try:
             if px.uses_token and not self.ticket:
-                secret = self._config.read_secret("token")
-                session.auth = ProxmoxHTTPApiTokenAuth(px.user, px.token_name, secret)
+                token_name, secret = self._config.api_token()
+                session.auth = ProxmoxHTTPApiTokenAuth(px.user, token_name, secret)
             else:
                 password = self._config.read_secret("password")
                 if password is None:

@@ -40,6 +40,7 @@ CORE_COMMANDS = (
     "guard",
     "audit",
     "notify",
+    "rotate",
 )
 
 

@@ -1037,3 +1037,6 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
     from tenctl_core.cli.notify_cmd import make_notify_app
 
     app.add_typer(make_notify_app(), name="notify")
+    from tenctl_core.cli.rotate_cmd import rotate
+
+    app.command("rotate")(rotate)
