@@ -44,6 +44,45 @@ class RotationFailed(TenctlError):
 
 # ------------------------------------------------------------------------------------ secret files
 
+DEVICE_SECRET_LENGTH = 32
+DEVICE_SECRET_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"  # noqa: S105 - an alphabet
+
+
+def generate_device_secret() -> str:
+    """A new router or switch secret: 32 letters and digits (about 186 bits), nothing a device's command
+    line could read as a quote, an option or a separator."""
+    import secrets
+
+    return "".join(secrets.choice(DEVICE_SECRET_ALPHABET) for _ in range(DEVICE_SECRET_LENGTH))
+
+
+def scrubbed(text: str, *secrets: str) -> str:
+    """Text (a device's error message, which may echo the line sent) with the secrets replaced by stars."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    return text
+
+
+def staged_path(target: Path) -> Path:
+    """Where :class:`StagedSecret` keeps a target's next secret until it is swapped in."""
+    return target.with_name(f".{target.name}.rotating")
+
+
+def check_swappable(path_text: str | None, env: str | None, key: str) -> Path:
+    """A secret that rotation can swap: it lives in a file (not a link) the configuration names."""
+    if not path_text:
+        raise UsageError(
+            f"{key}: the secret comes from the environment variable {env}; tenctl can only swap a file: "
+            f"set {key}" if env else f"{key} is not set: rotation writes the new secret there"
+        )
+    path = Path(path_text)
+    if path.is_symlink():
+        raise UsageError(f"{key} {path}: is a symbolic link; rotation replaces only plain files")
+    if not path.parent.is_dir():
+        raise UsageError(f"{key} {path}: directory {path.parent} does not exist")
+    return path
+
 
 def check_secret_target(path: Path, overwrite: bool, option: str) -> None:
     """A file a new secret may go to: in an existing directory, never through a symbolic link, and an
@@ -66,7 +105,7 @@ class StagedSecret:
     def __init__(self, target: Path, option: str) -> None:
         self.target = target
         self.option = option
-        self.path = target.with_name(f".{target.name}.rotating")
+        self.path = staged_path(target)
         self._written = False
         if self.path.is_symlink() or self.path.exists():
             # Left by a rotation that was killed: the secret it may hold was never in use.
@@ -77,6 +116,14 @@ class StagedSecret:
         except OSError as exc:
             raise UsageError(f"{option} {target}: cannot create a file in {target.parent}: {exc.strerror}") from None
         os.fchmod(self.fd, 0o600)
+
+    @classmethod
+    def left_over(cls, target: Path, option: str) -> StagedSecret:
+        """The staged file an interrupted rotation left, to be swapped in once its secret proved to work."""
+        staged = cls.__new__(cls)
+        staged.target, staged.option, staged.path = target, option, staged_path(target)
+        staged.fd, staged._written = None, True
+        return staged
 
     def write(self, text: str) -> None:
         assert self.fd is not None
@@ -206,15 +253,7 @@ def token_secret_file(ctx: Context) -> Path:
         raise UsageError(
             "--api-token: tenctl logs in with a password, not an API token (proxmox.token_name is not set)"
         )
-    if not px.token_secret_file:
-        raise UsageError(
-            f"--api-token: the token's secret comes from the environment variable {px.token_secret_env}; "
-            "tenctl can only swap a file: set proxmox.token_secret_file"
-        )
-    path = Path(px.token_secret_file)
-    if path.is_symlink():
-        raise UsageError(f"proxmox.token_secret_file {path}: is a symbolic link; rotation replaces only plain files")
-    return path
+    return check_swappable(px.token_secret_file, px.token_secret_env, "proxmox.token_secret_file")
 
 
 def family(stem: str) -> re.Pattern[str]:

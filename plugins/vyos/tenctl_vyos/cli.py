@@ -206,3 +206,12 @@ def configure(
             plan.notes.append("the router already has the base configuration")
         execute(ctx, plan, lambda: [s.apply() for s in plan.steps], tenant=None, dry_run=dry_run, as_json=as_json,
                 force=force, ask="terminal", question=f"Change the configuration of {settings.host}?")
+
+
+def _register_rotation() -> None:
+    from tenctl_vyos.rotate import rotate_secret
+
+    app.command("rotate-secret")(rotate_secret)
+
+
+_register_rotation()

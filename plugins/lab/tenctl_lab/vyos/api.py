@@ -16,7 +16,7 @@ import ssl
 from aiohttp import web
 
 from . import tree as cfgtree
-from .router import SAVE_PATH, VERSION_TEXT, CommitFailed, VyosRouter
+from .router import SAVE_PATH, VERSION_TEXT, CommitFailed, VyosRouter, masked
 from .tree import EditError
 
 
@@ -111,7 +111,7 @@ class ApiServer:
         try:
             commands = await self._commands(request, endpoint)
             described = [
-                " ".join([c.get("op", "?"), *c.get("path", []), *([c["value"]] if c.get("value") else [])])
+                masked(" ".join([c.get("op", "?"), *c.get("path", []), *([c["value"]] if c.get("value") else [])]))
                 for c in commands
             ]
             fault, hold = router.next_request(endpoint, ssh=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -85,6 +86,46 @@ class Faults:
 # Commit units: a unit's changes are committed or refused together; a failing unit does not stop the
 # others (VyOS commits node by node in priority order, so a failed commit can be partly applied).
 UNIT_ORDER = ("vrf", "interfaces", "firewall", "protocols", "nat", "system", "service")
+
+
+def lab_password_hash(password: str, salt: str | None = None) -> str:
+    """The lab's stand-in for sha512-crypt (Python's crypt module is deprecated): PBKDF2-SHA512, marked
+    ``$lab-pbkdf2$`` so that nobody mistakes it for a hash a real VyOS would take."""
+    import hashlib
+    import secrets
+
+    salt = salt or secrets.token_hex(8)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt.encode(), 1000).hex()
+    return f"$lab-pbkdf2${salt}${digest}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    import hmac
+
+    parts = stored.split("$")
+    if len(parts) != 4 or parts[1] != "lab-pbkdf2":
+        return False
+    return hmac.compare_digest(lab_password_hash(password, parts[2]), stored)
+
+
+PLAINTEXT_RE = re.compile(r"(plaintext-password\s+)(\S+)")
+
+
+def masked(command: str) -> str:
+    """A command as the log keeps it: a plaintext password replaced by stars (VyOS keeps no plaintext)."""
+    return PLAINTEXT_RE.sub(r"\1********", command)
+
+
+def hash_plaintext_passwords(candidate: dict) -> None:
+    """What vyos-1x src/conf_mode/system_login.py does at commit: each user's plaintext-password is
+    hashed into encrypted-password and removed from the configuration (of the session too, so that the
+    session has nothing left to commit)."""
+    users = candidate.get("system", {}).get("login", {}).get("user", {})
+    for body in users.values():
+        auth = body.get("authentication", {})
+        plain = auth.pop("plaintext-password", None)
+        if isinstance(plain, str):
+            auth["encrypted-password"] = lab_password_hash(plain)
 
 
 def _units(tree: dict) -> dict[tuple, object]:
@@ -267,6 +308,18 @@ class VyosRouter(RequestLog):
                 out.write(text)
             os.replace(tmp, path)
 
+    # ------------------------------------------------------------------ logins
+    def accepts_login(self, user: str, password: str) -> bool:
+        """VyOS checks a login against the running ``system login user <user> authentication
+        encrypted-password``. A router whose configuration names no login user at all is the lab's factory
+        state: it takes the user and password it was built with (a real image has them in its config)."""
+        with self.lock:
+            users = self.running.get("system", {}).get("login", {}).get("user", {})
+            if not users:
+                return user == self.user and password == self.password
+            stored = users.get(user, {}).get("authentication", {}).get("encrypted-password")
+        return isinstance(stored, str) and password_matches(password, stored)
+
     # ------------------------------------------------------------------ commit
     def _commit(self, session: ConfigSession, comment: str | None, confirm_minutes: int | None = None):
         with self.lock:
@@ -278,6 +331,7 @@ class VyosRouter(RequestLog):
                 message, self.faults.fail_commit = self.faults.fail_commit, None
                 raise CommitFailed([*message.splitlines(), "", "Commit failed"])
             before = copy_tree(self.running)
+            hash_plaintext_passwords(session.candidate)
             new_running, failures = self._checked_merge(session.candidate)
             self.running = new_running
             self.commits += 1

@@ -138,6 +138,14 @@ def matches(pattern: str, message: str) -> Check:
     return check
 
 
+def password_text(value: str) -> str | None:
+    """A plaintext password: VyOS takes any text; the lab refuses what no client should send on a `set`
+    line (quotes, control characters) and an empty one."""
+    if not value or any(c in value for c in "'\"\\") or any(ord(c) < 32 for c in value):
+        return INVALID
+    return None
+
+
 def description(value: str) -> str | None:
     # VyOS allows any 255 characters; the lab also refuses quotes and control characters, which tenctl
     # must never send (they would break the `set` line a client builds).
@@ -278,7 +286,31 @@ SCHEMA = node(
             }
         ),
         "service": node({"ssh": node({"port": leaf(port)})}),
-        "system": node({"host-name": leaf(host_name), "name-server": multi(ip_address)}),
+        "system": node(
+            {
+                "host-name": leaf(host_name),
+                "name-server": multi(ip_address),
+                # vyos-1x interface-definitions/system_login.xml.in: user names, and the two ways to give a
+                # password; the commit turns plaintext-password into encrypted-password (router.py).
+                "login": node(
+                    {
+                        "user": tag(
+                            matches(r"[-_a-zA-Z0-9.]{1,100}", "Invalid username"),
+                            {
+                                "authentication": node(
+                                    {
+                                        "plaintext-password": leaf(password_text),
+                                        "encrypted-password": leaf(
+                                            matches(r"[!*]?\$\S+", "Invalid encrypted password")
+                                        ),
+                                    }
+                                )
+                            },
+                        )
+                    }
+                ),
+            }
+        ),
         "vrf": node(
             {
                 "name": tag(

@@ -12,7 +12,7 @@ import logging
 
 import asyncssh
 
-from .router import VyosRouter
+from .router import VyosRouter, masked
 from .shell import Shell
 
 BANNER = "Welcome to VyOS!\n\n   The lab's simulated router (tenctl lab).\n\n"
@@ -31,7 +31,7 @@ class _Auth(asyncssh.SSHServer):
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
-        ok = username == self.router.user and password == self.router.password
+        ok = self.router.accepts_login(username, password)
         if not ok:
             self.router.log("ssh", command="(login)", user=username, outcome="refused")
         return ok
@@ -122,12 +122,12 @@ class SshServer:
                     if fault == "lose":
                         shell.handle(command)
                     router.log(
-                        "ssh", command=command, outcome="dropped after applying" if fault == "lose" else "dropped"
+                        "ssh", command=masked(command), outcome="dropped after applying" if fault == "lose" else "dropped"
                     )
                     process.channel.get_connection().abort()
                     return
                 reply = shell.handle(command)
-                router.log("ssh", command=command, outcome="failed" if reply.failed else "ok")
+                router.log("ssh", command=masked(command), outcome="failed" if reply.failed else "ok")
                 if router.faults.delay:
                     await asyncio.sleep(router.faults.delay)
                 text = reply.output
