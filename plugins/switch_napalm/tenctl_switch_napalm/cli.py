@@ -108,3 +108,12 @@ def diff(
             print(str(result).rstrip() if not isinstance(result, BaseException) else f"error: {result}")
         if any(isinstance(r, BaseException) for r in results.values()):
             raise typer.Exit(1)
+
+
+def _register_rotation() -> None:
+    from tenctl_switch_napalm.rotate import rotate_secret
+
+    app.command("rotate-secret")(rotate_secret)
+
+
+_register_rotation()

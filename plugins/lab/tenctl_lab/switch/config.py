@@ -23,6 +23,8 @@ import copy
 import dataclasses
 import re
 
+from ..passwords import PREFIX, lab_password_hash
+
 ALL_VLANS = frozenset(range(1, 4095))
 VLAN_NAME_MAX = 32
 DESCRIPTION_MAX = 240
@@ -119,6 +121,8 @@ class SwitchConfig:
     hostname: str = "localhost"
     vlans: dict[int, Vlan] = dataclasses.field(default_factory=lambda: {1: Vlan()})
     ports: dict[str, Port] = dataclasses.field(default_factory=dict)
+    users: dict[str, str] = dataclasses.field(default_factory=dict)
+    """``username <name> secret ...``: user name -> the stored hash (see tenctl_lab.passwords)."""
 
     @classmethod
     def clean(cls, ethernet_ports: int) -> SwitchConfig:
@@ -151,7 +155,10 @@ def render(cfg: SwitchConfig, header: list[str]) -> list[str]:
 
     EOS prints VLANs with identical settings together (``vlan 20,30``); the lab prints one block per VLAN.
     """
-    lines = [*header, "!", f"hostname {cfg.hostname}", "!", "spanning-tree mode mstp", "!"]
+    lines = [*header, "!", f"hostname {cfg.hostname}", "!"]
+    if cfg.users:
+        lines += [f"username {name} secret sha512 {cfg.users[name]}" for name in sorted(cfg.users)] + ["!"]
+    lines += ["spanning-tree mode mstp", "!"]
     for vid in sorted(cfg.vlans):
         vlan = cfg.vlans[vid]
         body = [comment_line(text) for text in vlan.comment]
@@ -195,6 +202,7 @@ def comment_text(line: str) -> str:
 _ETHERNET = re.compile(r"(?i)(?:ethernet|eth|et)\s*(\d+)(?:\s*-\s*(\d+))?")
 _MANAGEMENT = re.compile(r"(?i)(?:management|ma)\s*(\d+)")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,62})")
+_USERNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")
 
 
 class ConfigEditor:
@@ -296,6 +304,9 @@ class ConfigEditor:
                 self.cfg.hostname = args[0]
             self.mode = ("global",)
             return True
+        if word == "username":
+            self._username(tokens, args, negate, at)
+            return True
         if word == "vlan":
             if not args:
                 raise incomplete()
@@ -344,6 +355,42 @@ class ConfigEditor:
             self.mode = ("management-api",)
             return True
         raise invalid_input(tokens, 1 if negate else 0)
+
+    def _username(self, tokens: list[str], args: list[str], negate: bool, at: int) -> None:
+        """``username NAME secret [0] CLEARTEXT`` (kept hashed), ``username NAME secret sha512 HASH`` (as
+        running-config shows it), ``no username NAME``: EOS's forms for a local user's password."""
+        if not args:
+            raise incomplete()
+        name = args[0]
+        if not _USERNAME.fullmatch(name):
+            raise invalid_input(tokens, at)
+        if negate:
+            if len(args) > 1:
+                raise invalid_input(tokens, at + 1)
+            self.cfg.users.pop(name, None)
+            self.mode = ("global",)
+            return
+        rest = args[1:]
+        if not rest:
+            raise incomplete()
+        if rest[0] != "secret":
+            raise invalid_input(tokens, at + 1)
+        rest = rest[1:]
+        if rest and rest[0] in ("0", "sha512"):
+            kind, rest = rest[0], rest[1:]
+        else:
+            kind = "0"
+        if not rest:
+            raise incomplete()
+        if len(rest) > 1:
+            raise invalid_input(tokens, len(tokens) - len(rest) + 1)
+        if kind == "sha512":
+            if not rest[0].startswith(PREFIX):
+                raise CliError(CliError.FAILED, "Invalid secret")
+            self.cfg.users[name] = rest[0]
+        else:
+            self.cfg.users[name] = lab_password_hash(rest[0])
+        self.mode = ("global",)
 
     def _ports(self, tokens: list[str], text: str) -> list[str]:
         match = _ETHERNET.fullmatch(text)

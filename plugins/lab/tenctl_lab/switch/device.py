@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..passwords import password_matches
 from ..peerlog import RequestLog
 from .config import CliError, ConfigEditor, Port, SwitchConfig, Vlan, parse_config, render
 
@@ -134,6 +135,16 @@ class EosSwitch(RequestLog):
         self._loop = None
 
     # ------------------------------------------------------------------ reading
+    def accepts_login(self, user: str, password: str) -> bool:
+        """EOS checks a login against the running ``username <user> secret``. A switch whose configuration
+        names no user is the lab's factory state: it takes the user and password it was built with."""
+        with self.lock:
+            users = dict(self.running.users)
+        if not users:
+            return user == self.user and password == self.password
+        stored = users.get(user)
+        return stored is not None and password_matches(password, stored)
+
     def uptime(self) -> float:
         return time.monotonic() - self._boot_clock
 

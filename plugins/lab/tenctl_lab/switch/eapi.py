@@ -17,6 +17,7 @@ import ssl
 
 from aiohttp import web
 
+from ..passwords import masked
 from .cli import EapiCli
 from .device import EosSwitch
 
@@ -76,7 +77,7 @@ class EapiServer:
             user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        if user == self.switch.user and password == self.switch.password:
+        if self.switch.accepts_login(user, password):
             return user
         return None
 
@@ -106,7 +107,7 @@ class EapiServer:
         commands = list(params["cmds"])
         fmt = params.get("format", "json")
         # Never log the enable secret (the only input a command carries here).
-        logged = [c.get("cmd") if isinstance(c, dict) else c for c in commands]
+        logged = [masked(str(c.get("cmd") if isinstance(c, dict) else c)) for c in commands]
 
         fault, hold = switch.next_request()
         if hold:

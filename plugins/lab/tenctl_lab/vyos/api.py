@@ -15,8 +15,9 @@ import ssl
 
 from aiohttp import web
 
+from ..passwords import masked
 from . import tree as cfgtree
-from .router import SAVE_PATH, VERSION_TEXT, CommitFailed, VyosRouter, masked
+from .router import SAVE_PATH, VERSION_TEXT, CommitFailed, VyosRouter
 from .tree import EditError
 
 

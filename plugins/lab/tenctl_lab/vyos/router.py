@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import threading
 from pathlib import Path
 
+from ..passwords import lab_password_hash, password_matches
 from ..peerlog import RequestLog
 from . import tree as cfgtree
 from .tree import EditError, copy_tree, split_command
@@ -86,34 +86,6 @@ class Faults:
 # Commit units: a unit's changes are committed or refused together; a failing unit does not stop the
 # others (VyOS commits node by node in priority order, so a failed commit can be partly applied).
 UNIT_ORDER = ("vrf", "interfaces", "firewall", "protocols", "nat", "system", "service")
-
-
-def lab_password_hash(password: str, salt: str | None = None) -> str:
-    """The lab's stand-in for sha512-crypt (Python's crypt module is deprecated): PBKDF2-SHA512, marked
-    ``$lab-pbkdf2$`` so that nobody mistakes it for a hash a real VyOS would take."""
-    import hashlib
-    import secrets
-
-    salt = salt or secrets.token_hex(8)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt.encode(), 1000).hex()
-    return f"$lab-pbkdf2${salt}${digest}"
-
-
-def password_matches(password: str, stored: str) -> bool:
-    import hmac
-
-    parts = stored.split("$")
-    if len(parts) != 4 or parts[1] != "lab-pbkdf2":
-        return False
-    return hmac.compare_digest(lab_password_hash(password, parts[2]), stored)
-
-
-PLAINTEXT_RE = re.compile(r"(plaintext-password\s+)(\S+)")
-
-
-def masked(command: str) -> str:
-    """A command as the log keeps it: a plaintext password replaced by stars (VyOS keeps no plaintext)."""
-    return PLAINTEXT_RE.sub(r"\1********", command)
 
 
 def hash_plaintext_passwords(candidate: dict) -> None:

@@ -12,7 +12,8 @@ import logging
 
 import asyncssh
 
-from .router import VyosRouter, masked
+from ..passwords import masked
+from .router import VyosRouter
 from .shell import Shell
 
 BANNER = "Welcome to VyOS!\n\n   The lab's simulated router (tenctl lab).\n\n"
