@@ -50,6 +50,7 @@ BUILTIN_PLUGINS = (
     "tenctl_core.backup",
     "tenctl_core.migration",
     "tenctl_core.notify",
+    "tenctl_core.rotation",
 )
 """Core modules registered as plugins, so every hook has an in-tree implementation."""
 

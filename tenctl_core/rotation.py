@@ -26,13 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tenctl_core import hookimpl
 from tenctl_core.errors import TenctlError, UsageError
+from tenctl_core.health import PASS, WARN
+from tenctl_core.providers import AuditCheck, CheckResult, Remedy
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
     from tenctl_core.model import Tenant
     from tenctl_core.plan import Plan
     from tenctl_core.proxmox import ProxmoxClient
+    from tenctl_core.registry import Registrar
 
 API_TOKEN_LOCK = "api-token-rotation"  # noqa: S105 - a lock name, not a secret
 STAMP_FORMAT = "%Y%m%d%H%M%S"
@@ -369,3 +373,43 @@ def apply_api_token(ctx: Context, rotation: TokenRotation, report: dict[str, Any
                 hint="run `tenctl rotate --api-token` again: it deletes tokens left by a rotation first",
             ) from None
 
+
+
+# ------------------------------------------------------------------------------------ health check
+
+
+class CredentialsCheck(AuditCheck):
+    """What an interrupted API token rotation leaves: a token of the family that the secret file does not
+    name, or a staged secret file. One API request (the user's tokens), only with a token secret file."""
+
+    name = "credentials"
+    description = "no token or staged secret file is left behind by an interrupted `tenctl rotate --api-token`"
+
+    def run(self, ctx: Context) -> list[CheckResult]:
+        px = ctx.config.proxmox
+        if not (px.uses_token and px.token_secret_file and px.token_name):
+            return [CheckResult(self.name, PASS, "no API token secret file to watch")]
+        path = Path(px.token_secret_file)
+        current, _secret = ctx.config.api_token()
+        tokens = [t.get("tokenid", "") for t in ctx.proxmox.get(f"/access/users/{px.user}/token") or []]
+        leftovers = sorted(t for t in tokens if t != current and family(px.token_name).fullmatch(t))
+        staged = staged_path(path)
+        details = [f"token {px.user}!{name} is not the one {path} names" for name in leftovers]
+        if staged.exists() or staged.is_symlink():
+            details.append(f"{staged} is left from a rotation that did not finish")
+        if not details:
+            return [CheckResult(self.name, PASS, f"API token {px.user}!{current}; nothing left by a rotation")]
+        return [
+            CheckResult(
+                self.name,
+                WARN,
+                "an API token rotation was interrupted: run `tenctl rotate --api-token` to clean up and finish",
+                details,
+                [Remedy("tenctl rotate --api-token")],
+            )
+        ]
+
+
+@hookimpl
+def tenctl_register_audit_checks(register: Registrar[AuditCheck]) -> None:
+    register(CredentialsCheck())

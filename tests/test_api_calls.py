@@ -13,8 +13,9 @@ ADD_BUDGET_BASE = 24
 LIST_BUDGET = 3
 # health: the version, the cluster's status, each of the lab's three nodes' interfaces (the zone's bridge),
 # the SDN zones and VNets, taking and giving back the SDN lock (is it held? is anything pending?), pools,
-# groups, users, ACL, roles, second factors and realms; the guests (/cluster/resources, for the limits).
-HEALTH_BUDGET = 17
+# groups, users, ACL, roles, second factors and realms; the guests (/cluster/resources, for the limits);
+# tenctl's own user's API tokens (the credentials check: is a rotation's token left over?).
+HEALTH_BUDGET = 18
 
 
 def requests_of(lab, *args):

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 import requests
-from conftest import audit_events, created_password, lab_snapshot, ok
+from conftest import audit_events, check_named, created_password, health_of, lab_snapshot, ok
 from labclient import login
 
 
@@ -219,10 +219,14 @@ def test_api_token_rotation_cleans_up_after_a_killed_run(cluster):
     (token_file(lab).parent / ".pve-token.rotating").write_text("half-written\n")
     dry = json.loads(ok(lab.run("rotate", "--api-token", "--dry-run", "--json")).stdout)
     assert dry["leftovers"] == [leftover]
+    [found] = check_named(health_of(lab), "credentials")
+    assert found["status"] == "warn" and any(leftover in d for d in found["details"])
     assert leftover in pve.lab_tokens
     ok(lab.run("rotate", "--api-token"))
     assert leftover not in pve.lab_tokens
     assert not token_works(lab, leftover, leftover_secret)
+    [found] = check_named(health_of(lab), "credentials")
+    assert found["status"] == "pass"
     assert [p.name for p in token_file(lab).parent.iterdir() if p.name.startswith(".")] == []
     tenctl_reaches_proxmox(lab)
 
