@@ -28,7 +28,7 @@ def password_matches(password: str, stored: str) -> bool:
     return hmac.compare_digest(lab_password_hash(password, parts[2]), stored)
 
 
-SECRET_RE = re.compile(r"((?:plaintext-password|secret)\s+(?:0\s+)?)(?!sha512\s)(\S+)")
+SECRET_RE = re.compile(r"((?:plaintext-password|secret|keys\s+id\s+\S+\s+key)\s+(?:0\s+)?)(?!sha512\s)(\S+)")
 
 
 def masked(command: str) -> str:

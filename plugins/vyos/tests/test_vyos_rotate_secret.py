@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import requests
 
 
 def ok(result):
@@ -113,3 +114,59 @@ def test_rotate_secret_needs_a_password_file(edge, tmp_path):
     result = lab.run("--config", str(config), "vyos", "rotate-secret", env={"LAB_VYOS_PW": "x"})
     assert result.exit_code == 2 and "LAB_VYOS_PW" in result.stderr and "vyos.password_file" in result.stderr
     assert len(lab.vyos_log()) == mark  # refused before the router was touched
+
+
+# ------------------------------------------------------------------------------------------ API key
+
+
+def api_accepts(lab, key: str) -> bool:
+    """One request to the router's HTTP API with this key, as any client would make it."""
+    info = lab.vyos_info
+    session = requests.Session()
+    session.trust_env = False
+    answer = session.post(
+        f"https://{info['host']}:{info['api_port']}/retrieve",
+        data={"key": key, "data": json.dumps({"op": "showConfig", "path": []})},
+        verify=info["ca_file"],
+        timeout=10,
+    )
+    return answer.status_code == 200
+
+
+@pytest.fixture
+def api_edge(lab):
+    config = lab.edge_config("api")
+
+    def run(*args, **kwargs):
+        return lab.run("--config", str(config), *args, **kwargs)
+
+    return lab, run, Path(lab.vyos_info["api_key_file"])
+
+
+def test_rotate_secret_over_the_api_replaces_the_key(api_edge):
+    lab, run, key_file = api_edge
+    old = key_file.read_text().strip()
+    assert api_accepts(lab, old)
+    result = ok(run("vyos", "rotate-secret", "--json"))
+    new = key_file.read_text().strip()
+    assert new != old and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert api_accepts(lab, new) and not api_accepts(lab, old)
+    key_id = json.loads(result.stdout)["key_id"]
+    assert f"set service https api keys id {key_id} key '{new}'" in lab.vyos.saved_commands()  # saved
+    assert not [line for line in lab.vyos.running_commands() if "keys id" in line and key_id not in line]
+    assert old not in logs(lab, result) and new not in logs(lab, result)
+    ok(run("vyos", "test"))
+    # A second rotation deletes the first one's id.
+    ok(run("vyos", "rotate-secret"))
+    assert not api_accepts(lab, new) and api_accepts(lab, key_file.read_text().strip())
+    assert not [line for line in lab.vyos.running_commands() if key_id in line]
+
+
+def test_a_refused_api_change_keeps_the_old_key(api_edge):
+    lab, run, key_file = api_edge
+    old = key_file.read_text().strip()
+    lab.vyos.faults.fail_commit = "https: simulated failure"
+    result = run("vyos", "rotate-secret")
+    assert result.exit_code == 1 and "kept its API keys" in result.stderr
+    assert key_file.read_text().strip() == old and api_accepts(lab, old)
+    assert not [p for p in key_file.parent.iterdir() if p.name.endswith(".rotating")]

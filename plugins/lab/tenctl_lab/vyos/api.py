@@ -80,7 +80,7 @@ class ApiServer:
     async def _commands(self, request: web.Request, endpoint: str) -> list[dict]:
         """The ops of a request after VyOS's checks of the form (key, data, op, path)."""
         form = await request.post()
-        if form.get("key") != self.router.api_key:
+        if not self.router.accepts_api_key(str(form.get("key") or "")):
             raise _Refused(401, "Valid API key is required")
         if "data" not in form:
             raise _Refused(422, "Non-empty data field is required")

@@ -9,6 +9,7 @@ there, not here). All methods may be called from any thread: one lock guards the
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 import os
 import threading
@@ -291,6 +292,16 @@ class VyosRouter(RequestLog):
                 return user == self.user and password == self.password
             stored = users.get(user, {}).get("authentication", {}).get("encrypted-password")
         return isinstance(stored, str) and password_matches(password, stored)
+
+    def accepts_api_key(self, key: str) -> bool:
+        """The HTTP API takes the keys of the running ``service https api keys id <id> key``. A router whose
+        configuration has none is the lab's factory state: it takes the key it was built with."""
+        with self.lock:
+            ids = self.running.get("service", {}).get("https", {}).get("api", {}).get("keys", {}).get("id", {})
+            keys = [body.get("key") for body in ids.values()]
+        if not keys:
+            return key == self.api_key
+        return any(isinstance(k, str) and hmac.compare_digest(k, key) for k in keys)
 
     # ------------------------------------------------------------------ commit
     def _commit(self, session: ConfigSession, comment: str | None, confirm_minutes: int | None = None):

@@ -285,7 +285,28 @@ SCHEMA = node(
                 )
             }
         ),
-        "service": node({"ssh": node({"port": leaf(port)})}),
+        "service": node(
+            {
+                "ssh": node({"port": leaf(port)}),
+                # vyos-1x interface-definitions/service_https.xml.in (1.4): API keys by id.
+                "https": node(
+                    {
+                        "api": node(
+                            {
+                                "keys": node(
+                                    {
+                                        "id": tag(
+                                            matches(r"[-_a-zA-Z0-9.]{1,64}", "Invalid key id"),
+                                            {"key": leaf(password_text)},
+                                        )
+                                    }
+                                )
+                            }
+                        )
+                    }
+                ),
+            }
+        ),
         "system": node(
             {
                 "host-name": leaf(host_name),
