@@ -91,6 +91,19 @@ def test_rotate_writes_the_password_to_a_private_file(cluster, tmp_path):
     assert not login(lab, "admin_acme@pve", new).logged_in
 
 
+def test_a_refused_password_change_writes_no_file_and_keeps_the_old_password(cluster, tmp_path):
+    lab = cluster
+    password = created_password(ok(lab.run("add", "-n", "acme")).stdout)
+    lab.pve.fail("PUT", "/access/password", status=500, message="change password failed: simulated", times=1)
+    out = tmp_path / "acme.pw"
+    result = lab.run("rotate", "-n", "acme", "--password-out", out)
+    assert result.exit_code == 1 and "simulated" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".*.rotating"))
+    assert login(lab, "admin_acme@pve", password).logged_in
+    [line] = [e for e in audit_events(lab) if e.get("command") == "rotate"]
+    assert line["outcome"] == "failure"
+
+
 def test_rotate_refuses_a_symlink_and_changes_nothing(cluster, tmp_path):
     lab = cluster
     password = created_password(ok(lab.run("add", "-n", "acme")).stdout)
@@ -257,3 +270,5 @@ def test_a_token_file_naming_a_foreign_token_is_refused(cluster):
     assert result.exit_code == 2, result.stderr
     assert "'other'" in result.stderr and "proxmox.token_name" in result.stderr
     assert lab.token_secret not in result.stderr
+    checked = lab.run("config", "check")
+    assert checked.exit_code == 2 and "'other'" in checked.stderr

@@ -560,6 +560,8 @@ def config_check(tctx: typer.Context) -> None:
         config = load_config(opts.config, opts.profile)
         for kind in ("token", "password"):
             config.read_secret(kind)
+        if config.proxmox.uses_token:
+            config.api_token()  # a rotated token's file names its token: it must be one of token_name's
         from tenctl_core.notify import read_secrets
 
         read_secrets(config.notifications)
