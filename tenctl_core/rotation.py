@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tenctl_core import hookimpl
-from tenctl_core.errors import TenctlError, UsageError
+from tenctl_core.errors import ConflictError, TenctlError, UsageError
 from tenctl_core.health import PASS, WARN
 from tenctl_core.providers import AuditCheck, CheckResult, Remedy
 
@@ -314,6 +314,13 @@ def apply_api_token(ctx: Context, rotation: TokenRotation, report: dict[str, Any
         name=API_TOKEN_LOCK,
         on_break=lambda info: audit_lock_break(ctx, None, info),
     ):
+        current, _secret = ctx.config.api_token()
+        if current != rotation.old_name:
+            raise ConflictError(
+                f"{rotation.secret_file} names the token {rotation.full_id(current)} now: another command rotated "
+                "it while this one was being prepared",
+                hint="run the command again if the token should be rotated once more",
+            )
         for name in rotation.leftovers:
             old.delete(f"/access/users/{user}/token/{name}")
             report.setdefault("deleted_leftovers", []).append(rotation.full_id(name))
