@@ -39,7 +39,9 @@ class BadTenantFile(UsageError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__(
-            "\n".join(problems) if len(problems) == 1 else f"{len(problems)} problems:\n" + "\n".join(problems),
+            "\n".join(problems)
+            if len(problems) == 1
+            else f"{len(problems)} problems:\n" + "\n".join(problems),
             hint="correct the file and run again; no tenant was added",
         )
 
@@ -214,6 +216,8 @@ class BulkResult:
     plans: list[Plan] = field(default_factory=list)
     """Dry run: each tenant's plan."""
     batch_error: str = ""
+    commits: list[str] = field(default_factory=list)
+    """The backends committed once for the whole batch (``sdn-vnet``: one SDN apply)."""
 
     def as_dict(self, show_passwords: bool, dry_run: bool) -> dict[str, Any]:
         return {
@@ -231,6 +235,7 @@ class BulkResult:
             "failed": [{"tenant_name": name, "error": reason} for name, reason in self.failed],
             "plans": [p.as_dict() for p in self.plans],
             "batch_error": self.batch_error or None,
+            "commits": self.commits,
         }
 
 
@@ -241,21 +246,23 @@ def add_many(ctx: Context, requests: list[AddRequest], where: list[str] | None =
 
     check_against_cluster_config(ctx, requests, where or [f"tenant {r.name}" for r in requests])
     result = BulkResult()
-    if ctx.dry_run:
-        vlans: set[int] = set()
-        subnets: set[ipaddress.IPv4Network] = set()
-        for request in requests:
-            planned = plan_add(ctx, request, frozenset(vlans), frozenset(subnets))
-            vlans.add(planned.tenant.vlan)
-            subnets.add(ipaddress.IPv4Network(planned.tenant.subnet))
-            result.plans.append(planned.plan)
-        return result
     with open_batch(ctx) as batch:
+        if ctx.dry_run:
+            vlans: set[int] = set()
+            subnets: set[ipaddress.IPv4Network] = set()
+            for request in requests:
+                planned = plan_add(ctx, request, frozenset(vlans), frozenset(subnets))
+                vlans.add(planned.tenant.vlan)
+                subnets.add(ipaddress.IPv4Network(planned.tenant.subnet))
+                result.plans.append(planned.plan)
+            result.commits = list(batch.finalisers)
+            return result
         for request in requests:
             try:
                 result.added.append(add_tenant(ctx, request))
             except TenctlError as exc:
                 result.failed.append((request.name, str(exc)))
+        result.commits = list(batch.finalisers)
         try:
             batch.finish()
         except BatchCommitFailed as exc:

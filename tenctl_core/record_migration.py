@@ -57,7 +57,9 @@ FIELDS = (
     "SUSPEND_DATE",
     "RESUME_DATE",
 )
-DOUBLE_QUOTED_RE = re.compile(r'[ \t]*(?:export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)="(?P<text>(?:[^"\\]|\\.)*)"[ \t]*')
+DOUBLE_QUOTED_RE = re.compile(
+    r'[ \t]*(?:export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)="(?P<text>(?:[^"\\]|\\.)*)"[ \t]*'
+)
 BASH_ESCAPE_RE = re.compile(r'\\([$`"\\])')
 
 
@@ -67,7 +69,8 @@ class BadRecords(UsageError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__(
-            f"{len(problems)} value(s) in the Bash tool's records break tenctl's rules: " + "; ".join(problems),
+            f"{len(problems)} value(s) in the Bash tool's records break tenctl's rules: "
+            + "; ".join(problems),
             hint="correct or remove those records (they are data: tenctl never runs them), then run again",
         )
 
@@ -104,6 +107,8 @@ class TenantReport:
     """Fields the record lacked, and where their value came from."""
     not_mapped: list[str] = field(default_factory=list)
     """Per field: what could not be carried over, and why."""
+    notes: list[str] = field(default_factory=list)
+    """What was noticed reading the record (a value taken literally, a line not read)."""
     reason: str = ""
     plan: Plan | None = None
 
@@ -117,6 +122,7 @@ class TenantReport:
             "removed": self.removed,
             "filled": self.filled,
             "not_mapped": self.not_mapped,
+            "notes": self.notes,
             "reason": self.reason,
             "plan": self.plan.as_dict() if self.plan is not None else None,
         }
@@ -127,12 +133,15 @@ class RecordMigration:
     directory: Path
     tenants: list[TenantReport] = field(default_factory=list)
     batch_error: str = ""
+    commits: list[str] = field(default_factory=list)
+    """The backends committed once for the whole batch (``sdn-vnet``: one SDN apply)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "records": str(self.directory),
             "tenants": [t.as_dict() for t in self.tenants],
             "batch_error": self.batch_error or None,
+            "commits": self.commits,
         }
 
     @property
@@ -165,7 +174,9 @@ def read_record(path: Path) -> tuple[BashRecord, list[str]]:
         else:
             record.notes.append(f"{refused.where} not read: {refused.reason}")
     for key in sorted(set(record.values) - set(FIELDS)):
-        record.notes.append(f"{key} (line {record.values[key][1]}) is not a field of a tenant record: ignored")
+        record.notes.append(
+            f"{key} (line {record.values[key][1]}) is not a field of a tenant record: ignored"
+        )
     return record, problems
 
 
@@ -212,7 +223,10 @@ def whole(check: Any) -> Any:
 
 
 def date(text: str) -> str:
-    dt.datetime.strptime(text, DATE_FORMAT)
+    try:
+        dt.datetime.strptime(text, DATE_FORMAT)
+    except ValueError:
+        raise UsageError("not a date and time in the form YYYY-MM-DD HH:MM:SS") from None
     return text
 
 
@@ -314,13 +328,16 @@ def plan_records(ctx: Context, directory: Path) -> tuple[RecordMigration, list[t
     for record in records:
         raw = record.get("TENANT_NAME")
         name = raw if raw is not None else record.path.stem
-        report = TenantReport(str(record.path), name, not_mapped=list(record.notes))
+        report = TenantReport(str(record.path), name, notes=list(record.notes))
         result.tenants.append(report)
         if raw is None:
             report.filled.append(f"TENANT_NAME missing: {name} (the file name)")
         if name == "[]" or record.path.stem == "[]":
-            report.outcome, report.reason = "skipped", (
-                "the '[]' tenant the Bash tool's bug left behind: it never was a tenant, nothing is made for it"
+            report.outcome, report.reason = (
+                "skipped",
+                (
+                    "the '[]' tenant the Bash tool's bug left behind: it never was a tenant, nothing is made for it"
+                ),
             )
             continue
         try:
@@ -348,7 +365,9 @@ def plan_records(ctx: Context, directory: Path) -> tuple[RecordMigration, list[t
     return result, skip_clashes(ctx, planned)
 
 
-def skip_clashes(ctx: Context, planned: list[tuple[TenantReport, Tenant]]) -> list[tuple[TenantReport, Tenant]]:
+def skip_clashes(
+    ctx: Context, planned: list[tuple[TenantReport, Tenant]]
+) -> list[tuple[TenantReport, Tenant]]:
     """Drop the tenants that cannot be told apart or whose pool is gone, each reported; one read of pools."""
     by_name: dict[str, list[TenantReport]] = {}
     by_vlan: dict[int, list[TenantReport]] = {}
@@ -400,21 +419,26 @@ def migrate_records(ctx: Context, directory: Path) -> RecordMigration:
         tenant.installation = ctx.installation
         for provider in _providers(ctx):
             provider.prepare(ctx, tenant)
-    if ctx.dry_run:
-        for report, tenant in planned:
-            ctx.cache[CLAIMS] = claims_of(ctx, tenant)
-            _plan_one(ctx, report, tenant)
-        ctx.cache.pop(CLAIMS, None)
-        return result
     with open_batch(ctx) as batch:
+        if ctx.dry_run:
+            for report, tenant in planned:
+                ctx.cache[CLAIMS] = claims_of(ctx, tenant)
+                _plan_one(ctx, report, tenant)
+            ctx.cache.pop(CLAIMS, None)
+            result.commits = list(batch.finalisers)
+            return result
         for report, tenant in planned:
             _migrate_one(ctx, report, tenant)
+        result.commits = list(batch.finalisers)
         try:
             batch.finish()
         except BatchCommitFailed as exc:
             result.batch_error = exc.message
-            for report, _ in planned:
+            for report, tenant in planned:
                 if report.tenant in exc.tenants:
+                    # Its record goes, so that the next run takes it over again (its objects keep the
+                    # marker they got, and are this installation's for it).
+                    ctx.store.delete(tenant.name)
                     report.outcome = "failed"
                     report.reason = "its SDN changes were discarded with the batch's failed apply: run again"
     return result

@@ -24,7 +24,10 @@ def bash_tenant(lab, name, vlan, *, email="", suspended=False, pool=True):
         pve.pool_info[f"tenant_{name}"] = {"comment": f"Tenant pool for {name}", "storage": set()}
     pve.lab_groups[f"group_{name}"] = {"comment": f"Tenant group for {name}"}
     pve.lab_users[f"admin_{name}@pve"] = pve._new_user_record(
-        groups={f"group_{name}"}, email=email, comment=f"Tenant admin for {name}", enable=0 if suspended else 1
+        groups={f"group_{name}"},
+        email=email,
+        comment=f"Tenant admin for {name}",
+        enable=0 if suspended else 1,
     )
     vnet = {"zone": ZONE, "tag": vlan, "alias": f"Network for {name}", "type": "vnet"}
     sub = {"gateway": f"10.100.{third}.1", "type": "subnet", "vnet": f"vn{vlan}"}
@@ -34,7 +37,9 @@ def bash_tenant(lab, name, vlan, *, email="", suspended=False, pool=True):
     grants = [(f"/pool/tenant_{name}", role) for role in BASH_POOL_ROLES]
     grants += [("/storage/local-lvm", "PVEDatastoreUser"), (f"/sdn/zones/{ZONE}/vn{vlan}", "PVESDNUser")]
     for path, role in grants:
-        pve.lab_acl.append({"path": path, "type": "group", "ugid": f"group_{name}", "roleid": role, "propagate": True})
+        pve.lab_acl.append(
+            {"path": path, "type": "group", "ugid": f"group_{name}", "roleid": role, "propagate": True}
+        )
     pve.rebuild_grants()
 
 
@@ -63,11 +68,17 @@ def writes(lab, mark):
 
 
 def sdn_applies(lab, mark):
-    return [r for r in lab.requests_log_since(mark) if r["method"] == "PUT" and r["path"].rstrip("/") == "/api2/json/cluster/sdn"]
+    return [
+        r
+        for r in lab.requests_log_since(mark)
+        if r["method"] == "PUT" and r["path"].rstrip("/") == "/api2/json/cluster/sdn"
+    ]
 
 
 def group_acl(lab, group):
-    return sorted((e["path"], e["roleid"]) for e in lab.pve.lab_acl if e["type"] == "group" and e["ugid"] == group)
+    return sorted(
+        (e["path"], e["roleid"]) for e in lab.pve.lab_acl if e["type"] == "group" and e["ugid"] == group
+    )
 
 
 def test_migrate_records_takes_the_bash_tenants_over(cluster, tmp_path):
@@ -136,8 +147,13 @@ def test_migrate_records_takes_the_bash_tenants_over(cluster, tmp_path):
     def record(name):
         return tomllib.loads((tenants_dir(lab) / f"{name}.toml").read_text())
 
-    assert record("acme")["email"] == "ops@acme.example" and record("acme")["created_date"] == "2025-03-01 09:30:00"
-    assert record("execdept")["cpu_limit"] == 8 and any("CPU_LIMIT" in f for f in report["execdept"]["filled"])
+    assert (
+        record("acme")["email"] == "ops@acme.example"
+        and record("acme")["created_date"] == "2025-03-01 09:30:00"
+    )
+    assert record("execdept")["cpu_limit"] == 8 and any(
+        "CPU_LIMIT" in f for f in report["execdept"]["filled"]
+    )
     suspended = record("evaluate")
     assert suspended["status"] == "suspended" and suspended["suspend_reason"] == f"unpaid $(touch {canary})"
     assert pve.lab_users["admin_evaluate@pve"]["enable"] == 0
@@ -155,8 +171,14 @@ def test_migrate_records_takes_the_bash_tenants_over(cluster, tmp_path):
     again = lab.run("migrate", "--records", records, "--json")
     assert again.exit_code == 0, again.stderr
     outcomes = {t["tenant"]: t["outcome"] for t in json.loads(again.stdout)["tenants"]}
-    assert outcomes == {"acme": "already migrated", "execdept": "already migrated", "evaluate": "already migrated",
-                        "renamed": "already migrated", "[]": "skipped", "twina": "migrated"}
+    assert outcomes == {
+        "acme": "already migrated",
+        "execdept": "already migrated",
+        "evaluate": "already migrated",
+        "renamed": "already migrated",
+        "[]": "skipped",
+        "twina": "migrated",
+    }
     assert len(sdn_applies(lab, mark)) == 1
     assert f"tenctl:{installation}:twina" in pve.pool_info["tenant_twina"]["comment"]
 
@@ -185,3 +207,144 @@ def test_migrate_records_refuses_bad_values_before_any_request(cluster, tmp_path
     assert f"{records / 'hostile.conf'}: line 2: VLAN_ID: it holds a command substitution" in result.stderr
     assert lab.requests_since(mark) == 0
     assert "tenctl" not in lab.pve.pool_info["tenant_acme"]["comment"]
+
+
+# ------------------------------------------------------------------------- add --from-file
+
+
+def test_add_from_csv_applies_sdn_once(cluster, tmp_path):
+    lab = cluster
+    source = tmp_path / "tenants.csv"
+    source.write_text(
+        "name,cpu,ram,storage,email,vlan,subnet\n"
+        "alpha,2,2048,20,ops@alpha.example,,\n"
+        "bravo,,,,,,\n"
+        "charlie,4,4096,40,,300,10.100.200.0/24\n",
+        encoding="utf-8",
+    )
+    secrets = tmp_path / "passwords.csv"
+    mark = lab.mark()
+    ok(lab.run("add", "--from-file", source, "--password-out", secrets))
+    assert len(sdn_applies(lab, mark)) == 1
+    pve = lab.pve
+    vnets = {v["alias"].split()[2]: (k, v["tag"]) for k, v in pve.sdn_running["vnets"].items()}
+    assert vnets["charlie"] == ("vn300", 300)
+    for name in ("alpha", "bravo", "charlie"):
+        assert f"tenant_{name}" in pve.pools and f"group_{name}" in pve.lab_groups
+        vnet, tag = vnets[name]
+        assert group_acl(lab, f"group_{name}") == sorted(
+            [
+                (f"/pool/tenant_{name}", "TenctlTenant"),
+                ("/storage/local-lvm", "PVEDatastoreUser"),
+                (f"/sdn/zones/{ZONE}/{vnet}", "PVESDNUser"),
+            ]
+        )
+    assert (
+        "10.100.200.0/24" in str(pve.sdn_running["subnets"])
+        or f"{ZONE}-10.100.200.0-24" in pve.sdn_running["subnets"]
+    )
+    assert pve.lab_users["admin_alpha@pve"]["email"] == "ops@alpha.example"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    lines = secrets.read_text().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["alpha", "bravo", "charlie"]
+    for line in lines:  # each generated password opens its admin's session
+        name, user, password = line.split(",")
+        assert pve.check_password(user, password)
+    assert lab.run("health", "--json").exit_code == 0
+
+
+def test_add_from_file_keeps_the_tenants_done_when_one_fails(cluster, tmp_path):
+    lab = cluster
+    source = tmp_path / "tenants.json"
+    source.write_text(
+        json.dumps(
+            [{"name": "one", "vlan": 201}, {"name": "two", "vlan": 202}, {"name": "three", "vlan": 203}]
+        ),
+        encoding="utf-8",
+    )
+    lab.pve.fail("POST", "/cluster/sdn/vnets/vn202/subnets", status=500, message="fault injected by the lab")
+    mark = lab.mark()
+    result = lab.run("add", "--from-file", source)
+    assert result.exit_code == 1
+    assert "tenant two was not added" in result.stderr
+    assert len(sdn_applies(lab, mark)) == 1
+    pve = lab.pve
+    for name, vlan in (("one", 201), ("three", 203)):
+        assert f"tenant_{name}" in pve.pools and f"admin_{name}@pve" in pve.lab_users
+        assert f"vn{vlan}" in pve.sdn_running["vnets"]
+        record = tomllib.loads((tenants_dir(lab) / f"{name}.toml").read_text())
+        assert record["status"] == "active" and record["journal"] == []
+        assert "sdn_lock" not in record["plugins"].get("sdn-vnet", {})
+    assert "tenant_two" not in pve.pools and "group_two" not in pve.lab_groups
+    assert "admin_two@pve" not in pve.lab_users
+    assert "vn202" not in pve.sdn_config["vnets"] and "vn202" not in pve.sdn_running["vnets"]
+    assert not any(e["ugid"] == "group_two" for e in pve.lab_acl)
+    assert not (tenants_dir(lab) / "two.toml").exists()
+    assert pve.sdn_lock is None and not pve.sdn_pending()
+
+
+def test_add_from_file_refuses_bad_rows_before_any_request(cluster, tmp_path):
+    lab = cluster
+    source = tmp_path / "tenants.csv"
+    source.write_text(
+        "name,cpu,vlan,password\ngood,2,,\nbad name,x,5000,\ngood,1,,secret\n",
+        encoding="utf-8",
+    )
+    mark = lab.mark()
+    result = lab.run("add", "--from-file", source)
+    assert result.exit_code == 2
+    for expected in (
+        f"{source}: line 3: name=bad name: tenant name 'bad name' is invalid",
+        f"{source}: line 3: cpu=x: not a whole number",
+        f"{source}: line 3: vlan=5000:",
+        f"{source}: line 4: password: a file of tenants holds no passwords",
+        f"{source}: line 4: name=good: the same tenant as {source}: line 2",
+    ):
+        assert expected in result.stderr, result.stderr
+    assert lab.requests_since(mark) == 0
+    assert "tenant_good" not in lab.pve.pools
+
+
+def test_add_from_file_removes_the_batch_again_when_the_one_apply_fails(cluster, tmp_path):
+    lab = cluster
+    source = tmp_path / "tenants.json"
+    source.write_text(json.dumps([{"name": "one"}, {"name": "two"}]), encoding="utf-8")
+    lab.pve.fail(
+        "PUT", "/cluster/sdn", status=500, message="could not apply SDN configuration: fault injected"
+    )
+    mark = lab.mark()
+    result = lab.run("add", "--from-file", source)
+    assert result.exit_code == 1
+    assert "the batch's sdn-vnet commit failed" in result.stderr and "one, two" in result.stderr
+    assert len(sdn_applies(lab, mark)) == 1
+    pve = lab.pve
+    for name in ("one", "two"):
+        assert f"tenant_{name}" not in pve.pools and f"group_{name}" not in pve.lab_groups
+        assert f"admin_{name}@pve" not in pve.lab_users
+        assert not (tenants_dir(lab) / f"{name}.toml").exists()
+    assert pve.sdn_config["vnets"] == pve.sdn_running["vnets"] == {}
+    assert pve.sdn_lock is None and not pve.sdn_pending()
+
+
+def test_migrate_records_after_a_failed_apply_a_second_run_finishes(cluster, tmp_path):
+    lab = cluster
+    records = tmp_path / "tenants"
+    records.mkdir()
+    for name, vlan in (("acme", 100), ("bolt", 101)):
+        bash_tenant(lab, name, vlan)
+        bash_record(records, name, name, vlan)
+    lab.pve.fail(
+        "PUT", "/cluster/sdn", status=500, message="could not apply SDN configuration: fault", times=1
+    )
+    failed = lab.run("migrate", "--records", records)
+    assert failed.exit_code == 1 and "commit failed" in failed.stderr
+    assert "tenctl" not in lab.pve.sdn_running["vnets"]["vn100"]["alias"]
+    assert lab.pve.sdn_lock is None and not lab.pve.sdn_pending()
+    mark = lab.mark()
+    ok(lab.run("migrate", "--records", records))
+    assert len(sdn_applies(lab, mark)) == 1
+    installation = (tenants_dir(lab) / ".tenctl-installation").read_text().strip()
+    for name, vlan in (("acme", 100), ("bolt", 101)):
+        assert f"tenctl:{installation}:{name}" in lab.pve.sdn_running["vnets"][f"vn{vlan}"]["alias"]
+        assert (tenants_dir(lab) / f"{name}.toml").exists()
+    assert lab.run("health", "--json").exit_code == 0

@@ -40,7 +40,9 @@ def migrate_records_command(tctx: typer.Context, records: Path, dry_run: bool, a
             for problem in exc.problems:
                 print(f"error: {problem}", file=sys.stderr)
             print(f"hint: {exc.hint}", file=sys.stderr)
-            note_outcome("refused", f"{len(exc.problems)} value(s) in the records of {records} break tenctl's rules")
+            note_outcome(
+                "refused", f"{len(exc.problems)} value(s) in the records of {records} break tenctl's rules"
+            )
             raise typer.Exit(EXIT_USAGE) from None
     if as_json:
         from tenctl_core.output import print_json
@@ -55,7 +57,10 @@ def migrate_records_command(tctx: typer.Context, records: Path, dry_run: bool, a
 def print_record_report(result: RecordMigration, dry_run: bool) -> None:
     print(f"Read {len(result.tenants)} record(s) in {result.directory}.")
     for report in result.tenants:
-        print(f"{report.tenant} ({report.record}): {report.outcome}" + (f": {report.reason}" if report.reason else ""))
+        print(
+            f"{report.tenant} ({report.record}): {report.outcome}"
+            + (f": {report.reason}" if report.reason else "")
+        )
         for what in report.taken_over:
             print(f"  taken over: {what}")
         for what in report.created:
@@ -66,12 +71,20 @@ def print_record_report(result: RecordMigration, dry_run: bool) -> None:
             print(f"  filled: {what}")
         for what in report.not_mapped:
             print(f"  not mapped: {what}")
+        for what in report.notes:
+            print(f"  note: {what}")
         if dry_run and report.plan is not None:
             print("  " + report.plan.describe().replace("\n", "\n  "))
+    print_commits(result.commits, dry_run)
     if result.batch_error:
         print(f"error: {result.batch_error}", file=sys.stderr)
     if dry_run:
         print("Dry run: nothing was changed.")
+
+
+def print_commits(commits: list[str], dry_run: bool) -> None:
+    for name in commits:
+        print(f"{'Then' if dry_run else 'Committed'} once for the whole batch: {name}.")
 
 
 def add_from_file_command(
@@ -103,7 +116,9 @@ def add_from_file_command(
                 raise
             generated = [(r.tenant.name, r.tenant.admin_user, r.password) for r in result.added if r.password]
             if secret_file is not None:
-                secret_file.write("".join(f"{name},{user},{password}\n" for name, user, password in generated))
+                secret_file.write(
+                    "\n".join(f"{name},{user},{password}" for name, user, password in generated)
+                )
     if as_json:
         from tenctl_core.output import print_json
 
@@ -113,13 +128,18 @@ def add_from_file_command(
             print(plan.describe())
         for added in result.added:
             tenant = added.tenant
-            print(f"Tenant {tenant.name} created: VLAN {tenant.vlan}, subnet {tenant.subnet}, user {tenant.admin_user}.")
+            print(
+                f"Tenant {tenant.name} created: VLAN {tenant.vlan}, subnet {tenant.subnet}, user {tenant.admin_user}."
+            )
             if added.password and password_out is None:
-                print(f"Initial password of {tenant.admin_user} (shown once, store it safely): {added.password}")
+                print(
+                    f"Initial password of {tenant.admin_user} (shown once, store it safely): {added.password}"
+                )
         if password_out is not None and result.added:
             print(f"Initial passwords written to {password_out} (mode 0600, lines tenant,user,password).")
         for name, reason in result.failed:
             print(f"error: tenant {name} was not added: {reason}", file=sys.stderr)
+        print_commits(result.commits, dry_run)
         if result.batch_error:
             print(f"error: {result.batch_error}", file=sys.stderr)
         if dry_run:
