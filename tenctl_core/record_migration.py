@@ -36,9 +36,6 @@ from tenctl_core.validation import TEXT_MAX, check_cidr, check_cpu, check_ram, c
 
 BASH_RECORDS = Path("/etc/pve/tenants")
 """Where the Bash tool kept its tenant records (``TENANT_CONFIG_DIR``)."""
-BASH_KINDS = ("pool", "group", "user", "vnet")
-"""The kinds of object the Bash tool made for a tenant and named in its record (or by its VLAN): only
-these, and what hangs on them, are taken over."""
 FREE_TEXT_KEYS = ("SUSPEND_REASON",)
 """Keys whose value the Bash tool wrote between double quotes as typed: ``$(...)`` in them is text."""
 FIELDS = (
@@ -451,11 +448,12 @@ def _providers(ctx: Context) -> list[Any]:
 
 
 def claims_of(ctx: Context, tenant: Tenant) -> dict[tuple[str, str], str]:
-    """The objects the Bash record names (see :data:`BASH_KINDS`), which may be taken over for the tenant."""
+    """The objects the Bash record names, which may be taken over for the tenant: each provider's intended
+    objects of its :attr:`~tenctl_core.providers.Provider.takeover_kinds`."""
     claims: dict[tuple[str, str], str] = {}
     for provider in _providers(ctx):
         for resource in provider.desired(ctx, tenant):
-            if resource.kind in BASH_KINDS and resource.parent is None:
+            if resource.kind in provider.takeover_kinds and resource.parent is None:
                 claims[resource.key] = tenant.name
     return claims
 
@@ -485,6 +483,11 @@ def _plan_one(ctx: Context, report: TenantReport, tenant: Tenant) -> Plan | None
             {"adopt": report.taken_over, "create": report.created, "delete": report.removed}.get(
                 change.op, report.taken_over
             ).append(what)
+            if change.op == "create" and change.key == ("user", tenant.admin_user):
+                report.not_mapped.append(
+                    f"USERNAME: the user {tenant.admin_user} was gone and is made again without a password: "
+                    f"give it one with `tenctl modify -n {tenant.name} --password-file FILE`"
+                )
     return plan
 
 

@@ -224,6 +224,11 @@ def test_add_from_csv_applies_sdn_once(cluster, tmp_path):
     )
     secrets = tmp_path / "passwords.csv"
     mark = lab.mark()
+    dry = ok(lab.run("add", "--from-file", source, "--dry-run"))
+    assert writes(lab, mark) == [] and not list(tenants_dir(lab).glob("*.toml"))
+    assert dry.stdout.count("stage them for the batch's one SDN apply") == 3
+    assert "Then once for the whole batch: sdn-vnet." in dry.stdout
+    mark = lab.mark()
     ok(lab.run("add", "--from-file", source, "--password-out", secrets))
     assert len(sdn_applies(lab, mark)) == 1
     pve = lab.pve
@@ -348,3 +353,45 @@ def test_migrate_records_after_a_failed_apply_a_second_run_finishes(cluster, tmp
         assert f"tenctl:{installation}:{name}" in lab.pve.sdn_running["vnets"][f"vn{vlan}"]["alias"]
         assert (tenants_dir(lab) / f"{name}.toml").exists()
     assert lab.run("health", "--json").exit_code == 0
+
+
+def test_migrate_records_takes_over_the_bash_tools_router_lines(cluster, tmp_path):
+    """The Bash tool made vif <vlan> and NAT rule <vlan>*10 on VyOS: the edge provider reads them and they are
+    taken over (marked), not made twice; what the Bash tool lacked (the isolation group) is added."""
+    lab = cluster
+    config = lab.edge_config("api")
+    ok(
+        lab.run(
+            "--config",
+            config,
+            "vyos",
+            "configure",
+            "--wan-ip",
+            "203.0.113.2/24",
+            "--wan-gw",
+            "203.0.113.1",
+            "--force",
+        )
+    )
+    router = lab.vyos
+    router.configure(
+        "set interfaces ethernet eth1 vif 100 address '10.100.0.1/24'",
+        "set interfaces ethernet eth1 vif 100 description 'Tenant acme'",
+        "set nat source rule 1000 outbound-interface name 'eth0'",
+        "set nat source rule 1000 source address '10.100.0.0/24'",
+        "set nat source rule 1000 translation address 'masquerade'",
+    )
+    records = tmp_path / "tenants"
+    records.mkdir()
+    bash_tenant(lab, "acme", 100)
+    bash_record(records, "acme", "acme", 100)
+    ok(lab.run("--config", config, "migrate", "--records", records))
+    running = router.running_commands()
+    installation = (tenants_dir(lab) / ".tenctl-installation").read_text().strip()
+    label = f"'Tenant acme (tenctl:{installation}:acme)'"
+    assert f"set interfaces ethernet eth1 vif 100 description {label}" in running
+    assert f"set nat source rule 1000 description {label}" in running
+    assert "set interfaces ethernet eth1 vif 100 address '10.100.0.1/24'" in running
+    assert "set firewall group network-group TENCTL-TENANTS network '10.100.0.0/24'" in running
+    assert [line for line in running if " vif " in line and "vif 100 " not in line] == []
+    assert lab.run("--config", config, "health", "--json").exit_code == 0

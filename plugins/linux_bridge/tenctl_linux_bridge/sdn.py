@@ -582,6 +582,7 @@ class SdnProvisioner(NetworkProvisioner):
     runs_after = ("proxmox-access",)
     settings = SETTINGS
     summary_labels = {"vnet": "VNet", "zone": "SDN zone"}
+    takeover_kinds = (VNET,)
 
     def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
         return [(f"/sdn/zones/{zone_of(tenant)}/{vnet_of(tenant)}", SDN_ROLE)]
