@@ -27,6 +27,7 @@ from tenctl_core.errors import TenctlError
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
+    from tenctl_core.model import Tenant
 
 BATCH = "batch"
 """``ctx.cache`` key of the batch under way."""
@@ -110,3 +111,39 @@ def open_batch(ctx: Context) -> Iterator[Batch]:
         raise
     finally:
         ctx.cache.pop(BATCH, None)
+
+
+BATCH_STEP = "core:batch:commit"
+
+
+def note_uncommitted(ctx: Context, tenant: Tenant) -> None:
+    """Journal, in a tenant's record, that its changes wait for the batch's commit.
+
+    Until :func:`note_committed` the tenant counts as unfinished: a command killed before the commit
+    leaves it for ``tenctl repair`` (which ends the staged changes and builds what the tenant lacks),
+    never for a command that would take the record's word that it is whole.
+    """
+    from tenctl_core.model import now_text
+
+    if not ctx.store.exists(tenant.name):
+        return
+    tenant.journal.append(
+        {
+            "id": BATCH_STEP,
+            "op": "batch",
+            "layer": "record",
+            "provider": "core",
+            "action": "commit the batch's staged changes (one apply per backend)",
+            "state": "applying",
+            "time": now_text(),
+            "node": ctx.node,
+        }
+    )
+    ctx.store.save(tenant)
+
+
+def note_committed(ctx: Context, tenant: Tenant) -> None:
+    if not ctx.store.exists(tenant.name):
+        return
+    tenant.journal[:] = [entry for entry in tenant.journal if entry.get("id") != BATCH_STEP]
+    ctx.store.save(tenant)

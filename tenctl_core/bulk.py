@@ -241,7 +241,7 @@ class BulkResult:
 
 def add_many(ctx: Context, requests: list[AddRequest], where: list[str] | None = None) -> BulkResult:
     """Add the tenants in one batch (see the module's docstring); a dry run plans each one."""
-    from tenctl_core.batch import BatchCommitFailed, open_batch
+    from tenctl_core.batch import BatchCommitFailed, note_committed, note_uncommitted, open_batch
     from tenctl_core.operations import add_tenant, plan_add
 
     check_against_cluster_config(ctx, requests, where or [f"tenant {r.name}" for r in requests])
@@ -257,20 +257,42 @@ def add_many(ctx: Context, requests: list[AddRequest], where: list[str] | None =
                 result.plans.append(planned.plan)
             result.commits = list(batch.finalisers)
             return result
+        interrupted: KeyboardInterrupt | None = None
         for request in requests:
             try:
-                result.added.append(add_tenant(ctx, request))
+                added = add_tenant(ctx, request)
+                note_uncommitted(ctx, added.tenant)
+                result.added.append(added)
             except TenctlError as exc:
                 result.failed.append((request.name, str(exc)))
+            except KeyboardInterrupt as exc:
+                # The tenant under way was undone; the ones added are committed below, the rest not begun.
+                interrupted = exc
+                break
         result.commits = list(batch.finalisers)
         try:
             batch.finish()
+            for added in result.added:
+                note_committed(ctx, added.tenant)
         except BatchCommitFailed as exc:
             result.batch_error = str(exc)
             for added in list(result.added):
-                remove_again(ctx, added)
                 result.added.remove(added)
+                try:
+                    remove_again(ctx, added)
+                except TenctlError as failure:
+                    result.failed.append(
+                        (
+                            added.tenant.name,
+                            f"the batch's SDN apply failed, and removing it again failed too: {failure}",
+                        )
+                    )
+                    continue
                 result.failed.append((added.tenant.name, "removed again: the batch's SDN apply failed"))
+        if interrupted is not None:
+            done = ", ".join(r.tenant.name for r in result.added) or "none"
+            ctx.warn(f"interrupted: tenants added before the interrupt: {done}; the others were not added")
+            raise interrupted
     return result
 
 

@@ -108,6 +108,8 @@ class TenantReport:
     """What was noticed reading the record (a value taken literally, a line not read)."""
     reason: str = ""
     plan: Plan | None = None
+    existing: bool = False
+    """A tenctl record of the tenant exists (an earlier run): it is the tenant's intent now."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -386,7 +388,10 @@ def skip_clashes(
                 "correct the stale record and run again"
             )
         elif ctx.store.exists(tenant.name):
-            report.outcome, report.reason = "already migrated", "a tenctl record of this name exists"
+            # Migrated before, perhaps not to the end (a failed apply, a killed run): reconciled again with
+            # what the record names taken over; when nothing is left to do, nothing changes.
+            report.existing = True
+            kept.append((report, ctx.store.load(tenant.name)))
             continue
         elif other_case is not None:
             report.reason = f"the tenctl tenant {other_case} differs from it only in case"
@@ -407,15 +412,18 @@ def skip_clashes(
 
 def migrate_records(ctx: Context, directory: Path) -> RecordMigration:
     """Migrate every record of the directory (see the module's docstring); a dry run only plans."""
-    from tenctl_core.batch import BatchCommitFailed, open_batch
+    from tenctl_core.batch import BatchCommitFailed, note_committed, open_batch
     from tenctl_core.engine import CLAIMS
 
     result, planned = plan_records(ctx, directory)
     ctx.installation  # noqa: B018 - `tenctl init` has run: it says so before any change
-    for _, tenant in planned:
-        tenant.installation = ctx.installation
-        for provider in _providers(ctx):
-            provider.prepare(ctx, tenant)
+    for report, tenant in planned:
+        if not report.existing:
+            tenant.installation = ctx.installation
+            for provider in _providers(ctx):
+                provider.prepare(ctx, tenant)
+    if not ctx.dry_run:
+        planned = [(report, _recovered(ctx, report, tenant)) for report, tenant in planned]
     with open_batch(ctx) as batch:
         if ctx.dry_run:
             for report, tenant in planned:
@@ -424,20 +432,31 @@ def migrate_records(ctx: Context, directory: Path) -> RecordMigration:
             ctx.cache.pop(CLAIMS, None)
             result.commits = list(batch.finalisers)
             return result
+        interrupted: KeyboardInterrupt | None = None
+        committed: list[Tenant] = []
         for report, tenant in planned:
-            _migrate_one(ctx, report, tenant)
+            try:
+                _migrate_one(ctx, report, tenant, committed)
+            except KeyboardInterrupt as exc:
+                # That tenant was undone; the ones migrated are committed below, the rest not begun.
+                interrupted = exc
+                break
         result.commits = list(batch.finalisers)
         try:
             batch.finish()
+            for tenant in committed:
+                note_committed(ctx, tenant)
         except BatchCommitFailed as exc:
             result.batch_error = exc.message
-            for report, tenant in planned:
+            for report, _ in planned:
                 if report.tenant in exc.tenants:
-                    # Its record goes, so that the next run takes it over again (its objects keep the
-                    # marker they got, and are this installation's for it).
-                    ctx.store.delete(tenant.name)
+                    # Its record keeps the batch's journal entry: the next run takes it up again.
                     report.outcome = "failed"
                     report.reason = "its SDN changes were discarded with the batch's failed apply: run again"
+        if interrupted is not None:
+            done = ", ".join(t.tenant for t in result.tenants if t.outcome == "migrated") or "none"
+            ctx.warn(f"interrupted: tenants migrated before the interrupt: {done}; run again for the others")
+            raise interrupted
     return result
 
 
@@ -458,11 +477,22 @@ def claims_of(ctx: Context, tenant: Tenant) -> dict[tuple[str, str], str]:
     return claims
 
 
+def _recovered(ctx: Context, report: TenantReport, tenant: Tenant) -> Tenant:
+    """An earlier run's tenant after its providers ended what a killed command left in flight (a held SDN
+    lock and the changes staged under it); a new tenant as it is."""
+    from tenctl_core.operations import run_recovery, tenant_locked
+
+    if not report.existing or not any(p.recover(ctx, tenant) for p in _providers(ctx)):
+        return tenant
+    with tenant_locked(ctx, tenant.name, "migrate"):
+        return run_recovery(ctx, ctx.store.load(tenant.name), "migrate")[0]
+
+
 def _plan_one(ctx: Context, report: TenantReport, tenant: Tenant) -> Plan | None:
     from tenctl_core.engine import diff_tenant, make_plan, reconcile_steps, refuse_conflicts
     from tenctl_core.operations import mark, record_step
 
-    email = _user_email(ctx, tenant)
+    email = "" if report.existing else _user_email(ctx, tenant)
     if email:
         tenant.email = email
         report.filled.append(f"email: {email} (the Proxmox user {tenant.admin_user})")
@@ -473,6 +503,12 @@ def _plan_one(ctx: Context, report: TenantReport, tenant: Tenant) -> Plan | None
         report.outcome, report.reason = "skipped", exc.message
         return None
     plan = make_plan("migrate", tenant, reconcile_steps(ctx, diff, present=True), diff)
+    if report.existing and not plan.steps and not tenant.journal:
+        report.outcome, report.reason = (
+            "already migrated",
+            "its tenctl record exists and nothing is left to do",
+        )
+        return None
     final = tenant.status
     plan.add(record_step(f"mark tenant {tenant.name} {final}", lambda: mark(ctx, tenant, final)))
     report.plan = plan
@@ -498,22 +534,31 @@ def _user_email(ctx: Context, tenant: Tenant) -> str:
     return ""
 
 
-def _migrate_one(ctx: Context, report: TenantReport, tenant: Tenant) -> None:
+def _migrate_one(ctx: Context, report: TenantReport, tenant: Tenant, committed: list[Tenant]) -> None:
+    """Migrate one tenant under its lock; a tenant whose plan ran goes to ``committed``, with the batch's
+    commit journaled in its record."""
+    from tenctl_core.batch import note_uncommitted
     from tenctl_core.engine import CLAIMS
-    from tenctl_core.operations import AddResult, apply_add, tenant_locked
+    from tenctl_core.operations import AddResult, apply_add, run_plan, tenant_locked
 
     try:
         with tenant_locked(ctx, tenant.name, "migrate"):
-            if ctx.store.exists(tenant.name):
-                report.outcome, report.reason = "already migrated", "a tenctl record of this name exists"
+            if report.existing:
+                tenant = ctx.store.load(tenant.name)
+            elif ctx.store.exists(tenant.name):
+                report.outcome, report.reason = "skipped", "a tenctl record of this name appeared meanwhile"
                 return
             ctx.cache[CLAIMS] = claims_of(ctx, tenant)
             try:
                 plan = _plan_one(ctx, report, tenant)
                 if plan is None:
                     return
-                ctx.store.create(tenant)  # the reservation: from here the VLAN is seen as taken
-                apply_add(ctx, AddResult(tenant, plan))
+                if report.existing:
+                    run_plan(ctx, tenant, plan)
+                else:
+                    ctx.store.create(tenant)  # the reservation: from here the VLAN is seen as taken
+                    apply_add(ctx, AddResult(tenant, plan))
+                note_uncommitted(ctx, tenant)
             finally:
                 ctx.cache.pop(CLAIMS, None)
                 ctx.forget("/")
@@ -521,3 +566,4 @@ def _migrate_one(ctx: Context, report: TenantReport, tenant: Tenant) -> None:
         report.outcome, report.reason = "failed", exc.message
         return
     report.outcome = "migrated"
+    committed.append(tenant)

@@ -345,6 +345,9 @@ def test_migrate_records_after_a_failed_apply_a_second_run_finishes(cluster, tmp
     assert failed.exit_code == 1 and "commit failed" in failed.stderr
     assert "tenctl" not in lab.pve.sdn_running["vnets"]["vn100"]["alias"]
     assert lab.pve.sdn_lock is None and not lab.pve.sdn_pending()
+    # The records stay, unfinished: `repair` and the next `migrate` know the batch did not commit.
+    journal = tomllib.loads((tenants_dir(lab) / "acme.toml").read_text())["journal"]
+    assert [entry["id"] for entry in journal] == ["core:batch:commit"]
     mark = lab.mark()
     ok(lab.run("migrate", "--records", records))
     assert len(sdn_applies(lab, mark)) == 1
@@ -395,3 +398,39 @@ def test_migrate_records_takes_over_the_bash_tools_router_lines(cluster, tmp_pat
     assert "set firewall group network-group TENCTL-TENANTS network '10.100.0.0/24'" in running
     assert [line for line in running if " vif " in line and "vif 100 " not in line] == []
     assert lab.run("--config", config, "health", "--json").exit_code == 0
+
+
+def test_add_from_file_killed_before_its_one_apply_is_repaired(cluster, tmp_path):
+    """SIGKILL once both tenants are staged under the batch's SDN lock, before (or during) the apply:
+    `tenctl repair --all` releases the lock, and every tenant is whole or absent; health is clean."""
+    from test_crash import assert_healthy, repair, run_and_kill
+
+    lab = cluster
+    source = tmp_path / "tenants.json"
+    source.write_text(
+        json.dumps([{"name": "one", "vlan": 201}, {"name": "two", "vlan": 202}]), encoding="utf-8"
+    )
+    counting = tmp_path / "counting.json"
+    counting.write_text(
+        json.dumps([{"name": "uno", "vlan": 301}, {"name": "dos", "vlan": 302}]), encoding="utf-8"
+    )
+    mark = lab.mark()
+    ok(lab.run("add", "--from-file", counting))
+    log = lab.requests_log_since(mark)
+    staged = max(
+        n for n, r in enumerate(log, 1) if r["method"] == "POST" and r["path"].endswith("/vn302/subnets")
+    )
+    seen, _ = run_and_kill(lab, ("add", "--from-file", str(source)), after=staged + 1)
+    # Killed with both tenants staged and the batch's SDN lock held (each request takes 0.2 s there, the
+    # apply comes several requests later).
+    assert lab.pve.sdn_lock is not None and lab.pve.sdn_pending()
+    repair(lab)
+    assert_healthy(lab, f"killed after request {seen}")
+    pve = lab.pve
+    # "one" had finished its own steps and waited for the apply: repair rolls it forward.
+    assert "tenant_one" in pve.pools and "vn201" in pve.sdn_running["vnets"]
+    for name, vlan in (("one", 201), ("two", 202)):
+        whole = f"tenant_{name}" in pve.pools
+        assert whole == (tenants_dir(lab) / f"{name}.toml").exists()
+        assert whole == (f"vn{vlan}" in pve.sdn_running["vnets"])
+        assert whole == (f"admin_{name}@pve" in pve.lab_users)
