@@ -200,9 +200,9 @@ def read_records(directory: Path) -> tuple[list[BashRecord], list[str]]:
 
 
 def check_value(record: BashRecord, key: str, check: Any, problems: list[str]) -> Any:
-    """The checked value of key (None when absent); a broken rule goes to problems."""
+    """The checked value of key (None when absent or empty); a broken rule goes to problems."""
     raw = record.get(key)
-    if raw is None:
+    if raw is None or raw.strip() == "":
         return None
     try:
         return check(raw)

@@ -106,6 +106,7 @@ def test_migrate_records_takes_the_bash_tenants_over(cluster, tmp_path):
     del lab.pve.sdn_running["subnets"][f"{ZONE}-10.100.3.0-24"]
     (records / "[].conf").write_text('TENANT_NAME="[]"\nVLAN_ID=\nSUBNET=""\n', encoding="utf-8")
     bash_record(records, "gone", "gone", 104)  # its pool was deleted by hand
+    bash_record(records, "nosubnet", "nosubnet", 106, SUBNET="", CPU_LIMIT=None)  # an empty value: missing
     bash_tenant(lab, "twina", 105)
     bash_record(records, "twina", "twina", 105)
     bash_record(records, "twinb", "twinb", 105)  # the same VLAN as twina
@@ -158,7 +159,14 @@ def test_migrate_records_takes_the_bash_tenants_over(cluster, tmp_path):
     assert suspended["status"] == "suspended" and suspended["suspend_reason"] == f"unpaid $(touch {canary})"
     assert pve.lab_users["admin_evaluate@pve"]["enable"] == 0
 
-    for skipped, why in (("[]", "[]"), ("gone", "is gone"), ("twina", "VLAN 105"), ("twinb", "VLAN 105")):
+    assert report["nosubnet"]["not_mapped"] == ["SUBNET: missing from the record"]
+    for skipped, why in (
+        ("[]", "[]"),
+        ("gone", "is gone"),
+        ("twina", "VLAN 105"),
+        ("twinb", "VLAN 105"),
+        ("nosubnet", "no VLAN_ID or no SUBNET"),
+    ):
         assert report[skipped]["outcome"] == "skipped" and why in report[skipped]["reason"]
     assert "tenant_[]" not in pve.pools and not (tenants_dir(lab) / "[].toml").exists()
     assert "tenant_gone" not in pve.pools and not (tenants_dir(lab) / "gone.toml").exists()
@@ -167,6 +175,7 @@ def test_migrate_records_takes_the_bash_tenants_over(cluster, tmp_path):
     # The administrator deletes the stale records; the next run takes the last tenant over and no other.
     (records / "twinb.conf").unlink()
     (records / "gone.conf").unlink()
+    (records / "nosubnet.conf").unlink()
     mark = lab.mark()
     again = lab.run("migrate", "--records", records, "--json")
     assert again.exit_code == 0, again.stderr
