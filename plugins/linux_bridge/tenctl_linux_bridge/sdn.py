@@ -498,6 +498,9 @@ class SdnBatch:
                 raise TenctlError(f"SDN does not show the staged changes of tenant {tenant.name}")
 
         def unstage() -> None:
+            # A staged object exists only in the SDN config files, not in .running-config; deleting it
+            # leaves nothing pending (pve-network src/PVE/Network/SDN.pm, pending_config), so the batch's
+            # apply commits the other tenants' changes alone.
             if undo is not None and self.lock.token is not None:
                 undo(self.lock.token)
             self.forget(tenant)
