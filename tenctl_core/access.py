@@ -156,6 +156,7 @@ class AccessProvider(Provider):
     name = PROVIDER
     description = "Proxmox pool, group, admin user and the group's ACL entries"
     layer = "proxmox"
+    takeover_kinds = (POOL, GROUP, USER)
 
     def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
         grants = [(f"/pool/{tenant.pool}", ctx.config.permissions.admin_role)]

@@ -19,7 +19,7 @@ Ownership rules, applied here and nowhere else:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tenctl_core.errors import ConflictError, PluginError
@@ -139,11 +139,14 @@ def diff_provider(
     adopt: bool = False,
     prune: bool = False,
     revoked: frozenset[Key] = frozenset(),
+    claimed_extras: bool = False,
 ) -> ProviderDiff:
     """The changes that take one provider's observed objects of a tenant to the intended ones.
 
     ``revoked``: keys of objects an older tenctl made that go without ``--prune`` (see
-    :meth:`Provider.revoked`); when taking over (``adopt``), 0.2's unmarked ones too."""
+    :meth:`Provider.revoked`); when taking over (``adopt``), 0.2's unmarked ones too.
+    ``claimed_extras``: objects taken over (see :data:`CLAIMS`) that are not intended are deleted too (the
+    Bash tool's ACL entries on a tenant's pool)."""
     index = {o.key: o for o in observed}
     result = ProviderDiff(provider)
     intended = expected if present else []
@@ -177,6 +180,8 @@ def diff_provider(
             result.changes.append(Change(DELETE, None, found))
             continue
         if not is_owned(found, marker, index):
+            if claimed_extras and adoptable(found, tenant, index):
+                result.changes.append(Change(DELETE, None, found))  # taken over, and not intended
             continue
         if present and not prune:
             result.extras.append(found)
@@ -204,9 +209,24 @@ def not_ours(found: Observed, tenant: Tenant) -> str:
     return f"{found.describe()} exists but is not tenctl's for tenant {tenant.name} ({owner}): left alone"
 
 
+CLAIMS = "claimed_objects"
+"""``ctx.cache`` key: object key -> tenant name, for objects without a marker that a command may take over
+for that tenant as it takes over tenctl 0.2's (``tenctl migrate --records``: what a Bash record names)."""
+
+
 def observe(ctx: Context, tenants: Sequence[Tenant]) -> dict[str, list[Observed]]:
     """Every provider's observed objects for these tenants: one batched read per provider."""
-    return {p.name: p.observe(ctx, tenants) for p in tenant_providers(ctx)}
+    seen = {p.name: p.observe(ctx, tenants) for p in tenant_providers(ctx)}
+    claims: dict[Key, str] = ctx.cache.get(CLAIMS) or {}
+    if claims:
+        seen = {
+            name: [
+                replace(o, legacy_owner=claims[o.key]) if o.marker is None and o.key in claims else o
+                for o in objects
+            ]
+            for name, objects in seen.items()
+        }
+    return seen
 
 
 def diff_tenant(
@@ -241,7 +261,16 @@ def diff_tenant(
         revoked = frozenset(provider.revoked(ctx, tenant)) if present else frozenset()
         result.providers.append(
             diff_provider(
-                provider, tenant, expected, mine, marker, present=present, adopt=adopt, prune=prune, revoked=revoked
+                provider,
+                tenant,
+                expected,
+                mine,
+                marker,
+                present=present,
+                adopt=adopt,
+                prune=prune,
+                revoked=revoked,
+                claimed_extras=adopt and prune and bool(ctx.cache.get(CLAIMS)),
             )
         )
     return result

@@ -175,6 +175,10 @@ class Provider(ABC):
     runs_before: ClassVar[tuple[str, ...]] = ()
     settings: ClassVar[Settings | None] = None
     """The configuration table this provider owns, with its schema (see :class:`Settings`)."""
+    takeover_kinds: ClassVar[tuple[str, ...]] = ()
+    """Kinds of intended object the Bash tenctl made for a tenant, without a marker, under the id tenctl
+    gives it (a pool ``tenant_<n>``, a VNet ``vn<vlan>``): ``tenctl migrate --records`` takes such an object
+    over, and what hangs on it. Objects of other kinds are never taken over."""
 
     def enabled(self, ctx: Context) -> bool:
         """Whether the configuration asks for this provider at all."""

@@ -96,7 +96,7 @@ def init(
 
 def add(
     tctx: typer.Context,
-    name: NameOption,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Tenant name.")] = None,
     cpu: Annotated[int | None, typer.Option("--cpu", "-c", help="CPU cores limit.")] = None,
     ram: Annotated[int | None, typer.Option("--ram", "-r", help="RAM limit in MB.")] = None,
     storage: Annotated[int | None, typer.Option("--storage", "-s", help="Storage limit in GB.")] = None,
@@ -129,12 +129,22 @@ def add(
             help="Write the generated password to this new file (mode 0600) instead of showing it.",
         ),
     ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from-file", help="Add every tenant of this .csv or .json file (see `tenctl add` docs)."),
+    ] = None,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a tenant: pool, group, admin user, ACLs, VLAN and subnet, and every plugin's part."""
     from tenctl_core import operations
 
+    if from_file is not None or name is None:
+        from tenctl_core.cli.batch_cmd import add_from_file_command, only_from_file
+
+        only_from_file(tctx, from_file, name, cpu, ram, storage, email, vlan, subnet, user, password, password_file)
+        assert from_file is not None
+        return add_from_file_command(tctx, from_file, password_out, dry_run, as_json)
     with reported_errors(options(tctx).debug):
         check_new_tenant_name(name)
         check_limits(cpu, ram, storage, email)
@@ -948,10 +958,22 @@ def migrate(
         bool, typer.Option("--dry-run", help="Print the configuration and the report; write nothing.")
     ] = False,
     as_json: JsonFlag = False,
+    records: Annotated[
+        Path | None,
+        typer.Option(
+            "--records",
+            help="Migrate the Bash tool's tenant records of this directory (/etc/pve/tenants) instead of its "
+            "tenant.conf, with the tenctl configuration in use.",
+        ),
+    ] = None,
 ) -> None:
     """Write a tenctl configuration from the Bash tool's tenant.conf and report what was not carried over."""
     from tenctl_core import migration
 
+    if records is not None:
+        from tenctl_core.cli.batch_cmd import migrate_records_command
+
+        return migrate_records_command(tctx, records, dry_run, as_json)
     with reported_errors(options(tctx).debug):
         plugins = plugin_set(tctx)
         plugins.require_loaded()

@@ -10,6 +10,7 @@ before it changes anything.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import uuid
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tenctl_core.batch import current_batch
 from tenctl_core.context import Context
 from tenctl_core.errors import (
     AllocationLost,
@@ -417,6 +419,132 @@ def foreign_pending(
     return found
 
 
+def take_lock(ctx: Context, tenant: Tenant | None, lock: SdnLock) -> None:
+    """Take the SDN lock; pending changes that are all this tenant's own (a killed command's) are allowed."""
+    try:
+        lock.acquire()
+    except PendingChanges:
+        others = foreign_pending(ctx, tenant)
+        if others:
+            raise PendingChanges(others) from None
+        lock.acquire(allow_pending=True)
+        others = foreign_pending(ctx, tenant, fresh=True)
+        if others:
+            lock.release()
+            raise PendingChanges(others) from None
+
+
+class SdnBatch:
+    """The SDN changes of every tenant of a batch (``add --from-file``, ``migrate --records``): staged under
+    one SDN lock, applied by one ``PUT /cluster/sdn`` at the end (see :mod:`tenctl_core.batch`).
+
+    Each tenant's token is journaled in its record while its changes are staged, so that `tenctl repair`
+    can discard them after a crash, as for one tenant's command.
+    """
+
+    def __init__(self, ctx: Context, provider: str) -> None:
+        self.ctx = ctx
+        self.provider = provider
+        self.lock = SdnLock(ctx)
+        self.staged: dict[str, tuple[Tenant, Callable[[], bool]]] = {}
+
+    def tenants(self) -> list[str]:
+        return list(self.staged)
+
+    def step(
+        self,
+        provider: SdnProvisioner,
+        tenant: Tenant,
+        changes: list[Change],
+        run: Callable[[str], None],
+        undo: Callable[[str], None] | None,
+        words: str,
+    ) -> Step:
+        from tenctl_core.engine import read_owned, shows
+
+        ctx = self.ctx
+        marker = ctx.marker(tenant)
+
+        def shown(running: bool) -> bool:
+            for change in changes:
+                found = read_owned(ctx, provider, change.key, marker)
+                if change.op == DELETE:
+                    if found is not None and (running or found.attrs.get("state") != "deleted"):
+                        return False
+                    continue
+                if found is not None and not running:
+                    # Staged, not applied: PVE shows it pending ("new", "changed").
+                    found = dataclasses.replace(found, attrs={**found.attrs, "state": ""})
+                if change.resource is None or not shows(found, change.resource):
+                    return False
+            return True
+
+        def stage() -> None:
+            if self.lock.token is None:
+                take_lock(ctx, tenant, self.lock)
+            SdnLock(ctx, tenant).write_journal({"requested": time.time(), "token": self.lock.token})
+            self.staged[tenant.name] = (tenant, lambda: shown(running=True))
+            try:
+                run(self.lock.token or "")
+            except BaseException:
+                # Half staged: take back what this tenant staged (the batch's lock stays for the others).
+                if undo is not None:
+                    undo(self.lock.token or "")
+                self.forget(tenant)
+                raise
+
+        def verify() -> None:
+            if not shown(running=False):
+                raise TenctlError(f"SDN does not show the staged changes of tenant {tenant.name}")
+
+        def unstage() -> None:
+            # A staged object exists only in the SDN config files, not in .running-config; deleting it
+            # leaves nothing pending (pve-network src/PVE/Network/SDN.pm, pending_config), so the batch's
+            # apply commits the other tenants' changes alone.
+            if undo is not None and self.lock.token is not None:
+                undo(self.lock.token)
+            self.forget(tenant)
+
+        return Step(
+            layer=provider.layer,
+            action=f"{words}; stage them for the batch's one SDN apply",
+            apply=stage,
+            undo=unstage if undo is not None else None,
+            undo_action="undo these staged SDN changes" if undo is not None else None,
+            provider=provider.name,
+            id=f"{provider.name}:batch:{','.join(f'{c.op}:{c.key[0]}:{c.key[1]}' for c in changes)}",
+            op="batch",
+            settle=lambda: shown(running=False),
+            verify=verify,
+        )
+
+    def forget(self, tenant: Tenant) -> None:
+        self.staged.pop(tenant.name, None)
+        SdnLock(self.ctx, tenant).write_journal(None)
+
+    def finish(self) -> None:
+        """The one apply, then every staged tenant's changes read back as running."""
+        if self.lock.token is None:
+            return
+        if not self.staged:
+            self.lock.release()
+            return
+        self.lock.apply(verified=True)
+        missing = [name for name, (_, applied) in self.staged.items() if not applied()]
+        if missing:
+            raise TenctlError(f"SDN does not show the changes of {', '.join(missing)} after the apply")
+        for tenant, _ in list(self.staged.values()):
+            self.forget(tenant)
+
+    def abandon(self) -> None:
+        self.lock.abandon()
+        for tenant, _ in list(self.staged.values()):
+            try:
+                self.forget(tenant)
+            except Exception:  # noqa: BLE001, S110 - best effort: `tenctl repair` reads the journal
+                pass
+
+
 def locked_batch(
     ctx: Context, tenant: Tenant | None, changes: Callable[[str], Any], verified: bool = False
 ) -> None:
@@ -430,17 +558,7 @@ def locked_batch(
     nobody's changes but ours are ever applied.
     """
     lock = SdnLock(ctx, tenant)
-    try:
-        lock.acquire()
-    except PendingChanges:
-        others = foreign_pending(ctx, tenant)
-        if others:
-            raise PendingChanges(others) from None
-        lock.acquire(allow_pending=True)
-        others = foreign_pending(ctx, tenant, fresh=True)
-        if others:
-            lock.release()
-            raise PendingChanges(others) from None
+    take_lock(ctx, tenant, lock)
     try:
         changes(lock.token or "")
     except BaseException:
@@ -467,6 +585,7 @@ class SdnProvisioner(NetworkProvisioner):
     runs_after = ("proxmox-access",)
     settings = SETTINGS
     summary_labels = {"vnet": "VNet", "zone": "SDN zone"}
+    takeover_kinds = (VNET,)
 
     def grants(self, ctx: Context, tenant: Tenant) -> list[tuple[str, str]]:
         return [(f"/sdn/zones/{zone_of(tenant)}/{vnet_of(tenant)}", SDN_ROLE)]
@@ -685,6 +804,11 @@ class SdnProvisioner(NetworkProvisioner):
 
         words = "; ".join(describe_change(c) for c in batch)
         undoable = all(c.op != DELETE for c in batch)
+        bulk = current_batch(ctx)
+        if bulk is not None:
+            staged = bulk.finaliser(self.name, lambda: SdnBatch(ctx, self.name))
+            assert isinstance(staged, SdnBatch)
+            return [staged.step(self, tenant, batch, run, undo if undoable else None, words)]
         return [
             Step(
                 layer=self.layer,

@@ -114,6 +114,8 @@ class VyosEdge(EdgeBackend):
     description = "VyOS edge router: the tenant's gateway vif, source NAT and isolation groups (SSH or HTTPS API)"
     settings = SETTINGS
     summary_labels = {"edge_nat_rule": "Edge NAT rule"}
+    takeover_kinds = (VIF, NAT)
+    """The Bash tool made ``vif <vlan>`` and NAT rule ``<vlan>*10`` per tenant, as tenctl does."""
 
     def enabled(self, ctx: Context) -> bool:
         return vyos_settings(ctx).configured
