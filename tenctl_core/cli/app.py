@@ -41,6 +41,11 @@ CORE_COMMANDS = (
     "audit",
     "notify",
     "rotate",
+    "install-local",
+    "cluster",
+    "update-cli",
+    "uninstall",
+    "completion",
 )
 
 
@@ -136,8 +141,10 @@ def alias_argv(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from tenctl_core.cli.words import expand_words
+
     argv = list(sys.argv if argv is None else argv)
-    args = alias_argv(argv)
+    args = expand_words(alias_argv(argv))
     debug = "--debug" in args
     try:
         plugins = get_plugin_manager()

@@ -1064,3 +1064,6 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
     from tenctl_core.cli.rotate_cmd import rotate
 
     app.command("rotate")(rotate)
+    from tenctl_core.cli.install_cmd import register as register_install
+
+    register_install(app)
