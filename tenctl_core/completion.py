@@ -20,6 +20,7 @@ from tenctl_core.cli.words import DISPATCH_WORDS
 def is_group(command: Any) -> bool:
     return hasattr(command, "list_commands")
 
+
 TENANT_OPTIONS = ("--name", "-n")
 TENANT_ARGUMENTS = ("name", "tenant")
 
@@ -97,7 +98,9 @@ def bash_script(tree: dict[str, Node], tenants_dir: str) -> str:
             f"_tenctl_val={_words(node.valued)} _tenctl_ten={_words(node.tenant_options)} "
             f"_tenctl_arg={int(node.tenant_argument)} ;;"
         )
-    words = "\n".join(f"        {shlex.quote(w)}) printf '%s' {shlex.quote(p)} ;;" for w, p in word_targets().items())
+    words = "\n".join(
+        f"        {shlex.quote(w)}) printf '%s' {shlex.quote(p)} ;;" for w, p in word_targets().items()
+    )
     return f"""# bash completion for tenctl and its tenctl-<command> links.
 # Written by `tenctl install-local` from the commands this installation has; `tenctl completion bash`
 # prints it again. Tenant names come from the records directory below (no API call).
@@ -174,7 +177,9 @@ def zsh_script(tree: dict[str, Node], tenants_dir: str) -> str:
             f"val=({' '.join(map(shlex.quote, node.valued))}) ten=({' '.join(map(shlex.quote, node.tenant_options))}) "
             f"arg={int(node.tenant_argument)} ;;"
         )
-    words = "\n".join(f"        {shlex.quote(w)}) REPLY={shlex.quote(p)} ;;" for w, p in word_targets().items())
+    words = "\n".join(
+        f"        {shlex.quote(w)}) REPLY={shlex.quote(p)} ;;" for w, p in word_targets().items()
+    )
     return f"""#compdef {" ".join(program_names(tree))}
 # zsh completion for tenctl and its tenctl-<command> links.
 # Written by `tenctl install-local` from the commands this installation has; `tenctl completion zsh`
@@ -235,4 +240,3 @@ else
     compdef _tenctl {" ".join(program_names(tree))}
 fi
 """
-

@@ -126,14 +126,55 @@ class Receipt:
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError) as exc:
-            raise InstallError(f"{path} cannot be read: {exc}", "reinstall with `tenctl install-local`") from None
-        return cls(**{k: data.get(k, v) for k, v in cls().__dict__.items()})
+            raise InstallError(
+                f"{path} cannot be read: {exc}", "reinstall with `tenctl install-local`"
+            ) from None
+        receipt = cls(**{k: data.get(k, v) for k, v in cls().__dict__.items()})
+        for key in ("files", "dirs", "config", "config_dirs"):
+            entries = getattr(receipt, key)
+            if not isinstance(entries, list) or not all(is_relative(e) for e in entries):
+                raise InstallError(
+                    f"{path}: {key} holds a path that is not relative to the node's root: it is not trusted",
+                    "reinstall with `tenctl install-local`",
+                )
+        return receipt
 
     def write(self, root: Path) -> None:
         path = under(root, RECEIPT)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(self.__dict__, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+
+
+def is_relative(entry: Any) -> bool:
+    return (
+        isinstance(entry, str) and bool(entry) and not entry.startswith("/") and ".." not in Path(entry).parts
+    )
+
+
+def node_file_paths(words: list[str]) -> list[Path]:
+    """Where an installation puts its links and files on a node (relative to its root)."""
+    return [
+        BIN_DIR / "tenctl",
+        *(BIN_DIR / f"tenctl-{word}" for word in words),
+        BASH_COMPLETION,
+        ZSH_COMPLETION,
+        MAN_PAGE,
+        UNIT,
+        LOGROTATE,
+    ]
+
+
+def check_no_foreign_files(root: Path, words: list[str]) -> None:
+    """Refuse, before anything is made, to take a path the installation did not make (a Bash tenctl's)."""
+    receipt = Receipt.read(root)
+    for relative in node_file_paths(words):
+        path = under(root, relative)
+        if (path.is_symlink() or path.exists()) and str(relative) not in receipt.files:
+            raise InstallError(
+                f"{path} exists and was not installed by tenctl (a Bash tenctl, or a file of your own?)",
+                "move it away or uninstall what put it there, then install again",
+            )
 
 
 def make_dirs(root: Path, relative: Path, made: list[str], mode: int = 0o755) -> None:
@@ -237,6 +278,8 @@ def install_node_files(root: Path, config_from: Path | None) -> Receipt:
 def write_node_files(root: Path, group: Any, receipt: Receipt, config_from: Path | None) -> None:
     from tenctl_core import completion, manpage
 
+    if config_from is not None:  # first: completion reads the tenants directory from the configuration
+        place_config(root, config_from, receipt)
     words = command_words(group)
     target = under(root, PREFIX / "bin" / "tenctl")
     link_file(root, BIN_DIR / "tenctl", target, receipt)
@@ -254,8 +297,6 @@ def write_node_files(root: Path, group: Any, receipt: Receipt, config_from: Path
     data = Path(__file__).with_name("data")
     write_file(root, UNIT, (data / "tenctl-watcher.service").read_bytes(), 0o644, receipt)
     write_file(root, LOGROTATE, (data / "logrotate").read_bytes(), 0o644, receipt)
-    if config_from is not None:
-        place_config(root, config_from, receipt)
 
 
 def place_config(root: Path, incoming: Path, receipt: Receipt) -> None:
@@ -410,9 +451,13 @@ class Target:
                 stdin=None if stdin is not None else subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
-            raise InstallError(f"node {self.node} ({self.host}): no answer over SSH in {timeout:.0f} s") from None
+            raise InstallError(
+                f"node {self.node} ({self.host}): no answer over SSH in {timeout:.0f} s"
+            ) from None
         except FileNotFoundError:
-            raise InstallError("the ssh client is not installed on this node (apt install openssh-client)") from None
+            raise InstallError(
+                "the ssh client is not installed on this node (apt install openssh-client)"
+            ) from None
         err = done.stderr.decode("utf-8", "replace")
         if done.returncode == 255 and "Host key verification failed" in err:
             raise InstallError(
@@ -439,7 +484,9 @@ def read_targets_file(path: str) -> dict[str, dict[str, Any]]:
     allowed = {"host", "port", "user", "root", "identity_file", "known_hosts"}
     for name, table in nodes.items():
         if not isinstance(table, dict) or set(table) - allowed:
-            raise UsageError(f"{TARGETS_ENV}={path}: nodes.{name}: keys allowed are {', '.join(sorted(allowed))}")
+            raise UsageError(
+                f"{TARGETS_ENV}={path}: nodes.{name}: keys allowed are {', '.join(sorted(allowed))}"
+            )
     return nodes
 
 
@@ -523,7 +570,9 @@ def config_files(config_sources: tuple[str, ...]) -> list[Path]:
         elif isinstance(value, str) and key.endswith("_file"):
             path = Path(value)
             if not path.is_absolute():
-                raise UsageError(f"{where.rstrip('.')}: {value!r} is not an absolute path: it cannot be copied")
+                raise UsageError(
+                    f"{where.rstrip('.')}: {value!r} is not an absolute path: it cannot be copied"
+                )
             if not path.is_file():
                 raise UsageError(f"{where.rstrip('.')}: {value} does not exist on this node: nothing to copy")
             if path not in found:
@@ -564,9 +613,13 @@ def receive_commands(target: Target) -> str:
     """What the other node runs to take the payload: a clean wheelhouse and incoming directory, then tar."""
     root = Path(target.root)
     prefix = under(root, PREFIX)
-    ancestors = " ".join(shlex.quote(str(under(root, p))) for p in reversed(PREFIX.parents[:-1])) + " " + shlex.quote(str(prefix))
+    ancestors = (
+        " ".join(shlex.quote(str(under(root, p))) for p in reversed(PREFIX.parents[:-1]))
+        + " "
+        + shlex.quote(str(prefix))
+    )
     make_prefix = (
-        f"set -- && for d in {ancestors}; do if [ ! -d \"$d\" ]; then mkdir -m 0755 -- \"$d\" && set -- \"$@\" \"$d\"; fi; done"
+        f'set -- && for d in {ancestors}; do if [ ! -d "$d" ]; then mkdir -m 0755 -- "$d" && set -- "$@" "$d"; fi; done'
         f" && if [ $# -gt 0 ]; then printf '%s\\n' \"$@\" >> {shlex.quote(str(under(root, MADE_DIRS)))}; fi"
     )
     return " && ".join(

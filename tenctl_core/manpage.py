@@ -15,6 +15,7 @@ from tenctl_core.cli.words import DISPATCH_WORDS
 def is_group(command: Any) -> bool:
     return hasattr(command, "list_commands")
 
+
 EXIT_STATUS = (
     ("0", "success"),
     ("1", "failure: the error names the object and what to do"),
@@ -93,7 +94,11 @@ def render(group: Any, words: list[str]) -> str:
     out += [".SH WORDS", escape("Words the Bash tenctl accepted, kept as other names of commands:")]
     for word, args in DISPATCH_WORDS.items():
         meaning = " ".join(args)
-        out += [".TP", f"\\fBtenctl {escape(word)}\\fR, \\fBtenctl\\-{escape(word)}\\fR", f"tenctl {escape(meaning)}"]
+        out += [
+            ".TP",
+            f"\\fBtenctl {escape(word)}\\fR, \\fBtenctl\\-{escape(word)}\\fR",
+            f"tenctl {escape(meaning)}",
+        ]
     out += [
         ".SH PROGRAMS",
         escape("Installed in /usr/local/bin, each running tenctl with its command: ")

@@ -82,7 +82,9 @@ def wheels_in(directory: Path) -> dict[str, Path]:
     for path in sorted(directory.glob("*.whl")):
         match = _WHEEL_RE.match(path.name)
         if match is None:
-            raise UsageError(f"--from {directory}: {path.name} is not a wheel file name (name-version-tags.whl)")
+            raise UsageError(
+                f"--from {directory}: {path.name} is not a wheel file name (name-version-tags.whl)"
+            )
         name = canonical(match["name"])
         if name in found:
             raise UsageError(f"--from {directory}: two wheels of {name}: {found[name].name} and {path.name}")
@@ -157,7 +159,9 @@ def repack(dist: metadata.Distribution, directory: Path) -> Path:
         raise TenctlError(f"{name} {dist.version} has no RECORD: it cannot be packed into a wheel")
     info_dir = info.parts[0]
     wheel_meta = (dist.read_text("WHEEL") or "").splitlines()
-    tags = [line.split(":", 1)[1].strip() for line in wheel_meta if line.startswith("Tag:")] or ["py3-none-any"]
+    tags = [line.split(":", 1)[1].strip() for line in wheel_meta if line.startswith("Tag:")] or [
+        "py3-none-any"
+    ]
     parts = [tag.split("-") for tag in tags]
     tag = "-".join(".".join(dict.fromkeys(p[i] for p in parts)) for i in range(3))  # py2.py3-none-any
     target = directory / f"{wheel_name(name)}-{dist.version}-{tag}.whl"

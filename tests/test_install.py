@@ -47,7 +47,9 @@ def tree(root: Path) -> dict[str, tuple[str, int]]:
 
 def installed_version(root: Path, dist: str = "tenctl") -> list[str]:
     site = next((root / "opt/tenctl/lib").glob("python3*/site-packages"))
-    return sorted(p.name.removesuffix(".dist-info").split("-", 1)[1] for p in site.glob(f"{dist}-*.dist-info"))
+    return sorted(
+        p.name.removesuffix(".dist-info").split("-", 1)[1] for p in site.glob(f"{dist}-*.dist-info")
+    )
 
 
 def registry_of(root: Path) -> list[str]:
@@ -57,7 +59,9 @@ def registry_of(root: Path) -> list[str]:
         "from tenctl_core.install import command_words; "
         "print(' '.join(command_words(typer.main.get_command(make_app(get_plugin_manager())))))"
     )
-    done = subprocess.run([str(root / "opt/tenctl/bin/python"), "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(root / "opt/tenctl/bin/python"), "-c", code], capture_output=True, text=True, check=True
+    )
     return done.stdout.split()
 
 
@@ -152,7 +156,16 @@ def node_env(lab, nodes, known_hosts: Path) -> dict[str, str]:
 def test_a_node_with_a_wrong_host_key_is_refused_before_anything_changes(lab_session, cluster, wheels):
     root1 = cluster.nodes["pve1"].root
     bootstrap = run(
-        [sys.executable, "-m", "tenctl_core", "install-local", "--root", str(root1), "--from", str(wheels[0])],
+        [
+            sys.executable,
+            "-m",
+            "tenctl_core",
+            "install-local",
+            "--root",
+            str(root1),
+            "--from",
+            str(wheels[0]),
+        ],
         dict(lab_session.env, TENCTL_NODE="pve1"),
     )
     assert bootstrap.returncode == 0, bootstrap.stderr
@@ -162,10 +175,16 @@ def test_a_node_with_a_wrong_host_key_is_refused_before_anything_changes(lab_ses
 
     env = node_env(lab_session, cluster, cluster.known_hosts(cluster.base / "known_hosts"))
     unconfirmed = run([str(root1 / "opt/tenctl/bin/tenctl"), "cluster", "install"], env)
-    assert unconfirmed.returncode == 2 and "needs confirmation" in unconfirmed.stderr and "-y" in unconfirmed.stderr
+    assert (
+        unconfirmed.returncode == 2
+        and "needs confirmation" in unconfirmed.stderr
+        and "-y" in unconfirmed.stderr
+    )
     assert {name: tree(cluster.nodes[name].root) for name in ("pve2", "pve3")} == others
 
-    env = node_env(lab_session, cluster, cluster.known_hosts(cluster.base / "known_hosts_wrong", wrong=("pve3",)))
+    env = node_env(
+        lab_session, cluster, cluster.known_hosts(cluster.base / "known_hosts_wrong", wrong=("pve3",))
+    )
     result = run([str(root1 / "opt/tenctl/bin/tenctl"), "cluster", "install", "-y"], env)
 
     assert result.returncode == 1
@@ -173,7 +192,9 @@ def test_a_node_with_a_wrong_host_key_is_refused_before_anything_changes(lab_ses
     assert {name: tree(cluster.nodes[name].root) for name in ("pve2", "pve3")} == others
     # pve3's key was refused before any command was sent; pve2 got the read-only pre-flight checks only
     assert len(cluster.nodes["pve3"].commands) == 1  # the pre-flight of the unconfirmed run
-    assert all(c.startswith("python3 -c") for c in cluster.nodes["pve2"].commands + cluster.nodes["pve3"].commands)
+    assert all(
+        c.startswith("python3 -c") for c in cluster.nodes["pve2"].commands + cluster.nodes["pve3"].commands
+    )
 
 
 def test_cluster_install_puts_the_same_installation_on_every_node(lab_session, cluster):
@@ -183,18 +204,28 @@ def test_cluster_install_puts_the_same_installation_on_every_node(lab_session, c
     assert result.returncode == 0, result.stderr
 
     config = lab_session.config
-    named = [Path(p) for p in (lab_session._paths.token_secret, lab_session._paths.root_password, lab_session.ca_file)]
-    secrets = [lab_session._paths.token_secret.read_text().strip(), lab_session._paths.root_password.read_text().strip()]
+    named = [
+        Path(p)
+        for p in (lab_session._paths.token_secret, lab_session._paths.root_password, lab_session.ca_file)
+    ]
+    secrets = [
+        lab_session._paths.token_secret.read_text().strip(),
+        lab_session._paths.root_password.read_text().strip(),
+    ]
     data = REPO / "tenctl_core" / "data"
     reference_links = None
     for name, node in cluster.nodes.items():
         root = node.root
         assert installed_version(root) == ["0.2.0"], name
         assert installed_version(root, "tenctl_linux_bridge") == ["0.2.0"], name
-        assert (root / "etc/systemd/system/tenctl-watcher.service").read_bytes() == (data / "tenctl-watcher.service").read_bytes()
+        assert (root / "etc/systemd/system/tenctl-watcher.service").read_bytes() == (
+            data / "tenctl-watcher.service"
+        ).read_bytes()
         assert (root / "etc/logrotate.d/tenctl").read_bytes() == (data / "logrotate").read_bytes()
         man = root / "usr/local/share/man/man1/tenctl.1"
-        lint = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(man)], capture_output=True, text=True)
+        lint = subprocess.run(
+            ["groff", "-man", "-Tutf8", "-ww", "-z", str(man)], capture_output=True, text=True
+        )
         assert lint.returncode == 0 and lint.stderr == "", lint.stderr
         words = registry_of(root)
         bash = root / "etc/bash_completion.d/tenctl"
@@ -208,6 +239,8 @@ def test_cluster_install_puts_the_same_installation_on_every_node(lab_session, c
         links = sorted(p.name for p in (root / "usr/local/bin").iterdir())
         assert reference_links is None or links == reference_links
         reference_links = links
+        # completion lists tenants from the records directory of the node's configuration
+        assert f"{lab_session._paths.tenants_dir}/*.toml" in bash.read_text(), name
         if name == "pve1":
             continue
         # this node's configuration and every file it names, same bytes, same modes
@@ -316,7 +349,7 @@ def test_zsh_completion_completes_commands_options_and_tenant_names(lab_session,
             }}
             _files() {{ print -- '<files>' }}
             autoload -Uz _tenctl
-            words=({' '.join(repr(w) for w in words)})
+            words=({" ".join(repr(w) for w in words)})
             CURRENT=${{#words}}
             _tenctl
         """
@@ -366,3 +399,73 @@ def test_target_values_are_checked_before_any_connection():
             make_target("pve2", None, override)
     with pytest.raises(UsageError, match="node name"):
         make_target("pve2;id", "127.0.0.1", None)
+
+
+def test_every_registered_command_has_its_program_completion_and_manual_entry(lab_session, tmp_path):
+    """The registry as the plugin manager reports it (core's commands, every installed plugin's, the words)
+    against what install-local writes: nothing is kept in a list by hand, so nothing can be missing."""
+    from tenctl_core.cli.app import CORE_COMMANDS
+    from tenctl_core.cli.words import DISPATCH_WORDS
+    from tenctl_core.plugins import get_plugin_manager
+
+    plugin_commands = set(get_plugin_manager().commands(set(CORE_COMMANDS)).entries)
+    assert {"lab", "vyos"} <= plugin_commands  # the plugins installed in the test environment
+    registered = set(CORE_COMMANDS) | plugin_commands
+    root = tmp_path / "node"
+    (root / "opt/tenctl").mkdir(parents=True)
+    result = run(
+        [sys.executable, "-m", "tenctl_core", "install-local", "--root", str(root), "--no-wheelhouse"],
+        dict(lab_session.env),
+    )
+    assert result.returncode == 0, result.stderr
+
+    bash = root / "etc/bash_completion.d/tenctl"
+    first_word = complete(bash, "tenctl", "")
+    compdef = (root / "usr/local/share/zsh/site-functions/_tenctl").read_text().splitlines()[0].split()
+    complete_line = next(
+        line for line in bash.read_text().splitlines() if line.startswith("complete -F _tenctl ")
+    )
+    man = (root / "usr/local/share/man/man1/tenctl.1").read_text()
+    for name in sorted(registered | set(DISPATCH_WORDS)):
+        assert (root / "usr/local/bin" / f"tenctl-{name}").is_symlink(), name
+        assert name in first_word, name
+        assert f"tenctl-{name}" in compdef and f" tenctl-{name}" in complete_line, name
+        if name in registered:
+            assert f'.SS "tenctl {name.replace("-", chr(92) + "-")}"' in man, name
+    for name in sorted(set(DISPATCH_WORDS)):
+        assert f"\\fBtenctl {name.replace('-', chr(92) + '-')}\\fR" in man, name
+    # sub-commands too: each has its completion and its section
+    assert complete(bash, "tenctl", "lock", "") == ["release", "status"]
+    assert '.SS "tenctl lock status"' in man and '.SS "tenctl cluster install"' in man
+
+
+def test_uninstall_leaves_what_was_there_before_and_foreign_files_are_refused(lab_session, wheels, tmp_path):
+    root = tmp_path / "node"
+    for directory in ("opt", "usr/local/bin", "etc/logrotate.d", "etc/tenctl"):
+        (root / directory).mkdir(parents=True)
+    (root / "usr/local/bin/other-tool").write_text("#!/bin/sh\n")
+    (root / "etc/logrotate.d/apt").write_text("/var/log/apt/*.log {}\n")
+    (root / "etc/tenctl/tenctl.toml").write_text("# the operator's\n")
+    before = tree(root)
+    env = dict(lab_session.env, TENCTL_NODE="pve1")
+
+    installed = run(
+        [sys.executable, "-m", "tenctl_core", "install-local", "--root", str(root), "--from", str(wheels[0])],
+        env,
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert (root / "usr/local/bin/tenctl-rm").is_symlink() and (root / "etc/logrotate.d/tenctl").is_file()
+    removed = run([str(root / "opt/tenctl/bin/tenctl"), "uninstall", "-f", "--local-only"], env)
+    assert removed.returncode == 0, removed.stderr
+    assert tree(root) == before  # /opt, /usr/local/bin and the configuration were there before: they stay
+
+    # a file the installation did not make (here a Bash tenctl's) is refused before anything is made
+    (root / "usr/local/bin/tenctl").write_text("#!/bin/bash\n# tenctl 2.0.0\n")
+    before = tree(root)
+    refused = run(
+        [sys.executable, "-m", "tenctl_core", "install-local", "--root", str(root), "--from", str(wheels[0])],
+        env,
+    )
+    assert refused.returncode == 1
+    assert f"{root}/usr/local/bin/tenctl exists and was not installed by tenctl" in refused.stderr
+    assert tree(root) == before

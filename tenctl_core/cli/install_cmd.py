@@ -61,7 +61,9 @@ def check_from(from_dir: Path | None) -> Path | None:
 def install_local(
     root: Annotated[
         str,
-        typer.Option("--root", help="Install under this directory instead of / (a staging tree, like DESTDIR)."),
+        typer.Option(
+            "--root", help="Install under this directory instead of / (a staging tree, like DESTDIR)."
+        ),
     ] = "/",
     from_dir: FromOption = None,
     no_wheelhouse: Annotated[
@@ -73,7 +75,9 @@ def install_local(
     ] = False,
     config_from: Annotated[
         str | None,
-        typer.Option("--config-from", hidden=True, help="Configuration files received from the installing node."),
+        typer.Option(
+            "--config-from", hidden=True, help="Configuration files received from the installing node."
+        ),
     ] = None,
 ) -> None:
     """Install tenctl on this node: the venv in /opt/tenctl with its wheelhouse, the tenctl and tenctl-<command>
@@ -91,6 +95,8 @@ def install_local(
                 + (f", {len(receipt.config)} configuration files" if receipt.config else "")
             )
             return
+        group = typer.main.get_command(_app())
+        install.check_no_foreign_files(base, install.command_words(group))
         install.make_prefix(base)
         house = wheelhouse.build(install.under(base, install.WHEELS), source)
         install.run_here(install.node_commands(base, house, with_config=False))
@@ -161,7 +167,9 @@ def cluster_install(tctx: typer.Context, yes: YesOption = False, local_only: Loc
             f"{', '.join(names)}?",
             yes,
         )
-        with audited(ctx, "cluster install", None, {"nodes": names, "requirements": list(house.requirements)}):
+        with audited(
+            ctx, "cluster install", None, {"nodes": names, "requirements": list(house.requirements)}
+        ):
             install.install_node_files(root, None)
             print(f"installed: {ctx.node} (this node)")
             run_on_nodes(nodes, lambda t: install.install_remote(t, root, house, files), "installed")
@@ -222,7 +230,9 @@ def update_cli(
             if source is None:
                 old = wheelhouse.Wheelhouse.read(wheels)
                 names_only = [r.partition("==")[0] for r in old.requirements]
-                install.run_here([[sys.executable, "-m", "pip", "install", "--quiet", "--upgrade", *names_only]])
+                install.run_here(
+                    [[sys.executable, "-m", "pip", "install", "--quiet", "--upgrade", *names_only]]
+                )
             house = wheelhouse.build(wheels, source)
             info["requirements"] = list(house.requirements)
             install.run_here(install.node_commands(root, house, with_config=False))
@@ -236,11 +246,14 @@ def update_cli(
 def uninstall(
     tctx: typer.Context,
     full: Annotated[
-        bool, typer.Option("--full", help="Also remove the configuration and secret files, logs and node state.")
+        bool,
+        typer.Option("--full", help="Also remove the configuration and secret files, logs and node state."),
     ] = False,
     purge_tenants: Annotated[
         bool,
-        typer.Option("--purge-tenants", help="First remove every tenant (as `tenctl remove` does), after a prompt."),
+        typer.Option(
+            "--purge-tenants", help="First remove every tenant (as `tenctl remove` does), after a prompt."
+        ),
     ] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
     local_only: LocalOnly = False,
@@ -282,9 +295,16 @@ def purge_every_tenant(tctx: typer.Context, ctx: Context, force: bool) -> None:
     names = ctx.store.names()
     if not names:
         return
-    confirm(f"Remove every tenant ({len(names)}: {', '.join(names)}) and all tenctl created for them?", force, "-f")
+    confirm(
+        f"Remove every tenant ({len(names)}: {', '.join(names)}) and all tenctl created for them?",
+        force,
+        "-f",
+    )
     opts = options(tctx)
-    global_args = [*(["--config", opts.config] if opts.config else []), *(["--profile", opts.profile] if opts.profile else [])]
+    global_args = [
+        *(["--config", opts.config] if opts.config else []),
+        *(["--profile", opts.profile] if opts.profile else []),
+    ]
     for name in names:
         done = subprocess.run(
             [sys.executable, "-m", "tenctl_core", *global_args, "remove", "-n", name, "--force"],
@@ -307,7 +327,9 @@ def stop_watcher(root: Path) -> None:
 
     if root != Path("/") or not Path("/run/systemd/system").is_dir() or shutil.which("systemctl") is None:
         return
-    subprocess.run(["systemctl", "disable", "--now", "tenctl-watcher.service"], capture_output=True, check=False)
+    subprocess.run(
+        ["systemctl", "disable", "--now", "tenctl-watcher.service"], capture_output=True, check=False
+    )
 
 
 # ------------------------------------------------------------------------------------------ completion
