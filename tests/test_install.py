@@ -16,6 +16,7 @@ import base64
 import csv
 import hashlib
 import io
+import json
 import os
 import stat
 import subprocess
@@ -174,7 +175,12 @@ def test_a_node_with_a_wrong_host_key_is_refused_before_anything_changes(lab_ses
     assert others == {"pve2": {}, "pve3": {}}
 
     env = node_env(lab_session, cluster, cluster.known_hosts(cluster.base / "known_hosts"))
-    unconfirmed = run([str(root1 / "opt/tenctl/bin/tenctl"), "cluster", "install"], env)
+    lab_session.pve.set_node_offline("pve3")
+    try:
+        unconfirmed = run([str(root1 / "opt/tenctl/bin/tenctl"), "cluster", "install"], env)
+    finally:
+        lab_session.pve.set_node_offline("pve3", offline=False)
+    assert "skipped: node pve3 is offline" in unconfirmed.stdout
     assert (
         unconfirmed.returncode == 2
         and "needs confirmation" in unconfirmed.stderr
@@ -190,11 +196,10 @@ def test_a_node_with_a_wrong_host_key_is_refused_before_anything_changes(lab_ses
     assert result.returncode == 1
     assert "node pve3" in result.stderr and "host key" in result.stderr and "refused" in result.stderr
     assert {name: tree(cluster.nodes[name].root) for name in ("pve2", "pve3")} == others
-    # pve3's key was refused before any command was sent; pve2 got the read-only pre-flight checks only
-    assert len(cluster.nodes["pve3"].commands) == 1  # the pre-flight of the unconfirmed run
-    assert all(
-        c.startswith("python3 -c") for c in cluster.nodes["pve2"].commands + cluster.nodes["pve3"].commands
-    )
+    # pve3 (offline, then with a key refused) was sent nothing; pve2 got the read-only pre-flight checks only
+    assert cluster.nodes["pve3"].commands == []
+    assert len(cluster.nodes["pve2"].commands) == 2
+    assert all(c.startswith("python3 -c") for c in cluster.nodes["pve2"].commands)
 
 
 def test_cluster_install_puts_the_same_installation_on_every_node(lab_session, cluster):
@@ -252,6 +257,12 @@ def test_cluster_install_puts_the_same_installation_on_every_node(lab_session, c
         # no secret on a command line, and none printed
         assert not any(secret in command for command in node.commands for secret in secrets)
     assert not any(secret in result.stdout + result.stderr for secret in secrets)
+    # one line in the audit trail, naming the nodes and the versions, never a secret
+    trail = (Path(lab_session._paths.log_dir) / "tenant-management.log").read_text().splitlines()
+    line = json.loads(next(t for t in reversed(trail) if '"cluster install"' in t))
+    assert line["outcome"] == "success" and line["details"]["nodes"] == ["pve1", "pve2", "pve3"]
+    assert "tenctl==0.2.0" in line["details"]["requirements"]
+    assert not any(secret in json.dumps(line) for secret in secrets)
     # the registry each node has is core's commands plus the ones of the plugins installed there
     from tenctl_core.cli.app import CORE_COMMANDS
 
@@ -469,3 +480,21 @@ def test_uninstall_leaves_what_was_there_before_and_foreign_files_are_refused(la
     assert refused.returncode == 1
     assert f"{root}/usr/local/bin/tenctl exists and was not installed by tenctl" in refused.stderr
     assert tree(root) == before
+
+
+def test_the_words_stand_for_their_commands(lab_session):
+    env = dict(lab_session.env)
+
+    def tenctl(*args: str) -> str:
+        done = run([sys.executable, "-m", "tenctl_core", *args], env)
+        assert done.returncode == 0, (args, done.stderr)
+        return done.stdout
+
+    assert json.loads(tenctl("ls", "--json")) == json.loads(tenctl("list", "--json"))
+    assert tenctl("help", "add") == tenctl("add", "--help")
+    assert tenctl("--config", str(lab_session.config), "rm", "--help") == tenctl("remove", "--help")
+    assert tenctl("version").startswith("tenctl ") and tenctl("version") == tenctl("--version")
+    assert tenctl("help") == tenctl("--help")
+    assert tenctl("cluster-status", "--json") == tenctl("cluster", "status", "--json")
+    nodes = json.loads(tenctl("cluster-status", "--json"))
+    assert [(n["node"], n["online"]) for n in nodes] == [("pve1", True), ("pve2", True), ("pve3", True)]
