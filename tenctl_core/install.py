@@ -62,6 +62,8 @@ TARGETS_ENV = "TENCTL_INSTALL_TARGETS"
 """A TOML file that overrides how nodes are reached (address, port, user, key, known_hosts, root); for
 tests and staging, see the install guide."""
 PVE_KNOWN_HOSTS = "/etc/pve/priv/known_hosts"
+PVE_NODE_KNOWN_HOSTS = "/etc/pve/nodes/{node}/ssh_known_hosts"
+"""Where newer Proxmox VE releases keep each node's key (and look it up by node name); both are read."""
 NODE_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")
 USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -421,7 +423,14 @@ class Target:
     user: str = "root"
     root: str = "/"
     identity_file: str | None = None
-    known_hosts: str = PVE_KNOWN_HOSTS
+    known_hosts: str | None = None
+    """The known_hosts file to check the node's key against; None: the cluster's own files."""
+
+    @property
+    def known_hosts_files(self) -> str:
+        if self.known_hosts:
+            return self.known_hosts
+        return f"{PVE_NODE_KNOWN_HOSTS.format(node=self.node)} {PVE_KNOWN_HOSTS}"
 
     def ssh_argv(self, command: str) -> list[str]:
         """ssh refusing a host key it does not know or that changed (StrictHostKeyChecking=yes) against
@@ -430,7 +439,7 @@ class Target:
             "ssh",
             "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", f"UserKnownHostsFile={self.known_hosts_files}",
             "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", f"HostKeyAlias={self.node}",
             "-o", "ConnectTimeout=15",
@@ -461,7 +470,7 @@ class Target:
         err = done.stderr.decode("utf-8", "replace")
         if done.returncode == 255 and "Host key verification failed" in err:
             raise InstallError(
-                f"node {self.node} ({self.host}:{self.port}): its SSH host key is not the one {self.known_hosts} "
+                f"node {self.node} ({self.host}:{self.port}): its SSH host key is not the one {self.known_hosts_files} "
                 f"has for {self.node}, or is missing there: refused",
                 "check the node's key (`pvecm updatecerts` on it re-adds the cluster's keys) and try again",
             )
@@ -510,6 +519,8 @@ def make_target(node: str, address: str | None, override: dict[str, Any] | None)
         value = values.get(key)
         if value is not None:
             check_root(str(value), f"node {node}: {key}")
+            if any(c.isspace() for c in str(value)):  # ssh reads a list of files from the option
+                raise UsageError(f"node {node}: {key} {value!r}: a path without spaces, please")
     return Target(
         node=node,
         host=host,
@@ -517,7 +528,7 @@ def make_target(node: str, address: str | None, override: dict[str, Any] | None)
         user=user,
         root=root,
         identity_file=values.get("identity_file"),
-        known_hosts=values.get("known_hosts") or PVE_KNOWN_HOSTS,
+        known_hosts=values.get("known_hosts"),
     )
 
 

@@ -410,6 +410,13 @@ def test_target_values_are_checked_before_any_connection():
             make_target("pve2", None, override)
     with pytest.raises(UsageError, match="node name"):
         make_target("pve2;id", "127.0.0.1", None)
+    with pytest.raises(UsageError, match="a path without spaces"):
+        make_target("pve2", "127.0.0.1", {"known_hosts": "/tmp/a b"})
+    # on a real node: the cluster's known_hosts files, by node name, and no unknown key accepted
+    argv = make_target("pve2", "10.0.0.2", None).ssh_argv("true")
+    assert "StrictHostKeyChecking=yes" in argv and "BatchMode=yes" in argv and "HostKeyAlias=pve2" in argv
+    assert "UserKnownHostsFile=/etc/pve/nodes/pve2/ssh_known_hosts /etc/pve/priv/known_hosts" in argv
+    assert argv[-3:] == ["root@10.0.0.2", "--", "true"]
 
 
 def test_every_registered_command_has_its_program_completion_and_manual_entry(lab_session, tmp_path):

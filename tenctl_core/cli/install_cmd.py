@@ -261,6 +261,7 @@ def uninstall(
     """Remove tenctl from every online node (this one last): what the installation put there and, with
     --full, the configuration, secrets, logs and node state. Tenant records stay unless --purge-tenants."""
     from tenctl_core import install
+    from tenctl_core.context import node_name
 
     with reported_errors(options(tctx).debug):
         root = install.require_installed_root()
@@ -268,7 +269,7 @@ def uninstall(
         if purge_tenants:
             assert ctx is not None
             purge_every_tenant(tctx, ctx, force)
-        nodes = find_nodes(ctx, local_only) if ctx is not None else install.ClusterNodes("this node", [], [])
+        nodes = find_nodes(ctx, local_only) if ctx is not None else install.ClusterNodes(node_name(), [], [])
         preflight_all(nodes)
         names = [*(t.node for t in nodes.targets), nodes.local]
         what = " with its configuration, secrets, logs and state" if full else ""
