@@ -505,3 +505,24 @@ def test_the_words_stand_for_their_commands(lab_session):
     assert tenctl("cluster-status", "--json") == tenctl("cluster", "status", "--json")
     nodes = json.loads(tenctl("cluster-status", "--json"))
     assert [(n["node"], n["online"]) for n in nodes] == [("pve1", True), ("pve2", True), ("pve3", True)]
+
+
+def test_a_plugin_cannot_take_a_word(tmp_path):
+    """A plugin command named like a word would never run (the word is rewritten first): it is refused."""
+    (tmp_path / "wordy.py").write_text(
+        "from tenctl_core import hookimpl\n\n"
+        "@hookimpl\n"
+        "def tenctl_register_commands(register):\n"
+        "    register.add('status', help='A status of its own.', loader='wordy:app')\n",
+        encoding="utf-8",
+    )
+    info = tmp_path / "wordy-0.0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: wordy\nVersion: 0.0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[tenctl]\nwordy = wordy\n", encoding="utf-8")
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(tmp_path), os.environ.get("PYTHONPATH"))))
+    )
+    result = run([sys.executable, "-m", "tenctl_core", "--help"], env)
+    assert result.returncode == 1
+    assert "plugin 'wordy' registers command 'status'" in result.stderr

@@ -16,6 +16,7 @@ import typer
 from tenctl_core import __version__
 from tenctl_core.cli.common import Options, fail, reported_errors
 from tenctl_core.cli.lazy import TenctlGroup
+from tenctl_core.cli.words import DISPATCH_WORDS, expand_words
 from tenctl_core.errors import EXIT_INTERRUPTED, TenctlError
 from tenctl_core.plugins import PluginSet, get_plugin_manager
 
@@ -56,7 +57,7 @@ def make_app(plugins: PluginSet | None = None) -> typer.Typer:
     entries = {}
     if plugins is not None:
         with reported_errors(False):
-            entries = plugins.commands(set(CORE_COMMANDS)).entries
+            entries = plugins.commands(set(CORE_COMMANDS) | set(DISPATCH_WORDS)).entries
     group = type("TenctlAppGroup", (TenctlGroup,), {"plugin_entries": entries, "plugins": plugins})
     app = typer.Typer(
         cls=group,
@@ -141,8 +142,6 @@ def alias_argv(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from tenctl_core.cli.words import expand_words
-
     argv = list(sys.argv if argv is None else argv)
     args = expand_words(alias_argv(argv))
     debug = "--debug" in args
