@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # the lab, SSH servers, wheels and venvs: the end-to-end environment
+
 REPO = Path(__file__).resolve().parent.parent
 NODES = ("pve1", "pve2", "pve3")
 
@@ -132,16 +134,28 @@ def wheels(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster(lab_session, tmp_path_factory):
-    """The lab's three nodes: SSH servers for pve2 and pve3 and a root directory for each node."""
+def install_lab(tmp_path_factory, lab_pki):
+    """A lab of this module's own: its tests remove every tenant, which a shared lab must not see."""
+    from tenctl_lab.pytest_plugin import start_lab
+
+    handle = start_lab(tmp_path_factory.mktemp("install-lab"), lab_pki)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture(scope="module")
+def nodes(install_lab, tmp_path_factory):
+    """The lab's three nodes: SSH servers with their own host keys, and a root directory for each node."""
     from tenctl_lab.sshnodes import SshNodes
 
     base = tmp_path_factory.mktemp("nodes")
-    nodes = SshNodes(base, NODES, config_path=str(lab_session.config)).start()
+    served = SshNodes(base, NODES, config_path=str(install_lab.config)).start()
     try:
-        yield nodes
+        yield served
     finally:
-        nodes.stop()
+        served.stop()
 
 
 def node_env(lab, nodes, known_hosts: Path) -> dict[str, str]:
@@ -154,8 +168,8 @@ def node_env(lab, nodes, known_hosts: Path) -> dict[str, str]:
 # uninstalled.
 
 
-def test_a_node_with_a_wrong_host_key_is_refused_before_anything_changes(lab_session, cluster, wheels):
-    root1 = cluster.nodes["pve1"].root
+def test_a_node_with_a_wrong_host_key_is_refused_before_anything_changes(install_lab, nodes, wheels):
+    root1 = nodes.nodes["pve1"].root
     bootstrap = run(
         [
             sys.executable,
@@ -167,59 +181,57 @@ def test_a_node_with_a_wrong_host_key_is_refused_before_anything_changes(lab_ses
             "--from",
             str(wheels[0]),
         ],
-        dict(lab_session.env, TENCTL_NODE="pve1"),
+        dict(install_lab.env, TENCTL_NODE="pve1"),
     )
     assert bootstrap.returncode == 0, bootstrap.stderr
     assert installed_version(root1) == ["0.2.0"]
-    others = {name: tree(cluster.nodes[name].root) for name in ("pve2", "pve3")}
+    others = {name: tree(nodes.nodes[name].root) for name in ("pve2", "pve3")}
     assert others == {"pve2": {}, "pve3": {}}
 
-    env = node_env(lab_session, cluster, cluster.known_hosts(cluster.base / "known_hosts"))
-    lab_session.pve.set_node_offline("pve3")
+    env = node_env(install_lab, nodes, nodes.known_hosts(nodes.base / "known_hosts"))
+    install_lab.pve.set_node_offline("pve3")
     try:
         unconfirmed = run([str(root1 / "opt/tenctl/bin/tenctl"), "cluster", "install"], env)
     finally:
-        lab_session.pve.set_node_offline("pve3", offline=False)
+        install_lab.pve.set_node_offline("pve3", offline=False)
     assert "skipped: node pve3 is offline" in unconfirmed.stdout
     assert (
         unconfirmed.returncode == 2
         and "needs confirmation" in unconfirmed.stderr
         and "-y" in unconfirmed.stderr
     )
-    assert {name: tree(cluster.nodes[name].root) for name in ("pve2", "pve3")} == others
+    assert {name: tree(nodes.nodes[name].root) for name in ("pve2", "pve3")} == others
 
-    env = node_env(
-        lab_session, cluster, cluster.known_hosts(cluster.base / "known_hosts_wrong", wrong=("pve3",))
-    )
+    env = node_env(install_lab, nodes, nodes.known_hosts(nodes.base / "known_hosts_wrong", wrong=("pve3",)))
     result = run([str(root1 / "opt/tenctl/bin/tenctl"), "cluster", "install", "-y"], env)
 
     assert result.returncode == 1
     assert "node pve3" in result.stderr and "host key" in result.stderr and "refused" in result.stderr
-    assert {name: tree(cluster.nodes[name].root) for name in ("pve2", "pve3")} == others
+    assert {name: tree(nodes.nodes[name].root) for name in ("pve2", "pve3")} == others
     # pve3 (offline, then with a key refused) was sent nothing; pve2 got the read-only pre-flight checks only
-    assert cluster.nodes["pve3"].commands == []
-    assert len(cluster.nodes["pve2"].commands) == 2
-    assert all(c.startswith("python3 -c") for c in cluster.nodes["pve2"].commands)
+    assert nodes.nodes["pve3"].commands == []
+    assert len(nodes.nodes["pve2"].commands) == 2
+    assert all(c.startswith("python3 -c") for c in nodes.nodes["pve2"].commands)
 
 
-def test_cluster_install_puts_the_same_installation_on_every_node(lab_session, cluster):
-    root1 = cluster.nodes["pve1"].root
-    env = node_env(lab_session, cluster, cluster.known_hosts(cluster.base / "known_hosts"))
+def test_cluster_install_puts_the_same_installation_on_every_node(install_lab, nodes):
+    root1 = nodes.nodes["pve1"].root
+    env = node_env(install_lab, nodes, nodes.known_hosts(nodes.base / "known_hosts"))
     result = run([str(root1 / "opt/tenctl/bin/tenctl"), "cluster", "install", "-y"], env)
     assert result.returncode == 0, result.stderr
 
-    config = lab_session.config
+    config = install_lab.config
     named = [
         Path(p)
-        for p in (lab_session._paths.token_secret, lab_session._paths.root_password, lab_session.ca_file)
+        for p in (install_lab._paths.token_secret, install_lab._paths.root_password, install_lab.ca_file)
     ]
     secrets = [
-        lab_session._paths.token_secret.read_text().strip(),
-        lab_session._paths.root_password.read_text().strip(),
+        install_lab._paths.token_secret.read_text().strip(),
+        install_lab._paths.root_password.read_text().strip(),
     ]
     data = REPO / "tenctl_core" / "data"
     reference_links = None
-    for name, node in cluster.nodes.items():
+    for name, node in nodes.nodes.items():
         root = node.root
         assert installed_version(root) == ["0.2.0"], name
         assert installed_version(root, "tenctl_linux_bridge") == ["0.2.0"], name
@@ -245,7 +257,7 @@ def test_cluster_install_puts_the_same_installation_on_every_node(lab_session, c
         assert reference_links is None or links == reference_links
         reference_links = links
         # completion lists tenants from the records directory of the node's configuration
-        assert f"{lab_session._paths.tenants_dir}/*.toml" in bash.read_text(), name
+        assert f"{install_lab._paths.tenants_dir}/*.toml" in bash.read_text(), name
         if name == "pve1":
             continue
         # this node's configuration and every file it names, same bytes, same modes
@@ -253,12 +265,12 @@ def test_cluster_install_puts_the_same_installation_on_every_node(lab_session, c
             copy = root / str(path).lstrip("/")
             assert copy.read_bytes() == path.read_bytes(), (name, path)
             assert stat.S_IMODE(copy.stat().st_mode) == stat.S_IMODE(path.stat().st_mode), (name, path)
-        assert stat.S_IMODE((root / str(lab_session._paths.token_secret).lstrip("/")).stat().st_mode) == 0o600
+        assert stat.S_IMODE((root / str(install_lab._paths.token_secret).lstrip("/")).stat().st_mode) == 0o600
         # no secret on a command line, and none printed
         assert not any(secret in command for command in node.commands for secret in secrets)
     assert not any(secret in result.stdout + result.stderr for secret in secrets)
     # one line in the audit trail, naming the nodes and the versions, never a secret
-    trail = (Path(lab_session._paths.log_dir) / "tenant-management.log").read_text().splitlines()
+    trail = (Path(install_lab._paths.log_dir) / "tenant-management.log").read_text().splitlines()
     line = json.loads(next(t for t in reversed(trail) if '"cluster install"' in t))
     assert line["outcome"] == "success" and line["details"]["nodes"] == ["pve1", "pve2", "pve3"]
     assert "tenctl==0.2.0" in line["details"]["requirements"]
@@ -266,62 +278,70 @@ def test_cluster_install_puts_the_same_installation_on_every_node(lab_session, c
     # the registry each node has is core's commands plus the ones of the plugins installed there
     from tenctl_core.cli.app import CORE_COMMANDS
 
-    assert set(CORE_COMMANDS) <= set(registry_of(cluster.nodes["pve2"].root))
+    assert set(CORE_COMMANDS) <= set(registry_of(nodes.nodes["pve2"].root))
     # the links work: tenctl-ls is tenctl list, tenctl-rm is tenctl remove, on another node
-    listed = run([str(cluster.nodes["pve2"].root / "usr/local/bin/tenctl-ls"), "--help"], env)
+    listed = run([str(nodes.nodes["pve2"].root / "usr/local/bin/tenctl-ls"), "--help"], env)
     assert listed.returncode == 0 and listed.stdout.startswith("Usage: tenctl list"), listed.stderr
-    removed = run([str(cluster.nodes["pve3"].root / "usr/local/bin/tenctl"), "rm", "--help"], env)
+    removed = run([str(nodes.nodes["pve3"].root / "usr/local/bin/tenctl"), "rm", "--help"], env)
     assert removed.returncode == 0 and removed.stdout.startswith("Usage: tenctl remove"), removed.stderr
 
 
-def test_update_cli_upgrades_this_node_then_each_other_node_once(lab_session, cluster, wheels):
-    root1 = cluster.nodes["pve1"].root
-    env = node_env(lab_session, cluster, cluster.known_hosts(cluster.base / "known_hosts"))
-    sent_before = {name: len(node.commands) for name, node in cluster.nodes.items()}
+def test_update_cli_upgrades_this_node_then_each_other_node_once(install_lab, nodes, wheels):
+    root1 = nodes.nodes["pve1"].root
+    env = node_env(install_lab, nodes, nodes.known_hosts(nodes.base / "known_hosts"))
+    sent_before = {name: len(node.commands) for name, node in nodes.nodes.items()}
     result = run([str(root1 / "opt/tenctl/bin/tenctl"), "update-cli", "-y", "--from", str(wheels[1])], env)
     assert result.returncode == 0, result.stderr
 
-    for name, node in cluster.nodes.items():
+    for name, node in nodes.nodes.items():
         assert installed_version(node.root) == ["0.2.0.post1"], name
         assert installed_version(node.root, "tenctl_linux_bridge") == ["0.2.0.post1"], name
         assert (node.root / "usr/local/bin/tenctl-list").is_symlink()
     for name in ("pve2", "pve3"):
-        sent = cluster.nodes[name].commands[sent_before[name] :]
+        sent = nodes.nodes[name].commands[sent_before[name] :]
         assert sum("install-local" in command for command in sent) == 1, sent
         assert sum(command.startswith("rm -rf") and " tar -x " in command for command in sent) == 1, sent
     # this node is updated in place; the updated nodes reach no other node (no fan-out from every node)
-    assert cluster.nodes["pve1"].commands[sent_before["pve1"] :] == []
+    assert nodes.nodes["pve1"].commands[sent_before["pve1"] :] == []
 
 
-def test_uninstall_full_purges_tenants_and_leaves_each_node_as_it_was(lab_session, cluster):
-    root1 = cluster.nodes["pve1"].root
-    env = node_env(lab_session, cluster, cluster.known_hosts(cluster.base / "known_hosts"))
+def test_uninstall_full_purges_tenants_and_leaves_each_node_as_it_was(install_lab, nodes):
+    root1 = nodes.nodes["pve1"].root
+    env = node_env(install_lab, nodes, nodes.known_hosts(nodes.base / "known_hosts"))
     tenctl = str(root1 / "opt/tenctl/bin/tenctl")
     assert run([tenctl, "init"], env).returncode == 0
     added = run([tenctl, "add", "-n", "leaving"], env)
     assert added.returncode == 0, added.stderr
-    assert "tenant_leaving" in lab_session.pve.pools
+    assert "tenant_leaving" in install_lab.pve.pools
 
     result = run([tenctl, "uninstall", "--full", "--purge-tenants", "-f"], env)
     assert result.returncode == 0, result.stderr
 
-    assert "tenant_leaving" not in lab_session.pve.pools  # removed through `tenctl remove`
-    assert not (Path(lab_session._paths.tenants_dir) / "leaving.toml").exists()
-    for name, node in cluster.nodes.items():
+    assert "tenant_leaving" not in install_lab.pve.pools  # removed through `tenctl remove`
+    assert not (Path(install_lab._paths.tenants_dir) / "leaving.toml").exists()
+    for name, node in nodes.nodes.items():
         assert tree(node.root) == {}, name  # each root started empty
 
 
-def test_bash_completion_completes_commands_options_and_tenant_names(lab_session, tmp_path):
-    env = dict(lab_session.env)
-    for name in ("acme", "beta"):
-        record = Path(lab_session._paths.tenants_dir) / f"{name}.toml"
-        if not record.exists():
-            assert run([sys.executable, "-m", "tenctl_core", "add", "-n", name], env).returncode == 0
+def with_tenants(lab, *names: str) -> list[str]:
+    """Make sure the tenants exist (made with `tenctl add`); every tenant name in the records directory."""
+    env = dict(lab.env)
+    assert run([sys.executable, "-m", "tenctl_core", "init"], env).returncode == 0
+    for name in names:
+        if not (Path(lab._paths.tenants_dir) / f"{name}.toml").exists():
+            added = run([sys.executable, "-m", "tenctl_core", "add", "-n", name], env)
+            assert added.returncode == 0, added.stderr
+    return sorted(p.stem for p in Path(lab._paths.tenants_dir).glob("*.toml"))
+
+
+def test_bash_completion_completes_commands_options_and_tenant_names(install_lab, tmp_path):
+    env = dict(install_lab.env)
+    with_tenants(install_lab, "acme", "beta")
     script = tmp_path / "tenctl.bash"
     printed = run([sys.executable, "-m", "tenctl_core", "completion", "bash"], env)
     assert printed.returncode == 0, printed.stderr
     script.write_text(printed.stdout)
-    tenants = sorted(p.stem for p in Path(lab_session._paths.tenants_dir).glob("*.toml"))
+    tenants = sorted(p.stem for p in Path(install_lab._paths.tenants_dir).glob("*.toml"))
     assert {"acme", "beta"} <= set(tenants)
 
     assert complete(script, "tenctl", "mo") == ["modify"]
@@ -335,19 +355,18 @@ def test_bash_completion_completes_commands_options_and_tenant_names(lab_session
     assert complete(script, "tenctl-show", "-n", "acm") == ["acme"]
 
 
-def test_zsh_completion_completes_commands_options_and_tenant_names(lab_session, tmp_path):
+def test_zsh_completion_completes_commands_options_and_tenant_names(install_lab, tmp_path):
     import shutil
 
     if shutil.which("zsh") is None:
         pytest.skip("zsh is not installed here: the zsh script is untested")
-    env = dict(lab_session.env)
+    env = dict(install_lab.env)
     printed = run([sys.executable, "-m", "tenctl_core", "completion", "zsh"], env)
     assert printed.returncode == 0, printed.stderr
     functions = tmp_path / "functions"
     functions.mkdir()
     (functions / "_tenctl").write_text(printed.stdout)
-    tenants = sorted(p.stem for p in Path(lab_session._paths.tenants_dir).glob("*.toml"))
-    assert tenants, "the bash test adds tenants first"
+    tenants = with_tenants(install_lab, "acme", "beta")
 
     def zcomplete(*words: str) -> list[str]:
         # compadd is replaced by a function printing what it was given (after its -a/-- flags)
@@ -376,8 +395,8 @@ def test_zsh_completion_completes_commands_options_and_tenant_names(lab_session,
     assert zcomplete("tenctl", "repair", "") == sorted(tenants)
 
 
-def test_bad_input_is_refused_with_exit_2_and_changes_nothing(lab_session, tmp_path):
-    env = dict(lab_session.env)
+def test_bad_input_is_refused_with_exit_2_and_changes_nothing(install_lab, tmp_path):
+    env = dict(install_lab.env)
     target = tmp_path / "root"
     target.mkdir()
     cases = [
@@ -419,7 +438,7 @@ def test_target_values_are_checked_before_any_connection():
     assert argv[-3:] == ["root@10.0.0.2", "--", "true"]
 
 
-def test_every_registered_command_has_its_program_completion_and_manual_entry(lab_session, tmp_path):
+def test_every_registered_command_has_its_program_completion_and_manual_entry(install_lab, tmp_path):
     """The registry as the plugin manager reports it (core's commands, every installed plugin's, the words)
     against what install-local writes: nothing is kept in a list by hand, so nothing can be missing."""
     from tenctl_core.cli.app import CORE_COMMANDS
@@ -433,7 +452,7 @@ def test_every_registered_command_has_its_program_completion_and_manual_entry(la
     (root / "opt/tenctl").mkdir(parents=True)
     result = run(
         [sys.executable, "-m", "tenctl_core", "install-local", "--root", str(root), "--no-wheelhouse"],
-        dict(lab_session.env),
+        dict(install_lab.env),
     )
     assert result.returncode == 0, result.stderr
 
@@ -457,7 +476,7 @@ def test_every_registered_command_has_its_program_completion_and_manual_entry(la
     assert '.SS "tenctl lock status"' in man and '.SS "tenctl cluster install"' in man
 
 
-def test_uninstall_leaves_what_was_there_before_and_foreign_files_are_refused(lab_session, wheels, tmp_path):
+def test_uninstall_leaves_what_was_there_before_and_foreign_files_are_refused(install_lab, wheels, tmp_path):
     root = tmp_path / "node"
     for directory in ("opt", "usr/local/bin", "etc/logrotate.d", "etc/tenctl"):
         (root / directory).mkdir(parents=True)
@@ -465,7 +484,7 @@ def test_uninstall_leaves_what_was_there_before_and_foreign_files_are_refused(la
     (root / "etc/logrotate.d/apt").write_text("/var/log/apt/*.log {}\n")
     (root / "etc/tenctl/tenctl.toml").write_text("# the operator's\n")
     before = tree(root)
-    env = dict(lab_session.env, TENCTL_NODE="pve1")
+    env = dict(install_lab.env, TENCTL_NODE="pve1")
 
     installed = run(
         [sys.executable, "-m", "tenctl_core", "install-local", "--root", str(root), "--from", str(wheels[0])],
@@ -489,8 +508,8 @@ def test_uninstall_leaves_what_was_there_before_and_foreign_files_are_refused(la
     assert tree(root) == before
 
 
-def test_the_words_stand_for_their_commands(lab_session):
-    env = dict(lab_session.env)
+def test_the_words_stand_for_their_commands(install_lab):
+    env = dict(install_lab.env)
 
     def tenctl(*args: str) -> str:
         done = run([sys.executable, "-m", "tenctl_core", *args], env)
@@ -499,7 +518,7 @@ def test_the_words_stand_for_their_commands(lab_session):
 
     assert json.loads(tenctl("ls", "--json")) == json.loads(tenctl("list", "--json"))
     assert tenctl("help", "add") == tenctl("add", "--help")
-    assert tenctl("--config", str(lab_session.config), "rm", "--help") == tenctl("remove", "--help")
+    assert tenctl("--config", str(install_lab.config), "rm", "--help") == tenctl("remove", "--help")
     assert tenctl("version").startswith("tenctl ") and tenctl("version") == tenctl("--version")
     assert tenctl("help") == tenctl("--help")
     assert tenctl("cluster-status", "--json") == tenctl("cluster", "status", "--json")
