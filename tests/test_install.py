@@ -414,6 +414,15 @@ def test_bad_input_is_refused_with_exit_2_and_changes_nothing(install_lab, tmp_p
         assert message in result.stderr, (argv, result.stderr)
     assert tree(target) == {}
 
+    # a path that cannot be made is a failure naming it (here a file stands where a directory must go)
+    (target / "opt/tenctl").mkdir(parents=True)
+    (target / "usr").write_text("")
+    blocked = run(
+        [sys.executable, "-m", "tenctl_core", "install-local", "--root", str(target), "--no-wheelhouse"], env
+    )
+    assert blocked.returncode == 1
+    assert f"error: {target}/usr/local: Not a directory (fix that path" in blocked.stderr
+
 
 def test_target_values_are_checked_before_any_connection():
     from tenctl_core.errors import UsageError

@@ -8,6 +8,8 @@ and prints.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,6 +32,23 @@ FromOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+@contextmanager
+def file_errors() -> Iterator[None]:
+    """A file that cannot be written or removed (not root, a read-only file system) is an error naming it."""
+    try:
+        yield
+    except OSError as exc:
+        from tenctl_core.install import InstallError
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = (
+            "run it as root"
+            if isinstance(exc, PermissionError)
+            else "fix that path, then run the command again"
+        )
+        raise InstallError(f"{where}{exc.strerror or exc}", hint) from None
 
 
 def confirm(question: str, given: bool, flag: str = "-y") -> None:
@@ -84,7 +103,7 @@ def install_local(
     programs, completion for bash and zsh, the manual page, the watcher's unit and the logrotate file."""
     from tenctl_core import install, wheelhouse
 
-    with reported_errors(False):
+    with reported_errors(False), file_errors():
         base = install.check_root(root)
         source = check_from(from_dir)
         incoming = install.check_root(config_from, "--config-from") if config_from else None
@@ -154,7 +173,7 @@ def cluster_install(tctx: typer.Context, yes: YesOption = False, local_only: Loc
     from tenctl_core import install
     from tenctl_core.wheelhouse import Wheelhouse
 
-    with reported_errors(options(tctx).debug):
+    with reported_errors(options(tctx).debug), file_errors():
         root = install.require_installed_root()
         ctx = open_context(tctx, "cluster install")
         house = Wheelhouse.read(install.under(root, install.WHEELS))
@@ -217,7 +236,7 @@ def update_cli(
     online node once, from this node's wheelhouse."""
     from tenctl_core import install, wheelhouse
 
-    with reported_errors(options(tctx).debug):
+    with reported_errors(options(tctx).debug), file_errors():
         source = check_from(from_dir)
         root = install.require_installed_root()
         ctx = open_context(tctx, "update-cli")
@@ -263,7 +282,7 @@ def uninstall(
     from tenctl_core import install
     from tenctl_core.context import node_name
 
-    with reported_errors(options(tctx).debug):
+    with reported_errors(options(tctx).debug), file_errors():
         root = install.require_installed_root()
         ctx = open_context(tctx, "uninstall") if (purge_tenants or not local_only) else None
         if purge_tenants:
