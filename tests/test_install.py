@@ -217,6 +217,16 @@ def test_a_node_with_a_wrong_host_key_is_refused_before_anything_changes(install
 def test_cluster_install_puts_the_same_installation_on_every_node(install_lab, nodes):
     root1 = nodes.nodes["pve1"].root
     env = node_env(install_lab, nodes, nodes.known_hosts(nodes.base / "known_hosts"))
+    # pve3 cannot take the installation (a file stands where its /etc should be): it fails, pve2 goes on
+    blocker = nodes.nodes["pve3"].root / "etc"
+    blocker.write_text("")
+    failed = run([str(root1 / "opt/tenctl/bin/tenctl"), "cluster", "install", "-y"], env)
+    assert failed.returncode == 1
+    assert "installed: pve2" in failed.stdout and "installed: pve3" not in failed.stdout
+    assert f"{blocker}/bash_completion.d: Not a directory" in failed.stderr
+    assert "1 node(s) not installed: pve3" in failed.stderr
+    blocker.unlink()
+    # run again once fixed: the same installation everywhere
     result = run([str(root1 / "opt/tenctl/bin/tenctl"), "cluster", "install", "-y"], env)
     assert result.returncode == 0, result.stderr
 
