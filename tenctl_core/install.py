@@ -539,10 +539,21 @@ class ClusterNodes:
     offline: list[str]
 
 
-def cluster_nodes(status: list[dict[str, Any]], local: str) -> ClusterNodes:
+def target_overrides() -> dict[str, dict[str, Any]]:
+    """The ``$TENCTL_INSTALL_TARGETS`` file's tables, each checked (read before the first request)."""
+    if not os.environ.get(TARGETS_ENV):
+        return {}
+    overrides = read_targets_file(os.environ[TARGETS_ENV])
+    for name, table in overrides.items():
+        make_target(name, table.get("host", "localhost"), table)
+    return overrides
+
+
+def cluster_nodes(
+    status: list[dict[str, Any]], local: str, overrides: dict[str, dict[str, Any]]
+) -> ClusterNodes:
     """The other online nodes of ``/cluster/status`` as SSH targets (with the overrides of
     ``$TENCTL_INSTALL_TARGETS``), and the offline ones."""
-    overrides = read_targets_file(os.environ[TARGETS_ENV]) if os.environ.get(TARGETS_ENV) else {}
     targets, offline = [], []
     for item in sorted((i for i in status if i.get("type") == "node"), key=lambda i: str(i.get("name"))):
         name = str(item.get("name"))

@@ -299,6 +299,19 @@ def test_cluster_install_puts_the_same_installation_on_every_node(install_lab, n
 def test_update_cli_upgrades_this_node_then_each_other_node_once(install_lab, nodes, wheels):
     root1 = nodes.nodes["pve1"].root
     env = node_env(install_lab, nodes, nodes.known_hosts(nodes.base / "known_hosts"))
+    # a bad targets file is refused before the first request to Proxmox and the first connection
+    bad = nodes.base / "bad-targets.toml"
+    bad.write_text('[nodes.pve2]\nhost = "127.0.0.1"\nport = 70000\n', encoding="utf-8")
+    mark, sent = install_lab.mark(), sum(len(node.commands) for node in nodes.nodes.values())
+    refused = run(
+        [str(root1 / "opt/tenctl/bin/tenctl"), "update-cli", "-y", "--from", str(wheels[1])],
+        dict(env, TENCTL_INSTALL_TARGETS=str(bad)),
+    )
+    assert refused.returncode == 2 and "node pve2: SSH port 70000" in refused.stderr
+    assert install_lab.requests_since(mark) == 0
+    assert sum(len(node.commands) for node in nodes.nodes.values()) == sent
+    assert installed_version(root1) == ["0.2.0"]
+
     sent_before = {name: len(node.commands) for name, node in nodes.nodes.items()}
     result = run([str(root1 / "opt/tenctl/bin/tenctl"), "update-cli", "-y", "--from", str(wheels[1])], env)
     assert result.returncode == 0, result.stderr

@@ -135,7 +135,8 @@ def find_nodes(ctx: Context, local_only: bool) -> ClusterNodes:
 
     if local_only:
         return install.ClusterNodes(ctx.node, [], [])
-    return install.cluster_nodes(ctx.proxmox.get("/cluster/status") or [], ctx.node)
+    overrides = install.target_overrides()  # checked before the first request
+    return install.cluster_nodes(ctx.proxmox.get("/cluster/status") or [], ctx.node, overrides)
 
 
 def preflight_all(nodes: ClusterNodes) -> None:
