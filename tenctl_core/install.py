@@ -369,7 +369,7 @@ def run_here(commands: list[list[str]]) -> None:
     for argv in commands:
         done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
-            raise InstallError(f"{shlex.join(argv[:3])} … failed on this node: {last_line(done.stderr)}")
+            raise InstallError(f"`{shlex.join(argv[:2])}` failed on this node: {last_line(done.stderr)}")
 
 
 def last_line(text: str) -> str:
@@ -476,7 +476,7 @@ class Target:
             )
         if done.returncode != 0:
             raise InstallError(
-                f"node {self.node} ({self.host}): `{command.split(' ', 1)[0]} …` failed (exit {done.returncode}): "
+                f"node {self.node} ({self.host}): `{command.split(' ', 1)[0]}` failed (exit {done.returncode}): "
                 f"{last_line(err)}"
             )
         return done.stdout.decode("utf-8", "replace")
