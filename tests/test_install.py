@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -150,6 +151,9 @@ def nodes(install_lab, tmp_path_factory):
     """The lab's three nodes: SSH servers with their own host keys, and a root directory for each node."""
     from tenctl_lab.sshnodes import SshNodes
 
+    if shutil.which("ssh") is None:
+        pytest.skip("no OpenSSH client here (apt install openssh-client): the cluster tests cannot run")
+
     base = tmp_path_factory.mktemp("nodes")
     served = SshNodes(base, NODES, config_path=str(install_lab.config)).start()
     try:
@@ -250,10 +254,12 @@ def test_cluster_install_puts_the_same_installation_on_every_node(install_lab, n
         ).read_bytes()
         assert (root / "etc/logrotate.d/tenctl").read_bytes() == (data / "logrotate").read_bytes()
         man = root / "usr/local/share/man/man1/tenctl.1"
-        lint = subprocess.run(
-            ["groff", "-man", "-Tutf8", "-ww", "-z", str(man)], capture_output=True, text=True
-        )
-        assert lint.returncode == 0 and lint.stderr == "", lint.stderr
+        assert man.read_text().startswith('.TH TENCTL 1 "" "tenctl 0.2.0"')
+        if shutil.which("groff"):  # the page is valid roff, without a single warning
+            lint = subprocess.run(
+                ["groff", "-man", "-Tutf8", "-ww", "-z", str(man)], capture_output=True, text=True
+            )
+            assert lint.returncode == 0 and lint.stderr == "", lint.stderr
         words = registry_of(root)
         bash = root / "etc/bash_completion.d/tenctl"
         zsh = (root / "usr/local/share/zsh/site-functions/_tenctl").read_text()
@@ -379,8 +385,6 @@ def test_bash_completion_completes_commands_options_and_tenant_names(install_lab
 
 
 def test_zsh_completion_completes_commands_options_and_tenant_names(install_lab, tmp_path):
-    import shutil
-
     if shutil.which("zsh") is None:
         pytest.skip("zsh is not installed here: the zsh script is untested")
     env = dict(install_lab.env)
