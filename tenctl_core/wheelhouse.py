@@ -98,6 +98,13 @@ def wheel_version(path: Path) -> str:
     return match["version"]
 
 
+def installed(name: str) -> metadata.Distribution | None:
+    """The installed distribution of that name: one with a RECORD (what pip or uv installed) before any
+    other, such as the ``*.egg-info`` a build leaves in a source tree that happens to be on ``sys.path``."""
+    found = list(metadata.distributions(name=name))
+    return next((d for d in found if d.read_text("RECORD") is not None), found[0] if found else None)
+
+
 def requirement_closure(roots: list[str]) -> list[metadata.Distribution]:
     """The installed distributions roots need: the roots and, recursively, every installed requirement
     that is not behind an extra (a requirement that is not installed was not wanted on this Python)."""
@@ -107,9 +114,8 @@ def requirement_closure(roots: list[str]) -> list[metadata.Distribution]:
         name = canonical(todo.pop())
         if name in seen:
             continue
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
+        dist = installed(name)
+        if dist is None:
             continue
         seen[name] = dist
         for requirement in dist.requires or ():
@@ -191,6 +197,15 @@ def repack(dist: metadata.Distribution, directory: Path) -> Path:
     return target
 
 
+def bundled_pip_wheel() -> Path | None:
+    """The pip wheel Python ships for ``ensurepip``, if this Python has it (Debian's needs python3-venv)."""
+    try:
+        import ensurepip
+    except ImportError:
+        return None
+    return next(iter(sorted(Path(ensurepip.__file__).with_name("_bundled").glob("pip-*.whl"))), None)
+
+
 def build(directory: Path, from_dir: Path | None) -> Wheelhouse:
     """Fill directory (emptied first) with the wheels of tenctl, its plugins and everything they need.
 
@@ -225,8 +240,17 @@ def build(directory: Path, from_dir: Path | None) -> Wheelhouse:
         if name in roots:
             pins[name] = dist.version
     pip_wheel = next((p.name for p in directory.glob("pip-*.whl")), None)
-    if pip_wheel is None:
-        raise TenctlError("pip is not installed beside tenctl: its wheel is needed to install other nodes")
+    if pip_wheel is None:  # an environment made without pip (uv, say): Python's own copy of pip will do
+        bundled = bundled_pip_wheel()
+        if bundled is None:
+            raise TenctlError(
+                "pip is neither installed beside tenctl nor bundled with this Python (ensurepip): "
+                "its wheel is needed to install the nodes",
+                "install pip into tenctl's environment",
+            )
+        shutil.copyfile(bundled, directory / bundled.name)
+        pip_wheel = bundled.name
+        pins[PIP] = wheel_version(bundled)
     house = Wheelhouse(tuple(f"{name}=={version}" for name, version in sorted(pins.items())), pip_wheel)
     (directory / MANIFEST).write_text(
         json.dumps({"requirements": list(house.requirements), "pip_wheel": house.pip_wheel}, indent=1) + "\n",

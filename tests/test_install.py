@@ -120,14 +120,26 @@ def complete(script: Path, *words: str) -> list[str]:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory):
     """The wheels of this checkout's tenctl and tenctl-linux-bridge (a release), and the same release
-    as version 0.2.0.post1 (the next one, for update-cli)."""
+    as version 0.2.0.post1 (the next one, for update-cli). Built from the checkout with pip, or where there
+    is no pip (tox makes its environments with uv) packed again from what is installed from it."""
+    import importlib.util
+
+    from tenctl_core.wheelhouse import installed, repack
+
     base = tmp_path_factory.mktemp("wheels")
     release, following = base / "release", base / "next"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(release), str(REPO),
-         str(REPO / "plugins" / "linux_bridge")],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    release.mkdir()
+    if importlib.util.find_spec("pip") is not None:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(release), str(REPO),
+             str(REPO / "plugins" / "linux_bridge")],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    else:  # an environment made by uv has no pip, and tenctl is installed in it from this checkout
+        for dist in ("tenctl", "tenctl-linux-bridge"):
+            found = installed(dist)
+            assert found is not None, dist
+            repack(found, release)
     following.mkdir()
     for wheel in release.glob("*.whl"):
         with_version(wheel, "0.2.0.post1", following)
@@ -449,6 +461,27 @@ def test_bad_input_is_refused_with_exit_2_and_changes_nothing(install_lab, tmp_p
     )
     assert blocked.returncode == 1
     assert f"error: {target}/usr/local: Not a directory (fix that path" in blocked.stderr
+
+
+def test_without_pip_the_wheelhouse_takes_the_pip_wheel_python_bundles(wheels, tmp_path, monkeypatch):
+    """An environment made without pip (uv makes them so) still yields a wheelhouse that can install nodes."""
+    from tenctl_core import wheelhouse
+
+    bundled = wheelhouse.bundled_pip_wheel()
+    if bundled is None:
+        pytest.skip("this Python has no ensurepip: the fallback is untested here")
+    closure = wheelhouse.requirement_closure
+    monkeypatch.setattr(
+        wheelhouse,
+        "requirement_closure",
+        lambda roots: [d for d in closure(roots) if d.metadata["Name"] != "pip"],
+    )
+    house = wheelhouse.build(tmp_path / "wheels", wheels[0])
+    assert (
+        house.pip_wheel == bundled.name
+        and (tmp_path / "wheels" / bundled.name).read_bytes() == bundled.read_bytes()
+    )
+    assert f"pip=={wheelhouse.wheel_version(bundled)}" in house.requirements
 
 
 def test_target_values_are_checked_before_any_connection():
