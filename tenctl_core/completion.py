@@ -69,6 +69,8 @@ def command_tree(group: Any) -> dict[str, Node]:
         tree[path] = node
 
     visit(group, "", _click.Context(group, info_name="tenctl"))
+    # `tenctl help COMMAND` is `tenctl COMMAND --help`: after the word come the commands
+    tree["help"] = Node(subcommands=[c for c in tree[""].subcommands if c not in DISPATCH_WORDS])
     return dict(sorted(tree.items()))
 
 

@@ -386,6 +386,7 @@ def test_bash_completion_completes_commands_options_and_tenant_names(install_lab
     assert {"acme", "beta"} <= set(tenants)
 
     assert complete(script, "tenctl", "mo") == ["modify"]
+    assert complete(script, "tenctl", "help", "mo") == ["modify"]
     assert complete(script, "tenctl", "cluster", "") == ["install", "status"]
     assert complete(script, "tenctl", "add", "--st") == ["--storage"]
     assert complete(script, "tenctl", "update-cli", "--") == ["--from", "--help", "--local-only", "--yes"]
@@ -427,6 +428,7 @@ def test_zsh_completion_completes_commands_options_and_tenant_names(install_lab,
         return sorted(w for w in done.stdout.splitlines() if w and w.startswith(prefix))
 
     assert zcomplete("tenctl", "mo") == ["modify"]
+    assert zcomplete("tenctl", "help", "mo") == ["modify"]
     assert zcomplete("tenctl", "cluster", "") == ["install", "status"]
     assert zcomplete("tenctl", "add", "--st") == ["--storage"]
     assert zcomplete("tenctl", "remove", "-n", "") == tenants
