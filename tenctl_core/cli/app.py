@@ -28,6 +28,8 @@ CORE_COMMANDS = (
     "suspend",
     "resume",
     "remove",
+    "backup",
+    "restore",
     "plugins",
     "config",
     "health",
