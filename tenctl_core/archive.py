@@ -340,8 +340,10 @@ def read_manifest(path: Path, members: dict[str, bytes]) -> dict[str, Any]:
         value = manifest.get(key)
         if not isinstance(value, str):
             raise ArchiveError(f"backup {path}: the manifest's {key} is missing or not a string")
-        guarded(path, f"the manifest's {key}", lambda v=value, k=key: check_text(f"manifest {k}", v))
-    guarded(path, "the manifest's tenant", lambda: check_tenant_name(manifest["tenant"]))
+        if key == "tenant":
+            guarded(path, "the manifest's tenant", lambda v=value: check_tenant_name(v))
+        else:
+            guarded(path, f"the manifest's {key}", lambda v=value, k=key: check_text(f"manifest {k}", v))
     listed = manifest.get("members")
     if not isinstance(listed, dict) or not listed:
         raise ArchiveError(f"backup {path}: the manifest lists no members")
