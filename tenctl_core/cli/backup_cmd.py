@@ -161,7 +161,10 @@ def subnet_choice(text: str | None) -> str | None:
 def restore(
     tctx: typer.Context,
     file: Annotated[Path, typer.Option("--file", help="The backup to restore (a .tar.gz or .json archive).")],
-    fmt: FormatOption = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="The archive's format, when the file's name does not end in its extension."),
+    ] = None,
     new_name: Annotated[
         str | None, typer.Option("--new-name", help="Restore the tenant under this name (default: the backup's).")
     ] = None,
