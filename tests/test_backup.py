@@ -5,7 +5,6 @@ refused restore must leave the lab's request log without a single write."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
