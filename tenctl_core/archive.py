@@ -117,24 +117,31 @@ def observed_dict(found: Observed) -> dict[str, Any]:
     }
 
 
-def tenant_layers(ctx: Context, tenant: Tenant) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def tenant_layers(ctx: Context, tenant: Tenant) -> dict[str, dict[str, Any]]:
     """Each enabled provider's intended objects of the tenant and its objects as they are (those carrying
-    this installation's marker for it, or hanging on one that does): one batched read per provider."""
-    from tenctl_core.engine import is_owned, observe, tenant_providers
+    this installation's marker for it, or hanging on one that does): one batched read per provider.
+
+    A backend that cannot be read (a router down) does not stop the backup: the record is what a restore
+    needs. Its layer then holds the intended objects only, and ``unread`` says why (with a warning)."""
+    from tenctl_core.engine import is_owned, tenant_providers
 
     marker = ctx.marker(tenant)
-    seen = observe(ctx, [tenant])
-    layers = {}
+    layers: dict[str, dict[str, Any]] = {}
     for provider in tenant_providers(ctx):
         if not PROVIDER_NAME_RE.fullmatch(provider.name):
             ctx.warn(f"provider {provider.name!r} has a name no archive member can carry: its layer is not in the backup")
             continue
-        everything = seen.get(provider.name, [])
-        index = {o.key: o for o in everything}
-        layers[provider.name] = {
-            "intended": [resource_dict(r) for r in provider.desired(ctx, tenant)],
-            "observed": [observed_dict(o) for o in everything if is_owned(o, marker, index)],
-        }
+        layer: dict[str, Any] = {"intended": [resource_dict(r) for r in provider.desired(ctx, tenant)]}
+        try:
+            everything = provider.observe(ctx, [tenant])
+        except TenctlError as exc:
+            ctx.warn(f"backup of tenant {tenant.name}: the {provider.name} layer could not be read ({exc}); "
+                     "the backup holds what it should be, not what it is")
+            layer.update(observed=[], unread=str(exc))
+        else:
+            index = {o.key: o for o in everything}
+            layer["observed"] = [observed_dict(o) for o in everything if is_owned(o, marker, index)]
+        layers[provider.name] = layer
     return layers
 
 
@@ -153,7 +160,7 @@ def json_bytes(data: Any) -> bytes:
 
 def archive_members(
     tenant: Tenant,
-    layers: dict[str, dict[str, list[dict[str, Any]]]],
+    layers: dict[str, dict[str, Any]],
     guests: list[dict[str, Any]],
     *,
     node: str,

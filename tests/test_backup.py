@@ -420,3 +420,19 @@ def test_the_bash_tools_backup_loop_works_verbatim(cluster, tmp_path):
     written = [re.fullmatch(r"(.+)_\d{8}_\d{6}\.tar\.gz", p.name) for p in (mounted / "tenctl").iterdir()]
     assert sorted(match.group(1) for match in written if match) == ["Beta_2", "acme"]
     assert ok(lab.run("backup", "--all", "--json")) and len(list((lab.dir / "backups").iterdir())) == 2
+
+
+def test_a_backup_is_made_when_the_router_cannot_be_read_and_says_so(lab, tmp_path):
+    config = lab.edge_config("api")
+
+    def run(*args):
+        return lab.run("--config", str(config), *args)
+
+    ok(run("init"))
+    ok(run("vyos", "configure", *WAN, "--force"))
+    ok(run("add", "-n", "acme"))
+    lab.vyos.api_unreachable()
+    done = ok(run("backup", "-n", "acme", "-o", str(tmp_path)))
+    assert "the vyos-edge layer could not be read" in done.stderr
+    layer = json.loads(members_of(archive_of(done))["providers/vyos-edge.json"])
+    assert layer["observed"] == [] and layer["unread"] and {o["kind"] for o in layer["intended"]} == {"vif", "nat", "member"}

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from tenctl_core.context import Context
     from tenctl_core.migration import Migration
+    from tenctl_core.operations import AddRequest, AddResult
     from tenctl_core.plan import Plan
     from tenctl_core.plugins import PluginSet
     from tenctl_core.registry import Registry
@@ -180,8 +181,8 @@ def add(
 
 
 def create_tenant(
-    ctx: Context, request: Any, password_out: Path | None, details: dict[str, Any]
-) -> tuple[Any, SecretFile | None]:
+    ctx: Context, request: AddRequest, password_out: Path | None, details: dict[str, Any]
+) -> tuple[AddResult, SecretFile | None]:
     """Run ``add`` (or ``restore``, by ``request.command``) inside the audit trail, its event carrying the
     tenant's VLAN, subnet and admin user; the ``--password-out`` file is made before the first change."""
     from tenctl_core import operations
@@ -202,7 +203,7 @@ def create_tenant(
 
 def print_new_tenant(
     ctx: Context,
-    result: Any,
+    result: AddResult,
     password_out: Path | None,
     secret_file: SecretFile | None,
     as_json: bool,
@@ -493,11 +494,11 @@ def remove(
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
         ctx = open_context(tctx, "remove", dry_run)
-        write_backup = None
+        backup_first = None
         if backup or backup_dir is not None:
             from tenctl_core.cli.backup_cmd import backup_before_removal
 
-            write_backup = backup_before_removal(ctx, backup_dir)
+            backup_first = backup_before_removal(ctx, backup_dir)
         tenant = ctx.store.load(name)
         if not dry_run:
             tenant = operations.recover_first(ctx, tenant, "remove")
@@ -508,12 +509,12 @@ def remove(
                 f"Tenant {name} has {len(guests)} guest(s): {listing}. Stop and DELETE them?", default=False
             )
         plan = operations.plan_remove(ctx, tenant, guests, purge_guests)
-        if write_backup is not None:
-            write_backup.announce(plan, tenant)
+        if backup_first is not None:
+            backup_first.announce(plan, tenant)
         execute(
             ctx,
             plan,
-            lambda: operations.apply_remove(ctx, tenant, plan, write_backup),
+            lambda: operations.apply_remove(ctx, tenant, plan, backup_first),
             tenant=name,
             dry_run=dry_run,
             as_json=as_json,
@@ -522,7 +523,7 @@ def remove(
             details={
                 "guests_deleted": [g.vmid for g in guests] if purge_guests else [],
                 **({"email": tenant.email} if tenant.email else {}),  # the record is gone when notify reads it
-                **({"backup_dir": str(write_backup.directory)} if write_backup is not None else {}),
+                **({"backup_dir": str(backup_first.directory)} if backup_first is not None else {}),
             },
             done=f"Tenant {name} removed ({len(plan.steps)} steps).",
         )
