@@ -438,8 +438,11 @@ def check_record(path: Path, tenant: Tenant) -> None:
         )
     if tenant.journal:
         raise ArchiveError(f"backup {path}: the record holds the journal of an unfinished command")
-    for key in ("suspend_reason", "created_by", "created_on"):
-        guarded(path, key, lambda k=key: check_text(k, getattr(tenant, k)))
+    guarded(path, "suspend_reason", lambda: check_text("suspension reason", tenant.suspend_reason))
+    for key in ("created_by", "created_on"):  # who and where: shown, never sent to a backend
+        value = getattr(tenant, key)
+        if len(value) > 200 or not value.isprintable():
+            raise ArchiveError(f"backup {path}: {key} {value[:200]!r} is not a printable name of at most 200 characters")
     for key in ("created_date", "updated_date", "suspend_date", "resume_date"):
         value = getattr(tenant, key)
         try:
@@ -538,7 +541,7 @@ def restore_notes(ctx: Context, backup: Backup, result: AddResult) -> list[str]:
         for kind, ident in sorted(now - before):
             notes.append(f"{name}: the restored tenant also gets {kind} {ident}, which the backup did not have")
     if backup.guests:
-        listing = ", ".join(f"{g['type']} {g['vmid']} ({shown(g['name'])})" for g in backup.guests)
+        listing = ", ".join(f"{shown(g['type'])} {g['vmid']} ({shown(g['name'])})" for g in backup.guests)
         notes.append(
             f"the backup lists {len(backup.guests)} guest(s) of pool {saved.pool}: {listing}; restore them from "
             f"Proxmox Backup Server or vzdump into pool {tenant.pool}"

@@ -238,8 +238,8 @@ def refused_without_a_change(lab, path: Path, why: str) -> None:
     result = lab.run("restore", "--file", str(path))
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert why in result.stderr and "Traceback" not in result.stderr, result.stderr
-    assert writes_since(lab, mark) == [] and proxmox_state(lab) == before
-    assert not (lab.dir / "etc-pve" / "tenants" / "acme.toml").exists()
+    assert lab.requests_log_since(mark) == [], "the archive is checked before the first request"
+    assert proxmox_state(lab) == before and not (lab.dir / "etc-pve" / "tenants" / "acme.toml").exists()
 
 
 @pytest.mark.e2e
