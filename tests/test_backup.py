@@ -436,3 +436,23 @@ def test_a_backup_is_made_when_the_router_cannot_be_read_and_says_so(lab, tmp_pa
     assert "the vyos-edge layer could not be read" in done.stderr
     layer = json.loads(members_of(archive_of(done))["providers/vyos-edge.json"])
     assert layer["observed"] == [] and layer["unread"] and {o["kind"] for o in layer["intended"]} == {"vif", "nat", "member"}
+
+
+def test_a_restore_onto_an_inventory_without_the_tenants_site_is_refused_unless_sites_are_chosen(lab, tmp_path):
+    config = full_config(lab)
+    ok(lab.run("--config", str(config), "init"))
+    ok(lab.run("--config", str(config), "add", "-n", "acme"))
+    path = archive_of(ok(lab.run("--config", str(config), "backup", "-n", "acme", "-o", str(tmp_path))))
+    ok(lab.run("--config", str(config), "remove", "-n", "acme", "-f"))
+    data = tomllib.loads(config.read_text(encoding="utf-8"))
+    data["switches"]["sites"] = [s for s in data["switches"]["sites"] if s["name"] == "site-a"]
+    smaller = tmp_path / "site-a-only.toml"
+    smaller.write_text(tomli_w.dumps(data), encoding="utf-8")
+    mark = lab.mark()
+    refused = lab.run("--config", str(smaller), "restore", "--file", str(path))
+    assert refused.exit_code == 2 and "site(s) site-b, which the [switches] inventory does not have" in refused.stderr
+    assert "--site" in refused.stderr and writes_since(lab, mark) == []
+    assert all(100 not in switch.vlans() for switch in lab.switches.values())
+    ok(lab.run("--config", str(smaller), "restore", "--file", str(path), "--site", "site-a"))
+    assert {name for name, switch in lab.switches.items() if 100 in switch.vlans()} == {"sw-a1", "sw-a2"}
+    assert record(lab, "acme")["plugins"]["switch-vlans"]["sites"] == ["site-a"]
