@@ -86,10 +86,12 @@ class TarGzFormat(BackupFormat):
 
     def read(self, path: Path) -> dict[str, bytes]:
         import tarfile
+        import zlib
 
         members: dict[str, bytes] = {}
         limits = MemberLimits(path)
         try:
+            check_unpacked_size(path)
             with tarfile.open(path, "r:gz") as tar:
                 for info in tar:
                     check_member_name(info.name, path)
@@ -103,9 +105,27 @@ class TarGzFormat(BackupFormat):
                     if len(content) != info.size:
                         raise ArchiveError(f"backup {path}: member {info.name!r} is truncated")
                     members[info.name] = content
-        except (tarfile.TarError, OSError, EOFError) as exc:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             raise ArchiveError(f"backup {path} is not a readable tar.gz archive: {exc}") from None
         return members
+
+
+TAR_OVERHEAD = MEMBERS_MAX * 3 * 512 + 10240
+"""What a tar adds to its members at most, for MEMBERS_MAX members: a header block, a long-name or pax block
+and padding each, and the end-of-archive blocks."""
+
+
+def check_unpacked_size(path: Path) -> None:
+    """Decompress once, counting and keeping nothing, before tarfile parses anything: tarfile reads a pax or
+    long-name header whole into memory, so a small archive could otherwise unpack to gigabytes there."""
+    import gzip
+
+    total = 0
+    with gzip.open(path, "rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            total += len(chunk)
+            if total > ARCHIVE_MAX + TAR_OVERHEAD:
+                raise ArchiveError(f"backup {path}: it unpacks to more than {ARCHIVE_MAX + TAR_OVERHEAD} bytes")
 
 
 JSON_FORMAT_KEY = "tenctl_backup"

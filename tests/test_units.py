@@ -548,6 +548,22 @@ def test_reading_refuses_a_member_twice_and_too_many_members(tmp_path, monkeypat
         TarGzFormat().read(many)
 
 
+def test_a_tar_whose_headers_unpack_to_too_much_is_refused_before_tarfile_reads_them(tmp_path, monkeypatch):
+    """tarfile reads a pax header whole into memory: the unpacked size is counted first."""
+    from tenctl_core import backup
+
+    monkeypatch.setattr(backup, "ARCHIVE_MAX", 1000)
+    monkeypatch.setattr(backup, "TAR_OVERHEAD", 10240)
+    info = file_info("tenant.toml")
+    info.pax_headers = {"comment": "x" * 100_000}
+    archive = tmp_path / "bomb.tar.gz"
+    with tarfile.open(archive, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(b""))
+    assert archive.stat().st_size < 2000
+    with pytest.raises(TenctlError, match="it unpacks to more than 11240 bytes"):
+        TarGzFormat().read(archive)
+
+
 def test_a_schema_1_record_keeps_its_zone_and_vnet_in_the_sdn_section():
     """0.2 wrote zone and vnet at the top of the record; reading moves them to the SDN provider's part."""
     from tenctl_core.model import SCHEMA_VERSION, Tenant
