@@ -37,6 +37,8 @@ EXPORTS: dict[str, str] = {
     "AuditCheck": "tenctl_core.providers",
     "CheckResult": "tenctl_core.providers",
     "BackupFormat": "tenctl_core.providers",
+    "MemberLimits": "tenctl_core.backup",
+    "check_member_name": "tenctl_core.backup",
     "Registrar": "tenctl_core.registry",
     # ownership
     "Marker": "tenctl_core.ownership",
@@ -55,6 +57,7 @@ EXPORTS: dict[str, str] = {
     # errors
     "TenctlError": "tenctl_core.errors",
     "UsageError": "tenctl_core.errors",
+    "ArchiveError": "tenctl_core.errors",
     "ConfigError": "tenctl_core.errors",
     "ConflictError": "tenctl_core.errors",
     "AllocationError": "tenctl_core.errors",
@@ -80,6 +83,7 @@ __all__ = [
     "AllocationError",
     "AllocationLost",
     "AllocationRequest",
+    "ArchiveError",
     "AuditCheck",
     "BackupFormat",
     "CREATE",
@@ -95,6 +99,7 @@ __all__ = [
     "JsonFlag",
     "Key",
     "Marker",
+    "MemberLimits",
     "MigratedSettings",
     "NameOption",
     "NetworkProvisioner",
@@ -116,6 +121,7 @@ __all__ = [
     "VlanAllocator",
     "audited",
     "change_step",
+    "check_member_name",
     "execute",
     "hookimpl",
     "is_already_exists",
@@ -142,6 +148,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from tenctl_core import hookimpl
+    from tenctl_core.backup import MemberLimits, check_member_name
     from tenctl_core.cli.common import (
         DryRun,
         ForceOption,
@@ -157,6 +164,7 @@ if TYPE_CHECKING:
     from tenctl_core.errors import (
         AllocationError,
         AllocationLost,
+        ArchiveError,
         ConfigError,
         ConflictError,
         ProxmoxError,

@@ -39,6 +39,8 @@ SYSTEM_CONFIG = Path("/etc/tenctl/tenctl.toml")
 CONFIG_ENV = "TENCTL_CONFIG"
 PROFILE_ENV = "TENCTL_PROFILE"
 PVE_DIR = Path("/etc/pve")
+BACKUP_DIR = "/var/backups/tenctl"
+"""Where backups go by default (as root), as with the Bash tool."""
 
 
 def user_config_path() -> Path:
@@ -79,6 +81,8 @@ class PathSettings:
     log_dir: str = field(default="", metadata=rule(rules.absolute_path))
     state_dir: str = field(default="", metadata=rule(rules.absolute_path))
     """This node's own state (not shared): the watcher's usage history and the guard's cache."""
+    backup_dir: str = field(default="", metadata=rule(rules.absolute_path))
+    """Where ``tenctl backup`` and ``remove --backup`` write archives unless told otherwise."""
 
     @property
     def audit_log(self) -> Path:
@@ -480,7 +484,8 @@ def _default_paths(paths: PathSettings) -> PathSettings:
     )
     log = paths.log_dir or ("/var/log/tenctl" if os.geteuid() == 0 else str(state_dir() / "log"))
     local = paths.state_dir or ("/var/lib/tenctl" if os.geteuid() == 0 else str(state_dir() / "node"))
-    return PathSettings(cluster_dir=cluster, tenants_dir=tenants, log_dir=log, state_dir=local)
+    backups = paths.backup_dir or (BACKUP_DIR if os.geteuid() == 0 else str(state_dir() / "backups"))
+    return PathSettings(cluster_dir=cluster, tenants_dir=tenants, log_dir=log, state_dir=local, backup_dir=backups)
 
 
 def _check_semantics(config: Config, where: str) -> None:

@@ -39,6 +39,11 @@ class ConfigError(UsageError):
     """The configuration file or a value in it is invalid."""
 
 
+class ArchiveError(UsageError):
+    """A backup archive is unreadable, damaged, tampered with, or holds a value tenctl refuses: nothing was
+    changed (``tenctl restore`` reads and checks the whole archive before its first request)."""
+
+
 class PluginError(TenctlError):
     """A plugin failed to load or broke its contract."""
 

@@ -139,9 +139,17 @@ def tenctl_register_backup_formats(register: Registrar) -> None:
     """Add archive formats for tenant backups.
 
     Call ``register(fmt)`` with objects implementing
-    :class:`tenctl_core.providers.BackupFormat`; core registers ``tar.gz``.
+    :class:`tenctl_core.providers.BackupFormat`; core registers ``tar.gz`` and
+    ``json``. ``tenctl backup --format NAME`` picks a format by its ``name``,
+    ``tenctl restore`` by the ``extension`` that ends the file's name. A format
+    only stores members (name -> bytes) and gives them back; core writes and
+    checks the manifest, the checksums and every value. ``read`` gets an
+    untrusted file: it must refuse unsafe names, links, repeated and oversized
+    members with :class:`tenctl_core.errors.ArchiveError` and never extract to
+    disk (:class:`tenctl_core.backup.MemberLimits` does the counting).
 
-    Returns nothing; every implementation is called. Since 0.1.
+    Returns nothing; every implementation is called. Since 0.1 (``json``
+    and ``restore`` since 0.3).
     """
 
 

@@ -13,13 +13,20 @@ import ipaddress
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tenctl_core.access import check_role
 from tenctl_core.config import pool_capacity, vlan_capacity
 from tenctl_core.context import Context
-from tenctl_core.engine import diff_tenant, make_plan, reconcile_steps, refuse_conflicts, tenant_providers
+from tenctl_core.engine import (
+    TenantDiff,
+    diff_tenant,
+    make_plan,
+    reconcile_steps,
+    refuse_conflicts,
+    tenant_providers,
+)
 from tenctl_core.errors import (
     AllocationLost,
     CapacityError,
@@ -190,6 +197,14 @@ class AddRequest:
     subnet: str | None = None
     admin_user: str | None = None
     password: str | None = None
+    command: str = "add"
+    """``add``, or ``restore``: the plan, the lock and the event are named after it."""
+    restored: Tenant | None = None
+    """For ``restore``: the record the backup holds, checked (:mod:`tenctl_core.archive`). The new tenant
+    takes its status, dates and contact from it, and each provider its part (:meth:`Provider.restore`)."""
+    taken_hints: dict[str, str] = field(default_factory=dict)
+    """What to do when the ``name``, ``vlan`` or ``subnet`` asked for is taken or not allowed (restore's
+    remapping options); add has none."""
 
 
 @dataclass
@@ -212,14 +227,15 @@ def check_requested_network(
             ranges = ", ".join(f"{lo}-{hi}" for lo, hi in alloc.vlan_ranges)
             raise UsageError(
                 f"VLAN {vlan} is outside the configured ranges ({ranges})",
-                hint="choose one inside them or widen allocation.vlan_ranges",
+                hint=request.taken_hints.get("vlan", "choose one inside them or widen allocation.vlan_ranges"),
             )
     if request.subnet is not None:
         subnet = check_cidr(request.subnet)
         for reserved in alloc.reserved_networks:
             if subnet.overlaps(reserved):
                 raise UsageError(
-                    f"subnet {subnet} overlaps the reserved network {reserved} (allocation.reserved)"
+                    f"subnet {subnet} overlaps the reserved network {reserved} (allocation.reserved)",
+                    hint=request.taken_hints.get("subnet"),
                 )
     return vlan, subnet
 
@@ -235,15 +251,20 @@ def allocate(
     vlan, subnet = check_requested_network(ctx, request)
     taken_vlans = vlans_in_use(ctx) | skip_vlans
     taken_subnets = tuple(sorted({*subnets_taken(ctx), *alloc.reserved_networks, *skip_subnets}))
+    hints = request.taken_hints
     if vlan is not None and vlan in taken_vlans:
-        raise ConflictError(f"VLAN {vlan} is already in use")
+        raise ConflictError(f"VLAN {vlan} is already in use", hint=hints.get("vlan"))
     if subnet is not None:
         for other in tenants:
             if ipaddress.IPv4Network(other.subnet).overlaps(subnet):
-                raise ConflictError(f"subnet {subnet} overlaps tenant {other.name}'s subnet {other.subnet}")
+                raise ConflictError(
+                    f"subnet {subnet} overlaps tenant {other.name}'s subnet {other.subnet}", hint=hints.get("subnet")
+                )
         for used in taken_subnets:
             if used.overlaps(subnet):
-                raise ConflictError(f"subnet {subnet} overlaps {used}, which is in use on the cluster")
+                raise ConflictError(
+                    f"subnet {subnet} overlaps {used}, which is in use on the cluster", hint=hints.get("subnet")
+                )
     allocator = ctx.plugins.allocators().get(alloc.allocator)
     result = allocator.allocate(
         AllocationRequest(
@@ -359,9 +380,42 @@ def new_tenant(ctx: Context, request: AddRequest, vlan: int, subnet: ipaddress.I
         created_by=ctx.operator,
         created_on=ctx.node,
     )
+    saved = request.restored
+    if saved is not None:
+        # What the tenant was, kept; what it is made of (names, VLAN, subnet, installation) is new.
+        for key in RESTORED_FIELDS:
+            setattr(tenant, key, getattr(saved, key))
+        tenant.storages = list(saved.storages)
     for provider in tenant_providers(ctx):
-        provider.prepare(ctx, tenant)
+        if saved is None:
+            provider.prepare(ctx, tenant)
+        else:
+            provider.restore(ctx, tenant, dict(saved.plugins.get(provider.name, {})))
     return tenant
+
+
+RESTORED_FIELDS = (
+    "created_date",
+    "created_by",
+    "created_on",
+    "suspend_reason",
+    "suspend_date",
+    "resume_date",
+)
+"""What ``restore`` takes from the backup's record besides limits, email, status and storages."""
+
+
+def planned_with_status(ctx: Context, tenant: Tenant, status: str) -> TenantDiff:
+    """The difference that makes a new tenant's objects as they are in ``status`` (a restored suspended
+    tenant's user disabled, its edge cut from the start), while its record stays ``provisioning`` until the
+    plan's last step, so that a command killed midway is rolled back as any unfinished ``add``. Providers
+    read the status only here, when they state what the tenant should have."""
+    reserved = tenant.status
+    tenant.status = status
+    try:
+        return diff_tenant(ctx, tenant, present=True)
+    finally:
+        tenant.status = reserved
 
 
 def plan_add(
@@ -379,9 +433,10 @@ def plan_add(
     store = ctx.store
     if store.exists(request.name) and not store.is_abandoned(request.name):
         existing = store.load(request.name)
-        check_no_unfinished(existing, "add")
+        check_no_unfinished(existing, request.command)
         raise ConflictError(
-            f"tenant {request.name!r} already exists (VLAN {existing.vlan}, subnet {existing.subnet})"
+            f"tenant {request.name!r} already exists (VLAN {existing.vlan}, subnet {existing.subnet})",
+            hint=request.taken_hints.get("name"),
         )
     if ctx.dry_run:
         check_case_unique(ctx, request.name)
@@ -393,7 +448,7 @@ def plan_add(
         with cluster_lock(
             ctx.config.paths.cluster_dir,
             ctx.node,
-            "add " + request.name,
+            f"{request.command} {request.name}",
             ctx.operator,
             on_break=lambda info: audit_lock_break(ctx, None, info),
         ):
@@ -409,15 +464,16 @@ def plan_add(
             store.create(tenant)
     password = request.password or generate_password()
     ctx.initial_passwords[tenant.name] = password
+    status = request.restored.status if request.restored is not None else ACTIVE
     try:
-        diff = diff_tenant(ctx, tenant, present=True)
+        diff = planned_with_status(ctx, tenant, status)
         refuse_conflicts(diff)
-        plan = make_plan("add", tenant, reconcile_steps(ctx, diff, present=True), diff)
+        plan = make_plan(request.command, tenant, reconcile_steps(ctx, diff, present=True), diff)
     except BaseException:
         if not ctx.dry_run:
             store.delete(tenant.name)
         raise
-    plan.add(record_step(f"mark tenant {tenant.name} active", lambda: mark(ctx, tenant, ACTIVE)))
+    plan.add(record_step(f"mark tenant {tenant.name} {status}", lambda: mark(ctx, tenant, status)))
     return AddResult(tenant, plan, password=None if request.password else password)
 
 
@@ -476,7 +532,7 @@ def add_tenant(ctx: Context, request: AddRequest) -> AddResult:
         try:
             # The tenant's lock first, then (inside plan_add) the allocation lock: from the reservation to
             # the last step no other command, `repair` included, can act on this tenant.
-            with tenant_locked(ctx, request.name, "add"):
+            with tenant_locked(ctx, request.name, request.command):
                 result = plan_add(ctx, request, frozenset(lost), frozenset(lost_subnets))
                 apply_add(ctx, result)
         except StepFailed as exc:
@@ -710,8 +766,11 @@ def plan_teardown(ctx: Context, tenant: Tenant, command: str = "remove", refuse_
     return plan
 
 
-def apply_remove(ctx: Context, tenant: Tenant, plan: Plan) -> None:
-    """Run a remove plan forward under the tenant's lock.
+def apply_remove(
+    ctx: Context, tenant: Tenant, plan: Plan, backup: Callable[[Tenant], Any] | None = None
+) -> None:
+    """Run a remove plan forward under the tenant's lock; with ``backup`` (``remove --backup``), back the
+    tenant up first, under the same lock: if that fails, nothing is removed.
 
     On failure the record stays in ``removing`` and a re-run (or `tenctl repair`) finishes the job.
     """
@@ -722,6 +781,8 @@ def apply_remove(ctx: Context, tenant: Tenant, plan: Plan) -> None:
                 f"tenant {tenant.name} was changed by another command while this one was being prepared",
                 hint="run the command again",
             )
+        if backup is not None:
+            backup(tenant)
         run_forward(ctx, tenant, plan, "remove")
 
 

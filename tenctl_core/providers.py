@@ -263,6 +263,19 @@ class Provider(ABC):
         from the configuration and the command's options; called before :meth:`desired`."""
         return None
 
+    def restore(self, ctx: Context, tenant: Tenant, saved: Mapping[str, Any]) -> None:
+        """Fill this provider's part of a tenant's record at ``restore``, from ``saved``: the part the backup
+        holds (empty when it holds none). Called instead of :meth:`prepare`, before :meth:`desired`.
+
+        ``saved`` comes from an archive, which is untrusted: check every value with the rules the
+        configuration's values follow and raise :class:`tenctl_core.errors.UsageError` for a bad one
+        (nothing has changed yet). ``tenant`` already has the name, VLAN and subnet it is restored with,
+        which may differ from the archive's (``--new-name``, ``--new-vlan``...): derive what depends on them
+        again. Keep what the backend still allows and :meth:`Context.warn` about what it does not. By
+        default the provider starts afresh, as :meth:`prepare` does for a new tenant.
+        """
+        self.prepare(ctx, tenant)
+
     def lock_status(self, ctx: Context) -> dict[str, Any]:
         """Locks this layer's backend holds for tenctl, for ``tenctl lock status`` (JSON keys and values;
         each value a dict with ``describe``, or None when free). Read without changing anything."""
@@ -409,7 +422,12 @@ class AuditCheck(ABC):
 
 
 class BackupFormat(ABC):
-    """A named archive format for tenant backups: files in, files out."""
+    """A named archive format for tenant backups: files in, files out.
+
+    ``tenctl backup --format NAME`` picks one by ``name``; ``tenctl restore`` recognises it by
+    ``extension`` (the end of the file's name, ``.tar.gz``). A format stores the members as they are; the
+    manifest, the checksums and the checks of every value are core's (:mod:`tenctl_core.archive`).
+    """
 
     name: ClassVar[str]
     extension: ClassVar[str]
@@ -421,4 +439,9 @@ class BackupFormat(ABC):
 
     @abstractmethod
     def read(self, path: Path) -> dict[str, bytes]:
-        """The members of the archive at path; raise TenctlError for an unsafe or corrupt archive."""
+        """The members of the archive at path, read into memory (never extracted to disk).
+
+        The archive is untrusted: raise :class:`tenctl_core.errors.ArchiveError` for one that is corrupt, or
+        holds a member that is not a regular file, has an unsafe name, appears twice, or is too big (see
+        :class:`tenctl_core.backup.MemberLimits`, which core's formats use).
+        """

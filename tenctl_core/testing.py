@@ -14,7 +14,8 @@ command line, with fault injection. The kit then checks, through the real CLI:
   back by ``sync``;
 * the answer to any request of ``add`` lost (the peer applied it), then ``repair --all``: the tenant is
   whole or absent, ``health`` is clean, and removing it leaves the peer as before;
-* the command killed (SIGKILL) while a request is in flight at seeded points: the same.
+* the command killed (SIGKILL) while a request is in flight at seeded points: the same;
+* ``backup``, ``remove`` and ``restore`` give the peer back as it was, and ``health`` is clean.
 
 Usage::
 
@@ -235,3 +236,15 @@ class ProviderConformance:
             peer.settle()
             succeeded(peer.run("repair", "--all"))
             self.assert_converged(peer, before, ("kill", k))
+
+    def test_backup_remove_restore_gives_the_peer_back(self, peer: Any, tmp_path: Any) -> None:
+        succeeded(peer.run(*self.add()))
+        whole = self.snapshot(peer)
+        [written] = json.loads(
+            succeeded(peer.run("backup", "-n", self.tenant, "-o", str(tmp_path), "--json")).stdout
+        )
+        succeeded(peer.run(*self.remove()))
+        assert self.snapshot(peer) != whole, "remove changed nothing on the peer"
+        succeeded(peer.run("restore", "--file", written["file"]))
+        assert self.snapshot(peer) == whole
+        succeeded(peer.run("health"))

@@ -15,7 +15,7 @@ def pytest_configure(config: Any) -> None:
     """Every command writes an audit line, also one run without a configuration file of its own
     (``tenctl plugins``, ``migrate``). Such a command reads the user's file, ``$XDG_CONFIG_HOME/tenctl``:
     for the session that is one whose paths are in a directory of the session, so that no test writes
-    to the machine's ``/var/log/tenctl``, ``/var/lib/tenctl`` or ``/etc/pve`` (where root's defaults
+    to the machine's ``/var/log/tenctl``, ``/var/lib/tenctl``, ``/var/backups/tenctl`` or ``/etc/pve`` (where root's defaults
     point) or to the user's own state directory."""
     import os
     import shutil
@@ -27,7 +27,7 @@ def pytest_configure(config: Any) -> None:
     session = Path(tempfile.mkdtemp(prefix="tenctl-test-session-"))
     user_config = session / "config" / "tenctl" / "tenctl.toml"
     user_config.parent.mkdir(parents=True)
-    paths = {f"{name}_dir": str(session / name) for name in ("log", "cluster", "tenants", "state")}
+    paths = {f"{name}_dir": str(session / name) for name in ("log", "cluster", "tenants", "state", "backup")}
     user_config.write_text(tomli_w.dumps({"paths": paths}), encoding="utf-8")
     os.environ["XDG_CONFIG_HOME"] = str(session / "config")
     os.environ["XDG_STATE_HOME"] = str(session / "state")

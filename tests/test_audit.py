@@ -732,6 +732,7 @@ def test_refused_errors_are_the_documented_ones():
     assert refused == {
         "UsageError",
         "ConfigError",
+        "ArchiveError",
         "NotFoundError",
         "ConflictError",
         "AllocationLost",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import io
 import ipaddress
+import json
 import os
 import re
 import tarfile
@@ -508,6 +509,58 @@ def test_a_corrupt_archive_is_an_error_not_a_traceback(tmp_path):
     archive = tmp_path / "broken.tar.gz"
     archive.write_bytes(b"this is not gzip")
     with pytest.raises(TenctlError, match="not a readable tar.gz archive"):
+        TarGzFormat().read(archive)
+
+
+def registered_formats():
+    from tenctl_core.plugins import get_plugin_manager
+
+    return list(get_plugin_manager().backup_formats())
+
+
+@pytest.mark.parametrize("fmt", registered_formats(), ids=lambda f: f.name)
+def test_every_registered_format_round_trips_text_and_binary_members(tmp_path, fmt):
+    members = {"tenant.toml": "name = 'acmé'\n".encode(), "providers/x.json": b"[]", "bin": bytes(range(256)), "empty": b""}
+    archive = tmp_path / f"acme_20240101_000000{fmt.extension}"
+    fmt.write(archive, members)
+    assert fmt.read(archive) == members
+
+
+def test_the_json_format_keeps_text_readable_and_binary_as_base64(tmp_path):
+    from tenctl_core.backup import JsonFormat
+
+    archive = tmp_path / "acme.json"
+    JsonFormat().write(archive, {"tenant.toml": b"name = 'acme'\n", "bin": b"\xff\x00"})
+    document = json.loads(archive.read_text())
+    assert document["tenctl_backup"] == "json"
+    assert document["members"] == {"tenant.toml": {"text": "name = 'acme'\n"}, "bin": {"base64": "/wA="}}
+
+
+def test_reading_refuses_a_member_twice_and_too_many_members(tmp_path, monkeypatch):
+    from tenctl_core import backup
+
+    twice = raw_archive(tmp_path / "twice.tar.gz", (file_info("a"), b"1"), (file_info("a"), b"2"))
+    with pytest.raises(TenctlError, match="member 'a' appears twice"):
+        TarGzFormat().read(twice)
+    monkeypatch.setattr(backup, "MEMBERS_MAX", 2)
+    many = raw_archive(tmp_path / "many.tar.gz", *((file_info(f"m{i}"), b"x") for i in range(3)))
+    with pytest.raises(TenctlError, match="more than 2 members"):
+        TarGzFormat().read(many)
+
+
+def test_a_tar_whose_headers_unpack_to_too_much_is_refused_before_tarfile_reads_them(tmp_path, monkeypatch):
+    """tarfile reads a pax header whole into memory: the unpacked size is counted first."""
+    from tenctl_core import backup
+
+    monkeypatch.setattr(backup, "ARCHIVE_MAX", 1000)
+    monkeypatch.setattr(backup, "TAR_OVERHEAD", 10240)
+    info = file_info("tenant.toml")
+    info.pax_headers = {"comment": "x" * 100_000}
+    archive = tmp_path / "bomb.tar.gz"
+    with tarfile.open(archive, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(b""))
+    assert archive.stat().st_size < 2000
+    with pytest.raises(TenctlError, match="it unpacks to more than 11240 bytes"):
         TarGzFormat().read(archive)
 
 

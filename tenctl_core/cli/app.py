@@ -29,6 +29,8 @@ CORE_COMMANDS = (
     "suspend",
     "resume",
     "remove",
+    "backup",
+    "restore",
     "plugins",
     "config",
     "health",

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from tenctl_core.context import Context
     from tenctl_core.migration import Migration
+    from tenctl_core.operations import AddRequest, AddResult
     from tenctl_core.plan import Plan
     from tenctl_core.plugins import PluginSet
     from tenctl_core.registry import Registry
@@ -175,55 +176,80 @@ def add(
             show_plan(result.plan, as_json)
             return
         details = {"cpu": request.cpu, "ram": request.ram, "storage": request.storage}
-        # Made before the first change: if it cannot be, nothing is created.
-        secret_file = SecretFile(password_out) if password_out is not None else None
-        try:
-            with audited(ctx, "add", name, details) as info:
-                result = operations.add_tenant(ctx, request)
-                tenant = result.tenant
-                info.update(vlan=tenant.vlan, subnet=tenant.subnet, admin_user=tenant.admin_user)
-        except BaseException:
-            if secret_file is not None:
-                secret_file.discard()
-            raise
-        from tenctl_core.output import print_json
+        result, secret_file = create_tenant(ctx, request, password_out, details)
+        print_new_tenant(ctx, result, password_out, secret_file, as_json)
 
-        layers = layer_summary(ctx, tenant)
-        summary = {
-            "tenant_name": tenant.name,
-            "pool_id": tenant.pool,
-            "group_name": tenant.group,
-            "admin_user": tenant.admin_user,
-            "vlan_id": tenant.vlan,
-            "subnet": tenant.subnet,
-            "gateway": tenant.gateway,
-            **layers,
-            "cpu_limit": tenant.cpu_limit,
-            "ram_limit": tenant.ram_limit,
-            "storage_limit": tenant.storage_limit,
-            "status": tenant.status,
-        }
-        if result.password and secret_file is not None:
-            secret_file.write(result.password)
-            summary["password_file"] = str(password_out)
-        if as_json:
-            if result.password and password_out is None:
-                summary["password"] = result.password
-            print_json(summary)
-            return
-        print(
-            f"Tenant {tenant.name} created: pool {tenant.pool}, group {tenant.group}, user {tenant.admin_user}, "
-            f"VLAN {tenant.vlan}"
-            + (f" ({', '.join(f'{k} {v}' for k, v in layers.items())})" if layers else "")
-            + f", subnet {tenant.subnet}, gateway {tenant.gateway}."
-        )
-        print(
-            f"Limits: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, {tenant.storage_limit} GB storage."
-        )
-        if result.password and password_out is not None:
-            print(f"Initial password of {tenant.admin_user} written to {password_out} (mode 0600).")
-        elif result.password:
-            print(f"Initial password of {tenant.admin_user} (shown once, store it safely): {result.password}")
+
+def create_tenant(
+    ctx: Context, request: AddRequest, password_out: Path | None, details: dict[str, Any]
+) -> tuple[AddResult, SecretFile | None]:
+    """Run ``add`` (or ``restore``, by ``request.command``) inside the audit trail, its event carrying the
+    tenant's VLAN, subnet and admin user; the ``--password-out`` file is made before the first change."""
+    from tenctl_core import operations
+
+    # Made before the first change: if it cannot be, nothing is created.
+    secret_file = SecretFile(password_out) if password_out is not None else None
+    try:
+        with audited(ctx, request.command, request.name, details) as info:
+            result = operations.add_tenant(ctx, request)
+            tenant = result.tenant
+            info.update(vlan=tenant.vlan, subnet=tenant.subnet, admin_user=tenant.admin_user)
+    except BaseException:
+        if secret_file is not None:
+            secret_file.discard()
+        raise
+    return result, secret_file
+
+
+def print_new_tenant(
+    ctx: Context,
+    result: AddResult,
+    password_out: Path | None,
+    secret_file: SecretFile | None,
+    as_json: bool,
+    done: str = "created",
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """What ``add`` (and ``restore``) print once the tenant exists: its objects, limits and initial password
+    (shown once, or written to the ``--password-out`` file)."""
+    from tenctl_core.output import print_json
+
+    tenant = result.tenant
+    layers = layer_summary(ctx, tenant)
+    summary = {
+        "tenant_name": tenant.name,
+        "pool_id": tenant.pool,
+        "group_name": tenant.group,
+        "admin_user": tenant.admin_user,
+        "vlan_id": tenant.vlan,
+        "subnet": tenant.subnet,
+        "gateway": tenant.gateway,
+        **layers,
+        "cpu_limit": tenant.cpu_limit,
+        "ram_limit": tenant.ram_limit,
+        "storage_limit": tenant.storage_limit,
+        "status": tenant.status,
+        **(extra or {}),
+    }
+    if result.password and secret_file is not None:
+        secret_file.write(result.password)
+        summary["password_file"] = str(password_out)
+    if as_json:
+        if result.password and password_out is None:
+            summary["password"] = result.password
+        print_json(summary)
+        return
+    print(
+        f"Tenant {tenant.name} {done}: pool {tenant.pool}, group {tenant.group}, user {tenant.admin_user}, "
+        f"VLAN {tenant.vlan}"
+        + (f" ({', '.join(f'{k} {v}' for k, v in layers.items())})" if layers else "")
+        + f", subnet {tenant.subnet}, gateway {tenant.gateway}."
+    )
+    print(f"Limits: {tenant.cpu_limit} cores, {tenant.ram_limit} MB RAM, {tenant.storage_limit} GB storage.")
+    if result.password and password_out is not None:
+        print(f"Initial password of {tenant.admin_user} written to {password_out} (mode 0600).")
+    elif result.password:
+        print(f"Initial password of {tenant.admin_user} (shown once, store it safely): {result.password}")
 
 
 # ------------------------------------------------------------------------ list/show
@@ -451,6 +477,14 @@ def remove(
     purge_guests: Annotated[
         bool, typer.Option("--purge-guests", help="Stop and delete the tenant's guests too.")
     ] = False,
+    backup: Annotated[
+        bool,
+        typer.Option("--backup", "-b", help="Back the tenant up first (see `tenctl backup`); if that fails, nothing is removed."),
+    ] = False,
+    backup_dir: Annotated[
+        Path | None,
+        typer.Option("--backup-dir", help="Directory of that backup (implies --backup; default: paths.backup_dir)."),
+    ] = None,
     dry_run: DryRun = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -460,6 +494,11 @@ def remove(
     with reported_errors(options(tctx).debug):
         check_tenant_name(name)
         ctx = open_context(tctx, "remove", dry_run)
+        backup_first = None
+        if backup or backup_dir is not None:
+            from tenctl_core.cli.backup_cmd import backup_before_removal
+
+            backup_first = backup_before_removal(ctx, backup_dir)
         tenant = ctx.store.load(name)
         if not dry_run:
             tenant = operations.recover_first(ctx, tenant, "remove")
@@ -470,10 +509,12 @@ def remove(
                 f"Tenant {name} has {len(guests)} guest(s): {listing}. Stop and DELETE them?", default=False
             )
         plan = operations.plan_remove(ctx, tenant, guests, purge_guests)
+        if backup_first is not None:
+            backup_first.announce(plan, tenant)
         execute(
             ctx,
             plan,
-            lambda: operations.apply_remove(ctx, tenant, plan),
+            lambda: operations.apply_remove(ctx, tenant, plan, backup_first),
             tenant=name,
             dry_run=dry_run,
             as_json=as_json,
@@ -482,6 +523,7 @@ def remove(
             details={
                 "guests_deleted": [g.vmid for g in guests] if purge_guests else [],
                 **({"email": tenant.email} if tenant.email else {}),  # the record is gone when notify reads it
+                **({"backup_dir": str(backup_first.directory)} if backup_first is not None else {}),
             },
             done=f"Tenant {name} removed ({len(plan.steps)} steps).",
         )
@@ -1017,6 +1059,7 @@ def print_migration_report(result: Migration) -> None:
 
 def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
     """The core commands, each with the options plugins registered for it."""
+    from tenctl_core.cli.backup_cmd import backup, restore
     from tenctl_core.cli.lazy import with_plugin_options
 
     extra = list(plugins.command_options()) if plugins is not None else []
@@ -1029,6 +1072,8 @@ def register(app: typer.Typer, plugins: PluginSet | None = None) -> None:
         ("suspend", suspend),
         ("resume", resume),
         ("remove", remove),
+        ("backup", backup),
+        ("restore", restore),
         ("health", health),
         ("usage", usage),
         ("repair", repair),

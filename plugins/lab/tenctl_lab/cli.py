@@ -144,7 +144,7 @@ def demo_steps(name: str, password_file: Path) -> list[list[str]]:
         ["modify", "-n", name, "-c", "6", "--force"],
         ["suspend", "-n", name, "--reason", "demo"],
         ["resume", "-n", name],
-        ["remove", "-n", name, "-f"],
+        ["remove", "-n", name, "-f", "--backup"],
         ["list"],
     ]
 

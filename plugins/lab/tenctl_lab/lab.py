@@ -22,6 +22,7 @@ Layout of the lab directory::
     etc-pve/                  plays /etc/pve for tenctl (tenants/ holds its records)
     log/                      tenctl's log directory
     node-state/               tenctl's node-local state (paths.state_dir: the watcher's cache)
+    backups/                  where `tenctl backup` writes archives (paths.backup_dir)
     storage/local/            the directory of storage local (a node's /var/lib/vz)
     storage/snippets/         the directory of the shared storage snippets (content snippets: the guard)
 
@@ -93,6 +94,7 @@ class LabPaths:
         self.tenants_dir = self.cluster_dir / "tenants"
         self.log_dir = self.dir / "log"
         self.state_dir = self.dir / "node-state"
+        self.backup_dir = self.dir / "backups"
         self.storage_dir = self.dir / "storage"
         self.vyos_dir = self.dir / "vyos"
         self.vyos_password = self.secrets / "vyos-password"
@@ -170,6 +172,7 @@ def config_document(
             "tenants_dir": str(paths.tenants_dir),
             "log_dir": str(paths.log_dir),
             "state_dir": str(paths.state_dir),
+            "backup_dir": str(paths.backup_dir),
         },
         "sdn": {"zone": "tenants", "zone_type": "vlan", "bridge": "vmbr0"},
         "permissions": {"storages": ["local-lvm"]},

@@ -81,4 +81,5 @@ def test_demo_steps_cover_the_tenant_lifecycle(tmp_path):
         "list",
     ]
     assert "--password-file" in steps[2]
+    assert "--backup" in steps[10]  # into the lab's backups/ (paths.backup_dir)
     assert steps[1][:2] == ["vyos", "configure"] and steps[5] == ["vyos", "show", "-n", "demo1a2b"]

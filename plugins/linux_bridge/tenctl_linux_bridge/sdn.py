@@ -14,7 +14,7 @@ import dataclasses
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from tenctl_linux_bridge.settings import (
     RELEASE_OPTION,
     SETTINGS,
     UNTAGGED_ZONE_TYPES,
+    check_zone,
     sdn_settings,
     vnet_id,
     vnet_of,
@@ -636,6 +637,24 @@ class SdnProvisioner(NetworkProvisioner):
 
     def prepare(self, ctx: Context, tenant: Tenant) -> None:
         tenant.section(PROVIDER).update(zone=sdn_settings(ctx).zone, vnet=vnet_id(tenant.vlan))
+
+    def restore(self, ctx: Context, tenant: Tenant, saved: Mapping[str, Any]) -> None:
+        """The backup's zone when it still exists here, else the configured one (with a warning); the VNet
+        follows the VLAN the tenant is restored with. A lock token of the backup's is never taken over."""
+        self.prepare(ctx, tenant)
+        zone = saved.get("zone")
+        if zone is None or zone == zone_of(tenant):
+            return
+        if not isinstance(zone, str):
+            raise UsageError(f"backup: [plugins.{PROVIDER}] zone {zone!r} is not a zone name")
+        try:
+            check_zone(zone)
+        except UsageError as exc:
+            raise UsageError(f"backup: [plugins.{PROVIDER}] {exc}") from None
+        if zone_exists(ctx, zone):
+            tenant.section(PROVIDER)["zone"] = zone
+        else:
+            ctx.warn(f"the backup's SDN zone {zone} does not exist here: tenant {tenant.name} gets a VNet in zone {zone_of(tenant)}")
 
     def summary(self, ctx: Context, tenant: Tenant) -> dict[str, Any]:
         return {"vnet": vnet_of(tenant), "zone": zone_of(tenant)}

@@ -45,6 +45,15 @@ def tenctl_register_command_options(register: Registrar[CommandOption]) -> None:
             check_sites,
         )
     )
+    register(
+        CommandOption(
+            "restore",
+            ("--site",),
+            "switches.site",
+            "Sites whose switches carry the restored tenant's VLAN (comma-separated; default: the backup's).",
+            check_sites,
+        )
+    )
 
 
 @hookimpl

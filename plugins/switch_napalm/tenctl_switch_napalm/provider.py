@@ -15,7 +15,7 @@ the step fails, so that the engine undoes the tenant's plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tenctl_core.engine import all_shown
@@ -177,6 +177,26 @@ class SwitchVlans(NetworkProvisioner):
         else:
             sites = default_sites(ctx)
         tenant.plugins.setdefault(PROVIDER, {})[SITES] = sites
+
+    def restore(self, ctx: Context, tenant: Tenant, saved: Mapping[str, Any]) -> None:
+        """The sites the backup names (``restore --site`` chooses others); one the inventory no longer has
+        is refused, naming it, before any change."""
+        if ctx.options.get(SITE_OPTION) or SITES not in saved:
+            self.prepare(ctx, tenant)
+            return
+        from tenctl_switch_napalm.settings import NAME_RE
+
+        sites = saved[SITES]
+        if not isinstance(sites, list) or not all(isinstance(s, str) and NAME_RE.fullmatch(s) for s in sites):
+            raise UsageError(f"backup: [plugins.{PROVIDER}] {SITES} {sites!r} is not a list of site names")
+        unknown = sorted(set(sites) - {s.name for s in switch_settings(ctx).sites})
+        if unknown:
+            raise UsageError(
+                f"backup: tenant {tenant.name}'s VLAN was on site(s) {', '.join(unknown)}, which the [switches] "
+                "inventory does not have",
+                hint="choose the sites with --site",
+            )
+        tenant.plugins.setdefault(PROVIDER, {})[SITES] = list(sites)
 
     def summary(self, ctx: Context, tenant: Tenant) -> dict[str, Any]:
         return {"switch_sites": ", ".join(tenant_sites(ctx, tenant))}
