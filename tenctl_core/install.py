@@ -194,15 +194,21 @@ def make_dirs(root: Path, relative: Path, made: list[str], mode: int = 0o755) ->
             made.append(rel)
 
 
-def write_file(root: Path, relative: Path, data: bytes, mode: int, receipt: Receipt) -> None:
+def _placeable(root: Path, relative: Path, receipt: Receipt) -> Path:
+    """Where ``relative`` goes under ``root``, its directories made; a file there that tenctl's receipt
+    does not list is refused (tenctl replaces only what it installed)."""
     path = under(root, relative)
-    if path.is_symlink() or path.exists():
-        if str(relative) not in receipt.files:
-            raise InstallError(
-                f"{path} exists and was not installed by tenctl (a Bash tenctl, or a file of your own?)",
-                "move it away or uninstall what put it there, then install again",
-            )
+    if (path.is_symlink() or path.exists()) and str(relative) not in receipt.files:
+        raise InstallError(
+            f"{path} exists and was not installed by tenctl (a Bash tenctl, or a file of your own?)",
+            "move it away or uninstall what put it there, then install again",
+        )
     make_dirs(root, relative.parent, receipt.dirs)
+    return path
+
+
+def write_file(root: Path, relative: Path, data: bytes, mode: int, receipt: Receipt) -> None:
+    path = _placeable(root, relative, receipt)
     tmp = path.with_name(f".{path.name}.tenctl-tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -214,13 +220,7 @@ def write_file(root: Path, relative: Path, data: bytes, mode: int, receipt: Rece
 
 
 def link_file(root: Path, relative: Path, target: Path, receipt: Receipt) -> None:
-    path = under(root, relative)
-    if (path.is_symlink() or path.exists()) and str(relative) not in receipt.files:
-        raise InstallError(
-            f"{path} exists and was not installed by tenctl (a Bash tenctl, or a file of your own?)",
-            "move it away or uninstall what put it there, then install again",
-        )
-    make_dirs(root, relative.parent, receipt.dirs)
+    path = _placeable(root, relative, receipt)
     tmp = path.with_name(f".{path.name}.tenctl-tmp")
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(target)
