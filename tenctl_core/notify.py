@@ -227,13 +227,16 @@ def one_line(value: Any, limit: int = MAX_VALUE) -> str:
 
 
 def public_details(details: Mapping[str, Any]) -> dict[str, Any]:
-    """The details without any key that looks like a secret (at any depth)."""
-    out: dict[str, Any] = {}
-    for key, value in details.items():
-        if rules.looks_secret(str(key)):
-            continue
-        out[str(key)] = public_details(value) if isinstance(value, Mapping) else value
-    return out
+    """The details without any key that looks like a secret, at any depth (in lists too)."""
+    return {str(key): _public(value) for key, value in details.items() if not rules.looks_secret(str(key))}
+
+
+def _public(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return public_details(value)
+    if isinstance(value, list | tuple):
+        return [_public(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)

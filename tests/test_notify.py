@@ -419,7 +419,11 @@ def test_a_line_break_in_event_text_adds_no_header_and_no_recipient(tmp_path):
             "pve1",
             "root",
             "suspended\r\nBcc: evil@attacker.example\r\n\r\nfake body",
-            {"reason": "x\r\nReply-To: evil@attacker.example", "password": "must-not-leave"},
+            {
+                "reason": "x\r\nReply-To: evil@attacker.example",
+                "password": "must-not-leave",
+                "steps": [{"step": "user", "token_secret": "nor-this-one"}],
+            },
         )
         assert notify(settings, event) == {"email": "sent"}
         [mail] = server.mails.wait_for(1)
@@ -431,6 +435,7 @@ def test_a_line_break_in_event_text_adds_no_header_and_no_recipient(tmp_path):
     assert message["Subject"] == "[tenctl] suspend\\r\\nBcc: evil@attacker.example acme: success"
     assert "Message:  suspended\\r\\nBcc: evil@attacker.example\\r\\n\\r\\nfake body" in mail.text
     assert "must-not-leave" not in mail.data.decode()
+    assert "nor-this-one" not in mail.data.decode() and "user" in mail.text  # dropped inside a list too
 
 
 @pytest.mark.parametrize(
