@@ -70,6 +70,10 @@ def measure_size(count: int, workdir: Path, pki: tuple[str, str], repeat: int) -
     rows = []
     try:
         widen_allocation(lab.config)
+        # The tenants' role and the SDN zone, as on a cluster where tenctl runs (add refuses without them).
+        subprocess.run(
+            [sys.executable, "-m", "tenctl_core", "init"], env=tenctl_env(lab.env), check=True, capture_output=True
+        )
         started = time.perf_counter()
         seed_tenants(lab, count, first_vlan=VLAN_RANGE[0])
         seeded = time.perf_counter() - started
