@@ -131,6 +131,9 @@ class NotificationSettings:
     """The key of the HMAC-SHA256 signature of each request (required with ``webhook_url``)."""
     ca_file: str | None = field(default=None, metadata=rule(rules.ca_file))
     """CA certificates trusted for the SMTP server and the webhook instead of the system's."""
+    proxy: str | None = field(default=None, metadata={**rule(rules.proxy_url), "echo": False})
+    """An HTTP proxy the webhook is reached through (a CONNECT tunnel; TLS still runs to the receiver).
+    None unless named here: the environment's proxy variables are ignored. Mail never uses it."""
     commands: tuple[str, ...] = field(default=DEFAULT_COMMANDS, metadata=rule(rules.each(command_name)))
     """The commands whose events are sent; ``*`` for all."""
     outcomes: tuple[str, ...] = field(
@@ -178,6 +181,22 @@ def check_notification_settings(settings: NotificationSettings, where: str) -> N
             f"{where}: notifications.smtp_security = 'none' with smtp_user: the SMTP password would cross the "
             f"network to {settings.smtp_host} unencrypted; use starttls or tls"
         )
+    if settings.proxy:
+        if not settings.webhook_url:
+            raise ConfigError(
+                f"{where}: notifications.proxy is set but notifications.webhook_url is not: the proxy carries "
+                "the webhook only (mail goes to smtp_host directly)"
+            )
+        if urlsplit(settings.proxy).scheme != "http":
+            raise ConfigError(
+                f"{where}: notifications.proxy must use http:// (the tunnel to the webhook carries TLS end to "
+                "end; TLS to the proxy itself is not supported)"
+            )
+        if urlsplit(settings.webhook_url).scheme != "https":
+            raise ConfigError(
+                f"{where}: notifications.proxy with an http webhook_url: the events would reach the proxy "
+                "unencrypted, and the proxy's loopback is not this machine's; use https or leave proxy out"
+            )
     if settings.webhook_url and not settings.webhook_secret_file:
         raise ConfigError(
             f"{where}: notifications.webhook_url is set but notifications.webhook_secret_file is not: "
@@ -425,7 +444,9 @@ def send_webhook(settings: NotificationSettings, secrets: Secrets, notice: Notic
     }
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection: http.client.HTTPConnection
-    if parts.scheme == "https":
+    if parts.scheme == "https" and settings.proxy:
+        connection = tunnelled(settings, parts.hostname, parts.port or 443)
+    elif parts.scheme == "https":
         context = ssl.create_default_context(cafile=settings.ca_file)
         connection = http.client.HTTPSConnection(
             parts.hostname, parts.port, timeout=settings.timeout, context=context
@@ -443,11 +464,50 @@ def send_webhook(settings: NotificationSettings, secrets: Secrets, notice: Notic
             "the CA that signed it"
         ) from None
     except (OSError, http.client.HTTPException) as exc:
-        raise NotificationFailed(f"{target}: {describe_os_error(exc, settings.timeout)}") from None
+        refusal = str(exc).partition("Tunnel connection failed: ")[2]
+        if settings.proxy and refusal:
+            raise NotificationFailed(
+                f"the proxy {settings.proxy} did not open a tunnel to {parts.hostname}:{parts.port or 443}: "
+                f"it answered {one_line(refusal, 100)}"
+            ) from None
+        through = f" through the proxy {settings.proxy}" if settings.proxy else ""
+        raise NotificationFailed(f"{target}{through}: {describe_os_error(exc, settings.timeout)}") from None
     finally:
         connection.close()
     if not 200 <= status < 300:  # redirects are not followed: the body is signed for this receiver
         raise NotificationFailed(f"{target} answered {status} {one_line(reason, 100)}")
+
+
+def tunnelled(settings: NotificationSettings, host: str, port: int) -> Any:
+    """An HTTPS connection to ``host:port`` through ``notifications.proxy``: a plain TCP connection to the
+    proxy, ``CONNECT host:port``, then TLS with the receiver inside the tunnel, its certificate verified
+    against ``ca_file`` for ``host`` as without a proxy. The proxy sees the receiver's name and port, never
+    the request. A proxy that cannot be reached is named as such (not the receiver)."""
+    import http.client
+    import socket
+    import ssl
+
+    assert settings.proxy is not None
+    proxy = urlsplit(settings.proxy)
+    assert proxy.hostname is not None
+    context = ssl.create_default_context(cafile=settings.ca_file)
+    connection = http.client.HTTPSConnection(
+        proxy.hostname, proxy.port or 80, timeout=settings.timeout, context=context
+    )
+    connection.set_tunnel(host, port)
+
+    def reach_proxy(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        try:
+            return socket.create_connection(address, *args, **kwargs)
+        except OSError as exc:
+            raise NotificationFailed(
+                f"the proxy {settings.proxy}: {describe_os_error(exc, settings.timeout)}"
+            ) from None
+
+    # http.client opens its socket through this attribute (set in HTTPConnection.__init__): only the
+    # connection to the proxy goes through it, so its failure is the proxy's.
+    connection._create_connection = reach_proxy  # type: ignore[attr-defined]
+    return connection
 
 
 def shown_webhook_url(url: str | None) -> str | None:

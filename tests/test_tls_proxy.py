@@ -2,78 +2,18 @@
 the environment: REQUESTS_CA_BUNDLE cannot make a server trusted and HTTPS_PROXY cannot route the root
 password through a proxy. A proxy is used only when ``proxmox.proxy`` names one.
 
-The proxy here is a small CONNECT proxy run by the test that counts the tunnels it opens.
+The proxy here is a small CONNECT proxy run by the test that counts the tunnels it opens
+(tenctl_lab.proxy, which test_notify_proxy.py uses too).
 """
 
 from __future__ import annotations
 
-import select
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 from conftest import ok
+from tenctl_lab.proxy import CountingProxy
 from test_trust import config_with
-
-
-class CountingProxy:
-    """An HTTP CONNECT proxy on 127.0.0.1 that relays bytes and counts the tunnels it was asked for."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.tunnels: list[str] = []
-        self.running = True
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        self.server.settimeout(0.2)
-        while self.running:
-            try:
-                client, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
-
-    def _tunnel(self, client: socket.socket) -> None:
-        with client:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                request += chunk
-            line = request.split(b"\r\n", 1)[0].decode()
-            method, target, _ = line.split(" ", 2)
-            self.tunnels.append(target)
-            if method != "CONNECT":
-                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
-                return
-            host, _, port = target.rpartition(":")
-            with socket.create_connection((host, int(port))) as upstream:
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                pair = [client, upstream]
-                while True:
-                    ready, _, _ = select.select(pair, [], [], 5)
-                    if not ready:
-                        return
-                    for sock in ready:
-                        data = sock.recv(65536)
-                        if not data:
-                            return
-                        (upstream if sock is client else client).sendall(data)
-
-    def close(self) -> None:
-        self.running = False
-        self.server.close()
 
 
 @pytest.fixture
