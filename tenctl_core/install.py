@@ -54,6 +54,7 @@ BASH_COMPLETION = Path("etc/bash_completion.d/tenctl")
 ZSH_COMPLETION = Path("usr/local/share/zsh/site-functions/_tenctl")
 MAN_PAGE = Path("usr/local/share/man/man1/tenctl.1")
 UNIT = Path("etc/systemd/system/tenctl-watcher.service")
+WATCHER_UNIT = UNIT.name
 LOGROTATE = Path("etc/logrotate.d/tenctl")
 FULL_EXTRA = (Path("etc/tenctl"), Path("var/log/tenctl"), Path("var/lib/tenctl"))
 """What ``uninstall --full`` removes beyond the receipt: configuration and secrets, logs, node state."""
@@ -372,6 +373,78 @@ def run_here(commands: list[list[str]]) -> None:
             raise InstallError(f"`{shlex.join(argv[:2])}` failed on this node: {last_line(done.stderr)}")
 
 
+# ------------------------------------------------------------------------------------------ watcher
+
+WATCHER_NOTES = {
+    "restarted": "watcher restarted",
+    "inactive": "watcher not running: left stopped",
+    "no-systemd": "no systemd: watcher not restarted",
+}
+STAGING_NOTE = "staging root: watcher left alone, systemctl not called"
+"""A root other than ``/`` is not what the node's systemd runs: its watcher is none of this update's."""
+
+
+def watcher_restart_script() -> str:
+    """What an updated node whose root is ``/`` runs (here with ``sh``, elsewhere over SSH): restart the
+    watcher only if it is active (``systemctl try-restart``), only where systemd runs (as uninstall decides
+    to stop it), and print ``restarted``, ``inactive`` or ``no-systemd``."""
+    unit = shlex.quote(WATCHER_UNIT)
+    return (
+        "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then "
+        f"if systemctl is-active --quiet {unit}; then systemctl try-restart {unit} && echo restarted; "
+        "else echo inactive; fi; "
+        "else echo no-systemd; fi"
+    )
+
+
+def watcher_note(output: str, node: str) -> str:
+    word = output.strip().rpartition("\n")[2]
+    if word not in WATCHER_NOTES:
+        raise InstallError(
+            f"node {node} was updated, but what became of its watcher is unknown (the node said {word!r})",
+            f"see `systemctl status {WATCHER_UNIT}` there",
+        )
+    return WATCHER_NOTES[word]
+
+
+def restart_watcher_here(root: Path, node: str) -> str:
+    """After this node's update: restart its running watcher on the new code; what was done, in words."""
+    if root != Path("/"):
+        return STAGING_NOTE
+    done = subprocess.run(
+        ["sh", "-c", watcher_restart_script()], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    if done.returncode != 0:
+        raise InstallError(
+            f"node {node} was updated, but `systemctl try-restart {WATCHER_UNIT}` failed: "
+            f"{last_line(done.stderr)}",
+            f"see `systemctl status {WATCHER_UNIT}` and `journalctl -u {WATCHER_UNIT}` there",
+        )
+    return watcher_note(done.stdout, node)
+
+
+def restart_watcher_remote(target: Target) -> str:
+    """The same on another node, over SSH, after its update; a staging root gets no command at all."""
+    if Path(target.root) != Path("/"):
+        return STAGING_NOTE
+    try:
+        output = target.run(
+            watcher_restart_script(), timeout=120, label=f"systemctl try-restart {WATCHER_UNIT}"
+        )
+    except InstallError as exc:
+        raise InstallError(
+            f"node {target.node} was updated, but its watcher did not restart: {exc.message}",
+            f"see `systemctl status {WATCHER_UNIT}` and `journalctl -u {WATCHER_UNIT}` there",
+        ) from None
+    return watcher_note(output, target.node)
+
+
+def update_remote(target: Target, root: Path, house: Wheelhouse) -> str:
+    """Update the node from this node's wheelhouse, then restart its watcher if it runs; the watcher's note."""
+    install_remote(target, root, house, [])
+    return restart_watcher_remote(target)
+
+
 def last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "(no message)"
@@ -450,7 +523,10 @@ class Target:
             argv += ["-i", self.identity_file, "-o", "IdentitiesOnly=yes"]
         return [*argv, f"{self.user}@{self.host}", "--", command]
 
-    def run(self, command: str, stdin: bytes | None = None, timeout: float = 600) -> str:
+    def run(
+        self, command: str, stdin: bytes | None = None, timeout: float = 600, label: str | None = None
+    ) -> str:
+        """Run the shell command there; its output. ``label`` names it in an error (else its first word)."""
         try:
             done = subprocess.run(
                 self.ssh_argv(command),
@@ -476,7 +552,7 @@ class Target:
             )
         if done.returncode != 0:
             raise InstallError(
-                f"node {self.node} ({self.host}): `{command.split(' ', 1)[0]}` failed (exit {done.returncode}): "
+                f"node {self.node} ({self.host}): `{label or command.split(' ', 1)[0]}` failed (exit {done.returncode}): "
                 f"{last_line(err)}"
             )
         return done.stdout.decode("utf-8", "replace")

@@ -345,6 +345,50 @@ def test_update_cli_upgrades_this_node_then_each_other_node_once(install_lab, no
     # this node is updated in place; the updated nodes reach no other node (no fan-out from every node)
     assert nodes.nodes["pve1"].commands[sent_before["pve1"] :] == []
 
+    # Each node's watcher is restarted after its update if it runs there. Every root here is a staging
+    # tree, which no systemd runs: restarting the host's tenctl-watcher (if it had one) would restart a
+    # watcher this update did not touch, so tenctl calls no systemctl for such a root, here or over SSH, and
+    # says so for each node. The real-root branch is test_the_watcher_is_restarted_only_where_it_runs.
+    lines = result.stdout.splitlines()
+    staging = "(staging root: watcher left alone, systemctl not called)"
+    [local] = [line for line in lines if line.startswith("updated: pve1 (this node) to ")]
+    assert local.endswith(staging)
+    assert [line for line in lines if line.startswith("updated: pve") and "this node" not in line] == [
+        f"updated: {name} {staging}" for name in ("pve2", "pve3")
+    ]
+    for name in ("pve2", "pve3"):
+        assert not any("systemctl" in command for command in nodes.nodes[name].commands), name
+
+
+def test_the_watcher_is_restarted_only_where_it_runs(nodes):
+    """A node whose root is / is sent the restart after its update: ``systemctl try-restart`` guarded by
+    systemd's presence and the unit being active. The update itself cannot be run against / here, so this
+    calls the step update-cli runs after a node's update, against pve2's SSH server with root /. Where the
+    tests run there is no systemd with a tenctl-watcher running (a container: no /run/systemd/system; a CI
+    runner: systemd, but no such unit), so the restart itself is not exercised: what the node answered
+    decides the note, and nothing was restarted on this machine."""
+    from tenctl_core import install
+
+    node = nodes.nodes["pve2"]
+    target = install.Target(
+        node="pve2",
+        host="127.0.0.1",
+        port=node.port,
+        root="/",
+        identity_file=str(nodes.client_key_file),
+        known_hosts=str(nodes.known_hosts(nodes.base / "known_hosts-watcher")),
+    )
+    before = len(node.commands)
+    note = install.restart_watcher_remote(target)
+    [sent] = node.commands[before:]
+    assert "systemctl try-restart tenctl-watcher.service" in sent
+    assert "systemctl is-active --quiet tenctl-watcher.service" in sent
+    assert "[ -d /run/systemd/system ]" in sent
+    if Path("/run/systemd/system").is_dir():
+        assert note == "watcher not running: left stopped"
+    else:
+        assert note == "no systemd: watcher not restarted"
+
 
 def test_uninstall_full_purges_tenants_and_leaves_each_node_as_it_was(install_lab, nodes):
     root1 = nodes.nodes["pve1"].root

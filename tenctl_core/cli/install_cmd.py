@@ -149,18 +149,19 @@ def preflight_all(nodes: ClusterNodes) -> None:
 
 
 def run_on_nodes(nodes: ClusterNodes, action: Any, verb: str) -> None:
-    """action(target) on each node in turn; a failed node does not stop the others, it fails the command."""
+    """action(target) on each node in turn; a failed node does not stop the others, it fails the command.
+    An action that returns text (what else it did there) has it shown after the node's name."""
     from tenctl_core import install
 
     failed = []
     for target in nodes.targets:
         try:
-            action(target)
+            note = action(target)
         except install.InstallError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed.append(target.node)
             continue
-        print(f"{verb}: {target.node}")
+        print(f"{verb}: {target.node}" + (f" ({note})" if isinstance(note, str) else ""))
     if failed:
         raise install.InstallError(
             f"{len(failed)} node(s) not {verb}: {', '.join(failed)}",
@@ -234,7 +235,8 @@ def update_cli(
     tctx: typer.Context, yes: YesOption = False, local_only: LocalOnly = False, from_dir: FromOption = None
 ) -> None:
     """Upgrade tenctl on this node (from --from's wheels, else from the package index), then on each other
-    online node once, from this node's wheelhouse."""
+    online node once, from this node's wheelhouse. After each node's upgrade its watcher is restarted if it
+    is running (systemctl try-restart tenctl-watcher), so it runs the new version."""
     from tenctl_core import install, wheelhouse
 
     with reported_errors(options(tctx).debug), file_errors():
@@ -256,8 +258,9 @@ def update_cli(
             house = wheelhouse.build(wheels, source)
             info["requirements"] = list(house.requirements)
             install.run_here(install.node_commands(root, house, with_config=False))
-            print(f"updated: {ctx.node} (this node) to {', '.join(house.requirements)}")
-            run_on_nodes(nodes, lambda t: install.install_remote(t, root, house, []), "updated")
+            note = install.restart_watcher_here(root, ctx.node)
+            print(f"updated: {ctx.node} (this node) to {', '.join(house.requirements)} ({note})")
+            run_on_nodes(nodes, lambda t: install.update_remote(t, root, house), "updated")
 
 
 # ------------------------------------------------------------------------------------------- uninstall
