@@ -11,6 +11,9 @@ What happens when something fails:
 * tenant k's plan fails: its own steps are undone (its staged changes included, under the batch's
   lock); tenants 1..k-1 stay whole, staged, and are committed at the end; the failure is reported and
   the batch goes on with tenant k+1;
+* the command is killed: a tenant whose plan ended carries the ``core:batch:commit`` journal entry,
+  written by the same record write that ends the plan (:func:`awaiting_commit`), until the commit is read
+  back; ``tenctl repair`` completes it, and rolls back the tenant that was under way;
 * the final commit fails: every finaliser's :meth:`Finaliser.abandon` discards what was staged, and
   :class:`BatchCommitFailed` names the tenants whose changes were not committed; the caller decides
   what becomes of them (``add`` removes them again, ``migrate`` leaves them for a re-run).
@@ -64,6 +67,8 @@ class BatchCommitFailed(TenctlError):
 @dataclass
 class Batch:
     finalisers: dict[str, Finaliser] = field(default_factory=dict)
+    committing: bool = False
+    """The final commit has begun: a plan run from here on (a tenant removed again) waits for nothing."""
 
     def finaliser(self, name: str, make: Callable[[], Finaliser]) -> Finaliser:
         """The batch's finaliser called ``name``, made by ``make`` on first use."""
@@ -73,6 +78,7 @@ class Batch:
 
     def finish(self) -> None:
         """Run every finaliser in the order they were registered; on a failure abandon the others."""
+        self.committing = True
         pending = list(self.finalisers.items())
         while pending:
             name, finaliser = pending.pop(0)
@@ -116,30 +122,30 @@ def open_batch(ctx: Context) -> Iterator[Batch]:
 BATCH_STEP = "core:batch:commit"
 
 
-def note_uncommitted(ctx: Context, tenant: Tenant) -> None:
-    """Journal, in a tenant's record, that its changes wait for the batch's commit.
+def awaiting_commit(ctx: Context) -> dict[str, str] | None:
+    """The journal entry that ends a tenant's plan run inside a batch (None outside one).
 
-    Until :func:`note_committed` the tenant counts as unfinished: a command killed before the commit
-    leaves it for ``tenctl repair`` (which ends the staged changes and builds what the tenant lacks),
-    never for a command that would take the record's word that it is whole.
+    :func:`tenctl_core.operations.run_plan` writes it *instead of* an empty journal, in the same write of
+    the record that ends the plan: there is no instant at which a tenant whose changes are staged, not
+    committed, looks finished. Until :func:`note_committed` the tenant counts as unfinished: a command
+    killed before the commit leaves it for ``tenctl repair`` (which ends the staged changes and builds what
+    the tenant lacks), never for a command that would take the record's word that it is whole.
     """
     from tenctl_core.model import now_text
 
-    if not ctx.store.exists(tenant.name):
-        return
-    tenant.journal.append(
-        {
-            "id": BATCH_STEP,
-            "op": "batch",
-            "layer": "record",
-            "provider": "core",
-            "action": "commit the batch's staged changes (one apply per backend)",
-            "state": "applying",
-            "time": now_text(),
-            "node": ctx.node,
-        }
-    )
-    ctx.store.save(tenant)
+    batch = current_batch(ctx)
+    if batch is None or batch.committing:
+        return None
+    return {
+        "id": BATCH_STEP,
+        "op": "batch",
+        "layer": "record",
+        "provider": "core",
+        "action": "commit the batch's staged changes (one apply per backend)",
+        "state": "applying",
+        "time": now_text(),
+        "node": ctx.node,
+    }
 
 
 def note_committed(ctx: Context, tenant: Tenant) -> None:

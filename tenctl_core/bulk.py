@@ -241,7 +241,7 @@ class BulkResult:
 
 def add_many(ctx: Context, requests: list[AddRequest], where: list[str] | None = None) -> BulkResult:
     """Add the tenants in one batch (see the module's docstring); a dry run plans each one."""
-    from tenctl_core.batch import BatchCommitFailed, note_committed, note_uncommitted, open_batch
+    from tenctl_core.batch import BatchCommitFailed, note_committed, open_batch
     from tenctl_core.operations import add_tenant, plan_add
 
     check_against_cluster_config(ctx, requests, where or [f"tenant {r.name}" for r in requests])
@@ -260,8 +260,7 @@ def add_many(ctx: Context, requests: list[AddRequest], where: list[str] | None =
         interrupted: KeyboardInterrupt | None = None
         for request in requests:
             try:
-                added = add_tenant(ctx, request)
-                note_uncommitted(ctx, added.tenant)
+                added = add_tenant(ctx, request)  # its record journals the wait for the commit
                 result.added.append(added)
             except TenctlError as exc:
                 result.failed.append((request.name, str(exc)))

@@ -157,12 +157,15 @@ def run_plan(ctx: Context, tenant: Tenant, plan: Plan, forward: bool = False) ->
         if not exc.not_undone and not forward:
             clear_journal(ctx, tenant)
         raise
-    clear_journal(ctx, tenant)
+    from tenctl_core.batch import awaiting_commit
+
+    # Inside a batch the same write journals the wait for the batch's commit (see awaiting_commit).
+    clear_journal(ctx, tenant, awaiting_commit(ctx))
 
 
-def clear_journal(ctx: Context, tenant: Tenant) -> None:
+def clear_journal(ctx: Context, tenant: Tenant, keep: dict[str, str] | None = None) -> None:
     if ctx.store.exists(tenant.name):
-        tenant.journal.clear()
+        tenant.journal[:] = [keep] if keep is not None else []
         ctx.store.save(tenant)
 
 

@@ -536,8 +536,8 @@ def _user_email(ctx: Context, tenant: Tenant) -> str:
 
 def _migrate_one(ctx: Context, report: TenantReport, tenant: Tenant, committed: list[Tenant]) -> None:
     """Migrate one tenant under its lock; a tenant whose plan ran goes to ``committed``, with the batch's
-    commit journaled in its record."""
-    from tenctl_core.batch import note_uncommitted
+    commit journaled in its record by the write that ended the plan (see
+    :func:`tenctl_core.batch.awaiting_commit`)."""
     from tenctl_core.engine import CLAIMS
     from tenctl_core.operations import AddResult, apply_add, run_plan, tenant_locked
 
@@ -558,7 +558,6 @@ def _migrate_one(ctx: Context, report: TenantReport, tenant: Tenant, committed: 
                 else:
                     ctx.store.create(tenant)  # the reservation: from here the VLAN is seen as taken
                     apply_add(ctx, AddResult(tenant, plan))
-                note_uncommitted(ctx, tenant)
             finally:
                 ctx.cache.pop(CLAIMS, None)
                 ctx.forget("/")

@@ -76,6 +76,8 @@ class LabPve(LabTfa, LabAccess, LabGuestNet, LabHookscripts, LabSdn, FakePve):
         self._log_lock = threading.Lock()
         # How many requests hold_nth()/fault_on(..., "hold") keep waiting right now.
         self.holding = 0
+        # Bumped by release_holds(): a held request waits until its time is up or this changes.
+        self._holds_released = 0
         # The size of each simulated node: hosting-sized, so that capacity checks leave room for many
         # tenants (fakepve's own nodes have 4 cores and 8 GiB). Tests and benchmarks may change them.
         self.node_cores = 128
@@ -128,6 +130,11 @@ class LabPve(LabTfa, LabAccess, LabGuestNet, LabHookscripts, LabSdn, FakePve):
         if k < 1:
             raise ValueError("k counts from 1")
         self._planned_faults[self._counted + k] = ("hold", float(seconds))
+
+    def release_holds(self) -> None:
+        """Let every request held right now go on at once (a test holds one for long, then releases it when
+        the client reached the state it waits for)."""
+        self._holds_released += 1
 
     def fault_on(
         self,
@@ -183,8 +190,10 @@ class LabPve(LabTfa, LabAccess, LabGuestNet, LabHookscripts, LabSdn, FakePve):
             fault = self._planned_faults.pop(self._counted, None) or self._matched_fault(request)
         if fault and fault[0] == "hold":
             self.holding += 1
+            released, deadline = self._holds_released, time.monotonic() + fault[1]
             try:
-                await asyncio.sleep(fault[1])
+                while self._holds_released == released and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
             finally:
                 self.holding -= 1
             fault = None
