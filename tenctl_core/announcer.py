@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from tenctl_core.errors import TenctlError
 from tenctl_core.limits import RESOURCES, SEVERITY
 from tenctl_core.locking import WATCHER_LOCK, HeldLock, LockInfo, lock_path, read_lock, try_lock
-from tenctl_core.statefile import DamagedFile, read_json, set_aside
+from tenctl_core.statefile import DamagedFile, load_state, read_state
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
@@ -99,25 +99,14 @@ def announced_path(cluster_dir: str) -> Path:
 
 def read_announced(path: Path) -> Announced:
     """The statuses in path (none if there is no file); AnnouncedDamaged if it cannot be read as such."""
-    data = read_json(path, "file of announced statuses", AnnouncedDamaged)
-    if data is None:
-        return Announced()
-    try:
-        return Announced.from_dict(data)
-    except ValueError as exc:
-        raise AnnouncedDamaged(f"file of announced statuses {path} is damaged: {exc}") from None
+    return read_state(path, "file of announced statuses", AnnouncedDamaged, Announced.from_dict, Announced)
 
 
 def load_announced(path: Path, warn: Callable[[str], None]) -> Announced:
     """The statuses for the announcer: a damaged file is moved aside (with a warning) and none assumed."""
-    try:
-        return read_announced(path)
-    except AnnouncedDamaged as exc:
-        aside = set_aside(path)
-        warn(
-            f"{exc}; moved it to {aside} and began anew (crossings already announced may be announced again)"
-        )
-        return Announced()
+    return load_state(
+        read_announced, path, Announced, warn, "began anew (crossings already announced may be announced again)"
+    )
 
 
 def check_announced_writable(path: Path) -> None:

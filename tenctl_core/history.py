@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tenctl_core.limits import RESOURCES
-from tenctl_core.statefile import DamagedFile, read_json, set_aside
+from tenctl_core.statefile import DamagedFile, load_state, read_state
 
 if TYPE_CHECKING:
     from tenctl_core.context import Context
@@ -164,23 +164,12 @@ def history_path(ctx_or_dir: Context | Path) -> Path:
 
 def read_history(path: Path) -> History:
     """The history in path (empty if there is none); HistoryDamaged if it cannot be read as one."""
-    data = read_json(path, "usage history", HistoryDamaged)
-    if data is None:
-        return History()
-    try:
-        return History.from_dict(data)
-    except ValueError as exc:
-        raise HistoryDamaged(f"usage history {path} is damaged: {exc}") from None
+    return read_state(path, "usage history", HistoryDamaged, History.from_dict, History)
 
 
 def load_history(path: Path, warn: Callable[[str], None]) -> History:
     """The history for the watcher: a damaged file is moved aside (with a warning) and a new one begun."""
-    try:
-        return read_history(path)
-    except HistoryDamaged as exc:
-        aside = set_aside(path)
-        warn(f"{exc}; moved it to {aside} and began a new one")
-        return History()
+    return load_state(read_history, path, History, warn, "began a new one")
 
 
 def write_history(path: Path, history: History) -> None:

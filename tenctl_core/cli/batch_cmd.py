@@ -61,18 +61,16 @@ def print_record_report(result: RecordMigration, dry_run: bool) -> None:
             f"{report.tenant} ({report.record}): {report.outcome}"
             + (f": {report.reason}" if report.reason else "")
         )
-        for what in report.taken_over:
-            print(f"  taken over: {what}")
-        for what in report.created:
-            print(f"  created: {what}")
-        for what in report.removed:
-            print(f"  removed (tenctl does not grant it): {what}")
-        for what in report.filled:
-            print(f"  filled: {what}")
-        for what in report.not_mapped:
-            print(f"  not mapped: {what}")
-        for what in report.notes:
-            print(f"  note: {what}")
+        for label, items in (
+            ("taken over", report.taken_over),
+            ("created", report.created),
+            ("removed (tenctl does not grant it)", report.removed),
+            ("filled", report.filled),
+            ("not mapped", report.not_mapped),
+            ("note", report.notes),
+        ):
+            for what in items:
+                print(f"  {label}: {what}")
         if dry_run and report.plan is not None:
             print("  " + report.plan.describe().replace("\n", "\n  "))
     print_commits(result.commits, dry_run)
